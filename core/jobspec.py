@@ -103,9 +103,7 @@ class JobSpec:
         if not 0.05 <= float(self.proxy) <= 1.0:
             raise SpecError(f"proxy scale {self.proxy} must lie between 0.05 and 1.0")
         if self.colour.encoding not in ENCODINGS:
-            raise SpecError(
-                f"colour encoding {self.colour.encoding!r} is not one of {', '.join(ENCODINGS)}"
-            )
+            raise SpecError(f"colour encoding {self.colour.encoding!r} is not one of {', '.join(ENCODINGS)}")
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -50,18 +50,14 @@ class ParamSpec:
         try:
             typed = self._convert(value)
         except (TypeError, ValueError):
-            raise SpecError(
-                f"parameter {self.name!r} must be {self._describe()}, got {value!r}"
-            ) from None
+            raise SpecError(f"parameter {self.name!r} must be {self._describe()}, got {value!r}") from None
         if self.type in ("float", "int"):
             if self.minimum is not None and typed < self.minimum:
                 raise SpecError(f"parameter {self.name!r}={typed} is below its minimum {self.minimum}")
             if self.maximum is not None and typed > self.maximum:
                 raise SpecError(f"parameter {self.name!r}={typed} is above its maximum {self.maximum}")
         if self.type == "enum" and typed not in self.choices:
-            raise SpecError(
-                f"parameter {self.name!r}={typed!r} is not one of {', '.join(self.choices)}"
-            )
+            raise SpecError(f"parameter {self.name!r}={typed!r} is not one of {', '.join(self.choices)}")
         return typed
 
     def _convert(self, value: Any) -> Any:
@@ -125,8 +121,6 @@ def validate_params(
             close = difflib.get_close_matches(name, list(by_name), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             known = ", ".join(by_name) or "none"
-            raise SpecError(
-                f"engine {engine!r} has no parameter {name!r}{hint} (its parameters: {known})"
-            )
+            raise SpecError(f"engine {engine!r} has no parameter {name!r}{hint} (its parameters: {known})")
         resolved[name] = spec.coerce(value)
     return resolved
