@@ -1,0 +1,238 @@
+"""Optical flow between plate frames: estimation, warping, occlusion and motion-vector AOVs.
+
+Conventions (every function here and every caller shares them):
+
+- Image coordinates: x to the right, y DOWN, origin at the centre of the top-left pixel; arrays are
+  indexed ``[y, x]`` as numpy and OpenCV do.
+- A flow ``F`` of shape (h, w, 2) float32 lives on the grid of a *source* frame ``src``:
+  pixel (x, y) of ``src`` shows the same scene point as position
+  (x + F[y, x, 0], y + F[y, x, 1]) of the *destination* frame ``dst``. In pixels, at the arrays'
+  resolution. This is OpenCV's convention (``prev(y, x) ~ next(y + F_y, x + F_x)``).
+- "Forward" flow of frame t points to t+1 (src = t, dst = t+1); "backward" flow of frame t points
+  to t-1 (src = t, dst = t-1). Both live on frame t's grid.
+- ``warp(dst, F)`` is a backward warp: it pulls ``dst`` onto the grid of ``src``, so
+  ``warp(dst, estimate_flow(src, dst)) ~ src`` wherever the point is visible in both frames. To
+  bring the previous output O_{t-1} onto frame t, warp it with the backward flow of frame t.
+
+Motion vectors a plate carries are preferred to any estimate (a renderer knows the true motion);
+`flow_from_vectors` converts Nuke's and Blender's AOVs into the convention above.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from stylelock.core.errors import SpecError
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("ultrafast", "fast", "medium")
+BORDERS = ("replicate", "constant", "reflect")
+DIRECTIONS = ("forward", "backward")
+
+# Rec. 709 luma weights: the flow estimator sees display-referred luma, as a viewer would.
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """Where a flow came from, reported by engines and `stylelock qc`.
+
+    ``kind`` is ``"vectors:<channels>"`` (e.g. ``"vectors:forward.u/v"``, ``"vectors:Vector"``) for
+    motion vectors read from the plate, or ``"estimated:dis-<preset>"`` for OpenCV DIS flow.
+    """
+
+    kind: str
+
+    @classmethod
+    def estimated(cls, preset: str = "medium") -> FlowSource:
+        return cls(f"estimated:dis-{preset}")
+
+    @classmethod
+    def vectors(cls, channels: str) -> FlowSource:
+        return cls(f"vectors:{channels}")
+
+    @property
+    def is_vectors(self) -> bool:
+        return self.kind.startswith("vectors:")
+
+
+def _to_gray8(image: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3:
+        if arr.shape[2] < 3:
+            raise SpecError(f"{name} has {arr.shape[2]} channels; expected 1 or at least 3")
+        gray = arr[..., :3].astype(np.float32) @ _LUMA
+    elif arr.ndim == 2:
+        gray = arr.astype(np.float32)
+    else:
+        raise SpecError(f"{name} has shape {arr.shape}; expected (h, w) or (h, w, 3)")
+    gray = np.nan_to_num(gray, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
+
+
+def estimate_flow(src: np.ndarray, dst: np.ndarray, *, preset: str = "medium") -> np.ndarray:
+    """Dense flow from ``src`` to ``dst`` (see the module docstring), by OpenCV DIS.
+
+    ``src`` and ``dst`` are display-referred [0, 1] images, (h, w, 3) or (h, w); they are turned into
+    8-bit Rec. 709 luma. The result is deterministic for given inputs (DIS has no random state).
+    """
+    import cv2
+
+    if preset not in PRESETS:
+        raise SpecError(f"unknown flow preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    a = _to_gray8(src, "flow source")
+    b = _to_gray8(dst, "flow destination")
+    if a.shape != b.shape:
+        raise SpecError(f"flow frames differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
+    code = {
+        "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    }[preset]
+    dis = cv2.DISOpticalFlow_create(code)
+    flow = dis.calc(a, b, None)
+    return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def warp(image: np.ndarray, flow: np.ndarray, *, border: str = "replicate") -> np.ndarray:
+    """Backward warp: ``out[y, x] = image(x + flow[y, x, 0], y + flow[y, x, 1])``, bilinear.
+
+    ``image`` is (h, w) or (h, w, c) float32 with any number of channels; ``flow`` is (h, w, 2) on the
+    output grid. ``border`` says what is sampled outside ``image``: ``"replicate"`` (edge pixels),
+    ``"constant"`` (zeros) or ``"reflect"``.
+    """
+    import cv2
+
+    if border not in BORDERS:
+        raise SpecError(f"unknown warp border {border!r}; expected one of {', '.join(BORDERS)}")
+    img = np.asarray(image, dtype=np.float32)
+    fl = np.asarray(flow, dtype=np.float32)
+    if fl.ndim != 3 or fl.shape[2] != 2:
+        raise SpecError(f"flow has shape {fl.shape}; expected (h, w, 2)")
+    h, w = fl.shape[:2]
+    grid_x = np.arange(w, dtype=np.float32)[None, :] + fl[..., 0]
+    grid_y = np.arange(h, dtype=np.float32)[:, None] + fl[..., 1]
+    mode = {
+        "replicate": cv2.BORDER_REPLICATE,
+        "constant": cv2.BORDER_CONSTANT,
+        "reflect": cv2.BORDER_REFLECT101,
+    }[border]
+
+    def remap(plane: np.ndarray) -> np.ndarray:
+        return cv2.remap(
+            np.ascontiguousarray(plane), grid_x, grid_y, cv2.INTER_LINEAR, borderMode=mode, borderValue=0
+        )
+
+    if img.ndim == 2:
+        return remap(img)
+    if img.ndim != 3:
+        raise SpecError(f"image has shape {img.shape}; expected (h, w) or (h, w, c)")
+    # cv2.remap takes at most 4 channels; go plane by plane beyond that.
+    if img.shape[2] <= 4:
+        out = remap(img)
+        return out.reshape(h, w, img.shape[2])
+    return np.stack([remap(img[..., c]) for c in range(img.shape[2])], axis=-1)
+
+
+def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels of frame t whose backward correspondence can be trusted; (h, w) bool, True = VALID.
+
+    ``flow_bw`` is the flow of frame t towards another frame s (t -> s, on t's grid: it is the flow
+    that warps s onto t) and ``flow_fw`` the flow of s towards t (s -> t, on s's grid). With
+    s = t - 1 these are the backward and forward flows of Lai et al. (2018). A pixel is invalid when:
+
+    - the round trip disagrees (forward-backward check of Ruder et al. 2016, used by Lai et al.):
+      ``|F_f(x + F_b(x)) + F_b(x)|^2 > 0.01 (|F_f(x + F_b(x))|^2 + |F_b(x)|^2) + 0.5``;
+    - it sits on a motion boundary: ``|grad u_b|^2 + |grad v_b|^2 > 0.01 |F_b|^2 + 0.002``;
+    - its correspondence ``x + F_b(x)`` falls outside frame s (nothing to compare with).
+    """
+    fw = np.asarray(flow_fw, dtype=np.float32)
+    bw = np.asarray(flow_bw, dtype=np.float32)
+    if fw.shape != bw.shape or bw.ndim != 3 or bw.shape[2] != 2:
+        raise SpecError(f"flows must both be (h, w, 2); got {fw.shape} and {bw.shape}")
+    h, w = bw.shape[:2]
+    fw_at = warp(fw, bw, border="replicate")  # F_f sampled at x + F_b(x)
+    round_trip = np.sum((fw_at + bw) ** 2, axis=-1)
+    mag = np.sum(fw_at**2, axis=-1) + np.sum(bw**2, axis=-1)
+    occluded = round_trip > 0.01 * mag + 0.5
+
+    du_y, du_x = np.gradient(bw[..., 0])
+    dv_y, dv_x = np.gradient(bw[..., 1])
+    grad = du_x**2 + du_y**2 + dv_x**2 + dv_y**2
+    boundary = grad > 0.01 * np.sum(bw**2, axis=-1) + 0.002
+
+    tx = np.arange(w, dtype=np.float32)[None, :] + bw[..., 0]
+    ty = np.arange(h, dtype=np.float32)[:, None] + bw[..., 1]
+    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
+    return ~(occluded | boundary | outside)
+
+
+def _find_channel(aovs: Mapping[str, np.ndarray], name: str) -> str | None:
+    """The channel called ``name`` exactly, else one ending in ``.name`` (a layer prefix)."""
+    if name in aovs:
+        return name
+    matches = sorted(key for key in aovs if key.endswith("." + name))
+    return matches[0] if matches else None
+
+
+def flow_from_vectors(
+    aovs: Mapping[str, np.ndarray], direction: str, *, scale: float = 1.0, y_up: bool = True
+) -> np.ndarray | None:
+    """Motion vectors carried by the plate, as a flow in this module's convention; None if absent.
+
+    ``direction`` is ``"forward"`` (frame t -> t+1) or ``"backward"`` (t -> t-1). Channels are
+    looked up by name, with or without a layer prefix (``"RenderLayer.Vector.X"`` matches
+    ``"Vector.X"``). ``scale`` multiplies the vectors (the proxy factor of `ModelFrame.scale`).
+
+    - Nuke (``forward.u/forward.v``, ``backward.u/backward.v``): the displacement in pixels of the
+      point at x in frame t towards where it is in t+1 (forward) or t-1 (backward). Nuke's y axis
+      points up, so ``v`` is negated (``y_up=True``, the default; pass ``y_up=False`` for vectors
+      written by a renderer in image space, y down).
+    - Blender (``Vector.X/Y/Z/W``, Cycles and EEVEE): per Cycles' ``primitive_motion_vector``,
+      ``(X, Y) = p_{t-1} - p_t`` (towards the previous frame) and ``(Z, W) = p_t - p_{t+1}`` (the
+      *negated* motion towards the next frame), in raster pixels with y up (Blender's raster origin
+      is the bottom-left corner; the EXR stores rows top first but leaves the values as they are).
+      So backward flow = ``(X, -Y)`` and forward flow = ``(-Z, W)`` when ``y_up``.
+
+    Nuke's channels win when both are present.
+    """
+    if direction not in DIRECTIONS:
+        raise SpecError(f"unknown flow direction {direction!r}; expected 'forward' or 'backward'")
+    ysign = -1.0 if y_up else 1.0
+
+    u_name = _find_channel(aovs, f"{direction}.u")
+    v_name = _find_channel(aovs, f"{direction}.v")
+    if u_name is not None and v_name is not None:
+        u = np.asarray(aovs[u_name], dtype=np.float32)
+        v = np.asarray(aovs[v_name], dtype=np.float32)
+        flow = np.stack([u, ysign * v], axis=-1)
+    else:
+        comps = ("X", "Y") if direction == "backward" else ("Z", "W")
+        names = [_find_channel(aovs, f"Vector.{c}") for c in comps]
+        if names[0] is None or names[1] is None:
+            return None
+        a = np.asarray(aovs[names[0]], dtype=np.float32)
+        b = np.asarray(aovs[names[1]], dtype=np.float32)
+        if direction == "backward":
+            flow = np.stack([a, ysign * b], axis=-1)
+        else:
+            flow = np.stack([-a, -ysign * b], axis=-1)
+    flow = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0) * np.float32(scale)
+    return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def vectors_source(aovs: Mapping[str, np.ndarray], direction: str) -> FlowSource | None:
+    """The `FlowSource` that `flow_from_vectors` would use for ``aovs``, or None when absent."""
+    if _find_channel(aovs, f"{direction}.u") is not None and _find_channel(aovs, f"{direction}.v"):
+        return FlowSource.vectors(f"{direction}.u/v")
+    comps = ("X", "Y") if direction == "backward" else ("Z", "W")
+    if all(_find_channel(aovs, f"Vector.{c}") is not None for c in comps):
+        return FlowSource.vectors("Vector")
+    return None

@@ -1,0 +1,164 @@
+"""Optical flow: DIS estimation, backward warping, occlusion and motion-vector AOVs."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stylelock.core.errors import SpecError
+from stylelock.core.flow import (
+    FlowSource,
+    estimate_flow,
+    flow_from_vectors,
+    occlusion_mask,
+    vectors_source,
+    warp,
+)
+
+
+def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture (blurred noise) with structure at several scales."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((h, w, 3)).astype(np.float32)
+    fine = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    coarse = cv2.GaussianBlur(noise, (0, 0), 5.0)
+    tex = 0.5 * (fine - fine.mean()) / fine.std() * 0.15 + (coarse - coarse.mean()) / coarse.std() * 0.15
+    return np.clip(tex + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``out(x, y) = image(x - dx, y - dy)``: content moves by (+dx, +dy)."""
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    h, w = image.shape[:2]
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(3.0, -2.0), (1.5, 2.5), (-4.0, 0.0)])
+def test_estimate_flow_recovers_known_translation(dx: float, dy: float) -> None:
+    src = _texture(96, 128, seed=1)
+    dst = _shift(src, dx, dy)
+    flow = estimate_flow(src, dst)
+    assert flow.shape == (96, 128, 2) and flow.dtype == np.float32
+    interior = flow[16:-16, 16:-16]
+    # src(x) shows the point that sits at x + (dx, dy) in dst.
+    assert abs(float(np.median(interior[..., 0])) - dx) < 0.25
+    assert abs(float(np.median(interior[..., 1])) - dy) < 0.25
+    assert float(np.mean(np.abs(interior[..., 0] - dx))) < 0.25
+    assert float(np.mean(np.abs(interior[..., 1] - dy))) < 0.25
+
+
+def test_estimate_flow_is_deterministic_and_accepts_gray() -> None:
+    src = _texture(48, 64, seed=2)
+    dst = _shift(src, 2.0, 1.0)
+    a = estimate_flow(src, dst, preset="fast")
+    b = estimate_flow(src, dst, preset="fast")
+    np.testing.assert_array_equal(a, b)
+    gray = estimate_flow(src.mean(axis=-1), dst.mean(axis=-1), preset="ultrafast")
+    assert gray.shape == (48, 64, 2)
+
+
+def test_estimate_flow_rejects_bad_input() -> None:
+    img = _texture(48, 64)
+    with pytest.raises(SpecError, match="preset 'slow'"):
+        estimate_flow(img, img, preset="slow")
+    with pytest.raises(SpecError, match="differ in size"):
+        estimate_flow(img, img[:40])
+
+
+def test_warp_of_dst_with_estimated_flow_reproduces_src() -> None:
+    src = _texture(96, 128, seed=3)
+    dst = _shift(src, 2.5, -1.5)
+    flow = estimate_flow(src, dst)
+    back = warp(dst, flow)
+    err = np.abs(back - src)[12:-12, 12:-12]
+    assert float(err.mean()) < 0.01
+    # Without the flow the frames differ clearly: the check above is not vacuous.
+    assert float(np.abs(dst - src)[12:-12, 12:-12].mean()) > 5 * float(err.mean())
+
+
+def test_warp_exact_translation_and_borders() -> None:
+    img = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)
+    flow = np.zeros((6, 8, 2), np.float32)
+    flow[..., 0] = 1.0  # out(x) = img(x + 1)
+    out = warp(img, flow)
+    np.testing.assert_allclose(out[:, :-1], img[:, 1:])
+    np.testing.assert_allclose(out[:, -1], img[:, -1])  # replicate
+    out0 = warp(img, flow, border="constant")
+    np.testing.assert_allclose(out0[:, -1], 0.0)
+    half = np.zeros((6, 8, 2), np.float32)
+    half[..., 1] = 0.5
+    np.testing.assert_allclose(warp(img, half)[:-1], 0.5 * (img[:-1] + img[1:]), atol=1e-3)
+    many = np.stack([img + c for c in range(6)], axis=-1)
+    out6 = warp(many, flow)
+    assert out6.shape == (6, 8, 6)
+    np.testing.assert_allclose(out6[..., 5], out + 5, atol=1e-4)
+    with pytest.raises(SpecError, match="border 'wrap'"):
+        warp(img, flow, border="wrap")
+
+
+def test_occlusion_mask_marks_revealed_region() -> None:
+    """A square moves right by 6 px over a static background.
+
+    Frame t-1: square at x in [20, 36); frame t: at [26, 42). On frame t's grid, background pixels at
+    x in [20, 26) were hidden under the square in t-1 (they are revealed at t): invalid.
+    """
+    h, w = 48, 64
+    flow_bw = np.zeros((h, w, 2), np.float32)  # t -> t-1
+    flow_bw[12:28, 26:42, 0] = -6.0
+    flow_fw = np.zeros((h, w, 2), np.float32)  # t-1 -> t
+    flow_fw[12:28, 20:36, 0] = 6.0
+    valid = occlusion_mask(flow_fw, flow_bw)
+    assert valid.dtype == bool and valid.shape == (h, w)
+    assert not valid[16:24, 21:25].any()  # revealed background
+    assert valid[16:24, 30:38].all()  # inside the square: consistent
+    assert valid[40:, :].all() and valid[:, 50:].all()  # static background far away
+    # A flow pointing out of the frame has nothing to compare with.
+    out = np.zeros((h, w, 2), np.float32)
+    out[..., 0] = 5.0
+    back = -out
+    assert not occlusion_mask(back, out)[:, -3:].any()
+
+
+def test_flow_from_nuke_vectors() -> None:
+    h, w = 4, 5
+    aovs = {
+        "forward.u": np.full((h, w), 2.0, np.float32),
+        "forward.v": np.full((h, w), 3.0, np.float32),  # Nuke: +v is up
+        "backward.u": np.full((h, w), -2.0, np.float32),
+        "backward.v": np.full((h, w), -3.0, np.float32),
+        "depth.Z": np.ones((h, w), np.float32),
+    }
+    fw = flow_from_vectors(aovs, "forward")
+    assert fw is not None and fw.shape == (h, w, 2) and fw.dtype == np.float32
+    np.testing.assert_allclose(fw[..., 0], 2.0)
+    np.testing.assert_allclose(fw[..., 1], -3.0)
+    bw = flow_from_vectors(aovs, "backward", scale=0.5, y_up=False)
+    np.testing.assert_allclose(bw[..., 0], -1.0)
+    np.testing.assert_allclose(bw[..., 1], -1.5)
+    assert vectors_source(aovs, "forward") == FlowSource("vectors:forward.u/v")
+    assert flow_from_vectors({"depth.Z": aovs["depth.Z"]}, "forward") is None
+    assert vectors_source({}, "backward") is None
+
+
+def test_flow_from_blender_vector_pass() -> None:
+    """An object moving right by 4 px and down (in the image) by 2 px per frame.
+
+    Blender's raster y is up, so p_{t-1} - p_t = (-4, +2) and p_t - p_{t+1} = (-4, +2).
+    """
+    h, w = 3, 4
+    aovs = {
+        "ViewLayer.Vector.X": np.full((h, w), -4.0, np.float32),
+        "ViewLayer.Vector.Y": np.full((h, w), 2.0, np.float32),
+        "ViewLayer.Vector.Z": np.full((h, w), -4.0, np.float32),
+        "ViewLayer.Vector.W": np.full((h, w), 2.0, np.float32),
+    }
+    fw = flow_from_vectors(aovs, "forward")
+    bw = flow_from_vectors(aovs, "backward")
+    np.testing.assert_allclose(fw[0, 0], [4.0, 2.0])
+    np.testing.assert_allclose(bw[0, 0], [-4.0, -2.0])
+    assert vectors_source(aovs, "forward") == FlowSource.vectors("Vector")
+    assert vectors_source(aovs, "forward").is_vectors
+    assert FlowSource.estimated("medium").kind == "estimated:dis-medium"
+    with pytest.raises(SpecError, match="direction 'sideways'"):
+        flow_from_vectors(aovs, "sideways")
