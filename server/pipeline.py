@@ -1,0 +1,406 @@
+"""The restyle pipeline: plate frames -> model space -> engine -> scene-linear -> EXR.
+
+The same code runs in-process (CLI, tests, farm tasks) and inside the gRPC server. `prepare_job`
+checks everything cheap before any work is queued; `run_job` streams: a reader thread decodes and
+colour-encodes frame N+1 while the engine works on frame N, and a writer thread decodes and writes
+frame N-1, so a 100-frame 4K job holds only a few frames at a time. Outputs are written atomically
+and carry a pixel hash, so a resumed job redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylelock.core import __version__
+from stylelock.core.colour import ModelSpaceCodec, ResolvedConfig, resolve_config
+from stylelock.core.errors import JobCancelledError, OutputError, PlateMismatchError, SpecError
+from stylelock.core.exr import output_compression, read_exr_header, write_exr
+from stylelock.core.jobspec import JobSpec
+from stylelock.core.params import validate_params
+from stylelock.core.sequence import FramePattern, resolve_plate
+from stylelock.server.engine_cache import EngineCache
+from stylelock.server.engines import engine_class
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
+from stylelock.server.frames import DecodedFrame, FrameCodec, file_digest, load_style
+from stylelock.server.masks import MaskSource
+
+log = logging.getLogger(__name__)
+
+#: How many decoded frames the reader may hold ahead of the engine.
+READ_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """One finished frame, as reported to observers."""
+
+    frame: int
+    path: str
+    skipped: bool
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+class JobObserver:
+    """Receives a job's progress. Methods are called from the thread that runs `run_job`."""
+
+    def job_started(self, job_id: str, frames: Sequence[int]) -> None:
+        """The job starts; `frames` are the frames that will be produced (resumed ones excluded)."""
+
+    def frame_started(self, job_id: str, frame: int) -> None:
+        """The engine starts on `frame`."""
+
+    def frame_done(self, job_id: str, result: FrameDone) -> None:
+        """`frame` is complete on disk (or was already, when `result.skipped`)."""
+
+    def warning(self, job_id: str, message: str, frame: int | None) -> None:
+        """Something the user should know that does not stop the job."""
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job_id: str
+    frames: list[int]
+    outputs: dict[int, str]
+    skipped: list[int]
+    warnings: list[str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A spec whose every cheap check passed, with what those checks resolved."""
+
+    spec: JobSpec
+    plate: list[tuple[int, str]]
+    engine: type[Engine]
+    params: Mapping[str, Any]
+    config: ResolvedConfig
+    codec: ModelSpaceCodec
+    style_digests: Mapping[str, str]
+    plate_size: tuple[int, int]
+    output: FramePattern
+    pixel_hash: str
+
+    def provenance(self) -> dict[str, str]:
+        """Header attributes every output frame carries. Deterministic: no clocks, no hosts."""
+        spec = self.spec
+        attributes = {
+            "stylelock:version": __version__,
+            "stylelock:engine": spec.engine,
+            "stylelock:params": json.dumps(dict(self.params), sort_keys=True),
+            "stylelock:styles": json.dumps(
+                [{"frame": s.frame, "digest": self.style_digests[s.path]} for s in spec.styles]
+            ),
+            "stylelock:colour": json.dumps(self.codec.describe(), sort_keys=True),
+            "stylelock:pixelHash": self.pixel_hash,
+        }
+        if spec.proxy < 1.0:
+            attributes["stylelock:proxy"] = f"{spec.proxy:g}"
+        if spec.mask:
+            attributes["stylelock:mask"] = spec.mask
+        return attributes
+
+
+def prepare_job(spec: JobSpec) -> PreparedJob:
+    """Validate a job before it is queued; raises a `StyleLockError` naming what is wrong."""
+    engine = engine_class(spec.engine)
+    params = validate_params(spec.engine, engine.params, spec.params)
+    if engine.needs_style and not spec.styles:
+        raise SpecError(f"engine {spec.engine!r} needs a style reference (--style)")
+    if not spec.output.pattern:
+        raise SpecError("job has no output pattern (--out)")
+    output = FramePattern.parse(spec.output.pattern)
+    if os.path.abspath(output.path(0)) == os.path.abspath(FramePattern.parse(spec.plate).path(0)):
+        raise SpecError(f"output {spec.output.pattern} would overwrite the plate")
+    plate = resolve_plate(spec.plate, spec.frames)
+    config = resolve_config(spec.colour.config)
+    codec = ModelSpaceCodec(config, spec.colour.input_space, spec.colour.encoding)
+    header = read_exr_header(plate[0][1]).main
+    plate_size = (header.data_window.width, header.data_window.height)
+    if spec.mask:
+        MaskSource(spec.mask, header.channels).check(plate[0][0])
+    digests = {style.path: file_digest(style.path) for style in spec.styles}
+    _check_writable(Path(output.path(plate[0][0])).parent)
+    return PreparedJob(
+        spec=spec,
+        plate=plate,
+        engine=engine,
+        params=params,
+        config=config,
+        codec=codec,
+        style_digests=digests,
+        plate_size=plate_size,
+        output=output,
+        pixel_hash=spec.pixel_hash(digests),
+    )
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"output folder {folder} cannot be created: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable")
+
+
+def _already_done(path: str, pixel_hash: str) -> bool:
+    if not os.path.exists(path):
+        return False
+    try:
+        attributes = read_exr_header(path).main.attributes
+    except Exception:  # an unreadable old output is simply redone
+        return False
+    return attributes.get("stylelock:pixelHash") == pixel_hash
+
+
+def run_job(
+    job: JobSpec | PreparedJob,
+    *,
+    job_id: str | None = None,
+    observer: JobObserver | None = None,
+    cancel: threading.Event | None = None,
+    engines: EngineCache | None = None,
+    compute_turn: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> JobSummary:
+    """Run a job to completion in the calling thread. See the module docstring."""
+    prepared = job if isinstance(job, PreparedJob) else prepare_job(job)
+    job_id = job_id or uuid.uuid4().hex[:12]
+    observer = observer or JobObserver()
+    cancel = cancel or threading.Event()
+    started = time.perf_counter()
+    own_cache = engines is None
+    engines = engines or EngineCache(max_engines=1)
+    try:
+        run = _JobRun(prepared, job_id, observer, cancel, engines, compute_turn or nullcontext)
+        run.execute()
+    finally:
+        if own_cache:
+            engines.close()
+    return JobSummary(
+        job_id=job_id,
+        frames=[frame for frame, _ in prepared.plate],
+        outputs=run.outputs,
+        skipped=run.skipped,
+        warnings=run.warnings,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _JobRun:
+    """The moving parts of one running job (threads, queues, timings)."""
+
+    def __init__(
+        self,
+        prepared: PreparedJob,
+        job_id: str,
+        observer: JobObserver,
+        cancel: threading.Event,
+        engines: EngineCache,
+        compute_turn: Callable[[], AbstractContextManager[Any]],
+    ) -> None:
+        self.prepared = prepared
+        self.job_id = job_id
+        self.observer = observer
+        self.cancel = cancel
+        self.engines = engines
+        self.compute_turn = compute_turn
+        spec = prepared.spec
+        self.frames = FrameCodec(prepared.codec, layer=spec.layer, proxy=spec.proxy)
+        self.frames.expected_size = prepared.plate_size
+        self.mask = MaskSource(spec.mask, None) if spec.mask else None
+        self.plate_pattern = FramePattern.parse(spec.plate)
+        self.outputs: dict[int, str] = {}
+        self.skipped: list[int] = []
+        self.warnings: list[str] = []
+        self.provenance = prepared.provenance()
+        self.compression_override = spec.output.compression
+        self.log = logging.LoggerAdapter(log, {"job_id": job_id})
+
+    # -- orchestration ---------------------------------------------------------------------------
+    def execute(self) -> None:
+        todo = self._frames_to_do()
+        self.observer.job_started(self.job_id, [frame for frame, _ in todo])
+        if not todo:
+            return
+        engine = self.engines.get(self.prepared.engine)
+        shot = self._shot_context(engine, [frame for frame, _ in todo])
+        pending: queue.SimpleQueue[DecodedFrame] = queue.SimpleQueue()
+        timings: dict[int, dict[str, float]] = {}
+        reader = _Reader(self, todo, timings)
+        styled_frames = engine.restyle(shot, reader.model_frames(pending))
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{self.job_id}")
+        in_flight: Future[FrameDone] | None = None
+        try:
+            while True:
+                if self.cancel.is_set():
+                    break
+                engine_started = time.perf_counter()
+                with self.compute_turn():
+                    styled = next(styled_frames, None)
+                if styled is None:
+                    break
+                decoded = pending.get_nowait()
+                timings[decoded.number]["engine"] = (
+                    time.perf_counter() - engine_started - reader.wait_seconds.pop(decoded.number, 0.0)
+                )
+                if in_flight is not None:
+                    self._finish(in_flight.result())
+                in_flight = writer.submit(self._write, decoded, styled, timings[decoded.number])
+            if in_flight is not None:
+                self._finish(in_flight.result())
+        finally:
+            reader.stop()
+            writer.shutdown(wait=True)
+            close = getattr(styled_frames, "close", None)
+            if close is not None:
+                close()
+        if self.cancel.is_set():
+            raise JobCancelledError(
+                f"job {self.job_id} cancelled after {len(self.outputs)} of {len(todo)} frames; "
+                "finished frames are complete on disk"
+            )
+        if reader.error is not None:
+            raise reader.error
+        missing = [frame for frame, _ in todo if frame not in self.outputs]
+        if missing:
+            raise PlateMismatchError(
+                f"engine {self.prepared.spec.engine!r} returned {len(todo) - len(missing)} frames "
+                f"for {len(todo)}"
+            )
+
+    def _frames_to_do(self) -> list[tuple[int, str]]:
+        todo = []
+        resume = self.prepared.spec.output.resume
+        for frame, path in self.prepared.plate:
+            out_path = self.prepared.output.path(frame)
+            if resume and _already_done(out_path, self.prepared.pixel_hash):
+                self.skipped.append(frame)
+                self.outputs[frame] = out_path
+                self.observer.frame_done(self.job_id, FrameDone(frame, out_path, skipped=True))
+            else:
+                todo.append((frame, path))
+        return todo
+
+    def _shot_context(self, engine: Engine, frames: list[int]) -> ShotContext:
+        styles = tuple(
+            load_style(ref, self.frames, self.prepared.plate_size, self.prepared.style_digests[ref.path])
+            for ref in self.prepared.spec.styles
+        )
+        return ShotContext(
+            job_id=self.job_id,
+            frames=tuple(frames),
+            styles=styles,
+            params=self.prepared.params,
+            load_frame=self.load_model_frame,
+            guides=self.prepared.spec.guides,
+            device=engine.device,
+            is_cancelled=self.cancel.is_set,
+            warn=lambda message: self.emit_warning(message, None),
+            log=self.log,
+        )
+
+    def load_model_frame(self, number: int) -> ModelFrame:
+        """Random access for engines (keyframe anchors, backward passes, warm-up)."""
+        return self.frames.decode_file(number, self.plate_pattern.path(number)).model
+
+    def emit_warning(self, message: str, frame: int | None) -> None:
+        text = f"frame {frame}: {message}" if frame is not None else message
+        self.warnings.append(text)
+        self.log.warning("%s", text)
+        self.observer.warning(self.job_id, message, frame)
+
+    # -- per frame -------------------------------------------------------------------------------
+    def _write(self, decoded: DecodedFrame, styled: np.ndarray, seconds: dict[str, float]) -> FrameDone:
+        started = time.perf_counter()
+        mask = self.mask.load(decoded.number, decoded.image) if self.mask else None
+        image = self.frames.encode_result(decoded, styled, mask)
+        seconds["decode"] = time.perf_counter() - started
+        started = time.perf_counter()
+        path = self.prepared.output.path(decoded.number)
+        compression = output_compression(image.main.compression, self.compression_override)
+        attributes = dict(self.provenance, **{"stylelock:frame": str(decoded.number)})
+        write_exr(path, image, compression=compression, extra_attributes=attributes)
+        seconds["write"] = time.perf_counter() - started
+        return FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))
+
+    def _finish(self, done: FrameDone) -> None:
+        self.outputs[done.frame] = done.path
+        self.observer.frame_done(self.job_id, done)
+
+
+class _Reader:
+    """Decodes and colour-encodes frames ahead of the engine on a background thread."""
+
+    _END = object()
+
+    def __init__(self, run: _JobRun, todo: list[tuple[int, str]], timings: dict[int, dict[str, float]]):
+        self.run = run
+        self.todo = todo
+        self.timings = timings
+        self.error: BaseException | None = None
+        self.wait_seconds: dict[int, float] = {}
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name=f"read-{run.job_id}", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            for number, path in self.todo:
+                if self._stop.is_set() or self.run.cancel.is_set():
+                    break
+                started = time.perf_counter()
+                decoded = self.run.frames.decode_file(number, path)
+                encoded = time.perf_counter()
+                self.timings[number] = {"read+encode": encoded - started}
+                self._put(decoded)
+        except BaseException as exc:  # handed to the job's thread, which raises it
+            self.error = exc
+        finally:
+            self._put(self._END)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def model_frames(self, pending: queue.SimpleQueue[DecodedFrame]) -> Iterator[ModelFrame]:
+        """The engine's input stream; each frame handed over is also queued for writing."""
+        while True:
+            started = time.perf_counter()
+            item = self._queue.get()
+            if item is self._END:
+                return
+            self.wait_seconds[item.number] = time.perf_counter() - started
+            if item.state.nonfinite_pixels:
+                self.run.emit_warning(
+                    f"{item.state.nonfinite_pixels} pixels hold NaN or Inf; they were kept out of "
+                    "the engine and come back as they were",
+                    item.number,
+                )
+            self.run.observer.frame_started(self.run.job_id, item.number)
+            pending.put(item)
+            yield item.model
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
