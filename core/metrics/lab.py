@@ -45,6 +45,16 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return lab
 
 
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) (..., 3) -> sRGB-encoded RGB, clipped to [0, 1] (for showing swatches)."""
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    t = np.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
+    linear = np.clip((t * D65_WHITE) @ np.linalg.inv(_RGB_TO_XYZ).T, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1.0 / 2.4) - 0.055)
+
+
 def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     """CIEDE2000 colour difference between L*a*b* colours (..., 3); broadcasts; float64 (...)."""
     lab1 = np.asarray(lab1, dtype=np.float64)

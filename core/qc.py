@@ -1,0 +1,343 @@
+"""`stylelock qc`: measure a restyled sequence against its plate and gate a pipeline on the result.
+
+Both EXR sequences are decoded and encoded into the sRGB model space (the display-referred encoding
+the metrics are defined in, whatever encoding the engine used), downscaled to the analysis size, and
+streamed frame by frame through `stylelock.core.metrics`: warp-error ratios (short k=1, long k=10,
+against the keyframe or first frame) on the plate's motion vectors when it carries them, else DIS
+flow; palette drift in CIEDE2000 against the style reference (or, without one, the first output
+frame); NaN/Inf counts of both. Only the long-term window (k + 1 small frames) and a handful of
+thumbnails are held, never the sequences.
+
+`run_qc` returns a `QcReport`; its `exit_code` is 10 (`EXIT_CODES[10]`) when a threshold the user
+set was exceeded or the output carries NaN/Inf, else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stylelock.core.errors import (
+    CorruptFrameError,
+    FramesMissingError,
+    OutputError,
+    PlateMismatchError,
+    SpecError,
+)
+from stylelock.core.jobspec import StyleReference
+from stylelock.core.metrics import (
+    LONG_K,
+    Palette,
+    TemporalStability,
+    TermSummary,
+    extract_palette,
+    nonfinite_counts,
+    palette_drift,
+)
+from stylelock.core.qc_types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
+from stylelock.core.sequence import FramePattern, parse_frames, resolve_plate
+
+log = logging.getLogger(__name__)
+
+__all__ = ["QC_THRESHOLD_EXCEEDED", "QcCheck", "QcFrame", "QcReport", "QcThresholds", "run_qc"]
+
+DEFAULT_ANALYSIS_SIZE = 960
+_VECTOR_NAMES = (
+    "forward.u",
+    "forward.v",
+    "backward.u",
+    "backward.v",
+    "Vector.X",
+    "Vector.Y",
+    "Vector.Z",
+    "Vector.W",
+)
+_DISPLAY_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+_THUMB_WIDTH = 240
+
+
+@dataclass
+class _Decoded:
+    model: np.ndarray
+    """Model space at analysis size."""
+    aovs: dict[str, np.ndarray]
+    vector_scale: float
+    nan: int
+    inf: int
+    size: tuple[int, int]
+
+
+class _Reader:
+    """Decodes EXR frames into small model-space frames (and their motion vectors)."""
+
+    def __init__(self, ocio: str | None, colorspace: str | None, layer: str, analysis_size: int) -> None:
+        from stylelock.core.colour import ModelSpaceCodec, resolve_config
+
+        self.config = resolve_config(ocio)
+        self.codec = ModelSpaceCodec(self.config, colorspace, "srgb")
+        self.layer = layer
+        self.analysis_size = analysis_size
+
+    def target(self, width: int, height: int) -> tuple[int, int]:
+        scale = min(1.0, self.analysis_size / max(width, height))
+        return max(8, round(width * scale)), max(8, round(height * scale))
+
+    def read(self, path: str, *, with_vectors: bool) -> _Decoded:
+        from stylelock.core.exr import read_exr
+
+        part = read_exr(path).main
+        try:
+            rgb = part.rgb(self.layer)
+        except SpecError:
+            if not self.layer:
+                raise
+            rgb = part.rgb("")
+        rgb = np.asarray(rgb, dtype=np.float32)
+        counts = nonfinite_counts(rgb)
+        if counts.total:
+            rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
+        alpha = part.alpha(self.layer)
+        model, _ = self.codec.encode(rgb, alpha)
+        h, w = model.shape[:2]
+        tw, th = self.target(w, h)
+        small = np.clip(_resize(model, tw, th), 0.0, 1.0)
+        aovs: dict[str, np.ndarray] = {}
+        if with_vectors:
+            for name in part.channels:
+                if any(name == v or name.endswith("." + v) for v in _VECTOR_NAMES):
+                    aovs[name] = _resize(np.asarray(part.channel_float(name), dtype=np.float32), tw, th)
+        return _Decoded(small, aovs, tw / w, counts.nan, counts.inf, (w, h))
+
+    def read_style(self, path: str) -> tuple[np.ndarray, np.ndarray | None]:
+        suffix = Path(path).suffix.lower()
+        if not os.path.isfile(path):
+            raise FramesMissingError(f"style reference {path} does not exist")
+        if suffix == ".exr":
+            from stylelock.core.exr import read_exr
+
+            part = read_exr(path).main
+            alpha = part.alpha("")
+            model, _ = self.codec.encode(np.asarray(part.rgb(""), dtype=np.float32), alpha)
+            return model, alpha
+        if suffix in _DISPLAY_SUFFIXES:
+            rgb, alpha = _read_display_image(path)
+            return self.codec.encode_display_image(rgb), alpha
+        raise SpecError(f"style reference {path} is not an EXR or a PNG/JPEG/TIFF image")
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _read_display_image(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A display-referred picture (sRGB) as float32 RGB in [0, 1] and its alpha, via OpenImageIO."""
+    import OpenImageIO as oiio
+
+    source = oiio.ImageInput.open(path)
+    if source is None:
+        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
+    try:
+        channels = source.spec().nchannels
+        pixels = source.read_image(oiio.FLOAT)
+    finally:
+        source.close()
+    if pixels is None:
+        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(pixels.shape[0], pixels.shape[1], channels)
+    rgb = pixels[..., :3] if channels >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
+    return np.ascontiguousarray(rgb), (pixels[..., 3].copy() if channels >= 4 else None)
+
+
+def _thumbnail(model: np.ndarray) -> np.ndarray:
+    h, w = model.shape[:2]
+    tw = min(_THUMB_WIDTH, w)
+    return _resize(model, tw, max(1, round(h * tw / w)))
+
+
+def run_qc(
+    plate: str,
+    output: str,
+    frames: str | Iterable[int] | None = None,
+    *,
+    style: str | StyleReference | None = None,
+    thresholds: QcThresholds | None = None,
+    report_dir: str | os.PathLike | None = None,
+    ocio: str | None = None,
+    colorspace: str | None = None,
+    layer: str = "",
+    long_k: int = LONG_K,
+    analysis_size: int = DEFAULT_ANALYSIS_SIZE,
+    flow_preset: str = "medium",
+    palette_k: int = 8,
+    thumbnails: int = 6,
+) -> QcReport:
+    """Measure ``output`` against ``plate`` (sequence patterns) over ``frames`` (default: every plate
+    frame on disk) and write ``qc.json`` and ``qc.html`` into ``report_dir`` when given.
+
+    ``style`` is the locked reference (``PATH`` or ``FRAME=PATH``): its palette is what the output's
+    is measured against, and a ``FRAME=`` keyframe inside the range is the anchor of the long-range
+    warp error. ``ocio``/``colorspace`` name the config and the plates' colour space (defaults: the
+    config resolution of `stylelock.core.colour` and its scene_linear role).
+    """
+    thresholds = thresholds or QcThresholds()
+    if analysis_size < 16:
+        raise SpecError(f"analysis size {analysis_size} is too small; use at least 16 pixels")
+    if frames is None:
+        frames = FramePattern.parse(plate).existing_frames()
+        if not frames:
+            raise SpecError(f"no frame of plate {plate} is on disk; pass --frames")
+    numbers = parse_frames(frames)
+    plate_paths = resolve_plate(plate, numbers)
+    out_paths = resolve_plate(output, numbers)
+    reader = _Reader(ocio, colorspace, layer, analysis_size)
+    reference = StyleReference.parse(style) if isinstance(style, str) else style
+    notes: list[str] = []
+
+    ref_palette: Palette | None = None
+    ref_label = "first output frame"
+    if reference is not None:
+        ref_rgb, ref_alpha = reader.read_style(reference.path)
+        mask = ref_alpha > 0.5 if ref_alpha is not None and np.any(ref_alpha > 0.5) else None
+        ref_palette = extract_palette(ref_rgb, k=palette_k, seed=0, mask=mask)
+        ref_label = f"style {reference.path}" + (f" (keyframe {reference.frame})" if reference.frame else "")
+
+    anchor = None
+    index = {n: i for i, n in enumerate(numbers)}
+    if reference is not None and reference.frame is not None:
+        if reference.frame not in index:
+            notes.append(f"keyframe {reference.frame} is outside the range; the anchor is the first frame")
+        elif index[reference.frame] > 0:
+            i = index[reference.frame]
+            a_plate = reader.read(plate_paths[i][1], with_vectors=False)
+            a_out = reader.read(out_paths[i][1], with_vectors=False)
+            anchor = (reference.frame, a_plate.model, a_out.model)
+
+    stability = TemporalStability(long_k=long_k, anchor=anchor, preset=flow_preset)
+    thumb_at = {
+        round(float(i)) for i in np.linspace(0, len(numbers) - 1, max(1, min(thumbnails, len(numbers))))
+    }
+    thumbs: list[tuple[str, np.ndarray, np.ndarray]] = []
+    worst: tuple[float, str, np.ndarray, np.ndarray] | None = None
+    per_frame: list[QcFrame] = []
+    size: tuple[int, int] | None = None
+    for i, ((number, plate_path), (_, out_path)) in enumerate(zip(plate_paths, out_paths, strict=True)):
+        p = reader.read(plate_path, with_vectors=True)
+        o = reader.read(out_path, with_vectors=False)
+        if o.size != p.size:
+            raise PlateMismatchError(
+                f"output frame {number} ({out_path}) is {o.size[0]}x{o.size[1]} but the plate is "
+                f"{p.size[0]}x{p.size[1]}"
+            )
+        if size is None:
+            size = p.size
+        elif p.size != size:
+            raise PlateMismatchError(
+                f"plate frame {number} ({plate_path}) is {p.size[0]}x{p.size[1]}, frame {numbers[0]} is "
+                f"{size[0]}x{size[1]}"
+            )
+        temporal = stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
+        if ref_palette is None:
+            ref_palette = extract_palette(o.model, k=palette_k, seed=0)
+        out_palette = extract_palette(o.model, seed=0, init=ref_palette)
+        drift = palette_drift(ref_palette, out_palette)
+        per_frame.append(QcFrame(number, temporal, drift, p.nan, p.inf, o.nan, o.inf))
+        if i in thumb_at:
+            thumbs.append((f"frame {number}", _thumbnail(p.model), _thumbnail(o.model)))
+        ratio = temporal.short.ratio if temporal.short is not None else math.nan
+        if math.isfinite(ratio) and (worst is None or ratio > worst[0]):
+            worst = (ratio, f"frame {number}: worst short-term ratio {ratio:.3g}", p.model, o.model)
+        log.debug("qc frame %d: short %s drift %.3f", number, temporal.short, drift)
+
+    summary = stability.summary()
+    checks = _checks(summary, per_frame, thresholds)
+    assert size is not None and ref_palette is not None
+    colour = {"encoding": "srgb", "input_space": colorspace}
+    describe = getattr(reader.codec, "describe", None)
+    if callable(describe):
+        colour.update(describe())
+    report = QcReport(
+        plate=plate,
+        output=output,
+        frames=numbers,
+        analysis_size=reader.target(*size),
+        colour=colour,
+        temporal=summary,
+        palette_reference=ref_label,
+        reference_palette=ref_palette,
+        per_frame=per_frame,
+        thresholds=thresholds,
+        checks=checks,
+        notes=notes,
+    )
+    if worst is not None and worst[1].split(":")[0] not in {caption for caption, _, _ in thumbs}:
+        thumbs.append((worst[1], _thumbnail(worst[2]), _thumbnail(worst[3])))
+    if report_dir is not None:
+        _write_report(report, Path(report_dir), thumbs)
+    log.info("qc %s: %s", output, "pass" if report.passed else "FAIL")
+    return report
+
+
+def _checks(summary: Mapping[str, TermSummary], frames: list[QcFrame], t: QcThresholds) -> list[QcCheck]:
+    def limit(name: str, value: float, bound: float | None) -> QcCheck | None:
+        if bound is None:
+            return None
+        if not math.isfinite(value):
+            return QcCheck(name, None, bound, True)
+        return QcCheck(name, value, bound, value <= bound)
+
+    drift = float(np.mean([f.palette_drift for f in frames])) if frames else math.nan
+    checks = [
+        limit("short-term warp-error ratio (k=1)", summary["short"].ratio, t.max_warp_ratio),
+        limit(
+            f"long-term warp-error ratio (k={summary['long'].k})",
+            summary["long"].ratio,
+            t.max_long_warp_ratio,
+        ),
+        limit("mean palette drift (CIEDE2000)", drift, t.max_delta_e),
+    ]
+    bad = sum(f.output_nan + f.output_inf for f in frames)
+    checks.append(QcCheck("NaN/Inf values in the output RGB", float(bad), 0.0, bad == 0))
+    return [c for c in checks if c is not None]
+
+
+def _write_report(report: QcReport, folder: Path, thumbs: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
+    from stylelock.core.qc_report import png_data_uri, render_html
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"QC report folder {folder} cannot be created: {exc.strerror}") from None
+    report.json_path = str(folder / "qc.json")
+    report.html_path = str(folder / "qc.html")
+    data = report.to_dict()
+    page = render_html(data, [(c, png_data_uri(a), png_data_uri(b)) for c, a, b in thumbs])
+    _atomic_write(Path(report.json_path), json.dumps(data, indent=2, allow_nan=False) + "\n")
+    _atomic_write(Path(report.html_path), page)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write beside ``path`` and rename into place: a reader never sees half a report."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"QC report {path} cannot be written: {exc.strerror}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
