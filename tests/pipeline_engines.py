@@ -1,0 +1,52 @@
+"""Small engines for pipeline tests: they change pixels in known ways, fast."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from stylelock.core.params import ParamSchema, ParamSpec
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
+
+
+class InvertEngine(Engine):
+    """Inverts model-space RGB: every pixel changes, so masks and proxies show."""
+
+    name = "test-invert"
+    summary = "inverts the picture"
+    params = ParamSchema((ParamSpec("gain", "float", 1.0, "scale after inverting", minimum=0.0, maximum=2.0),))
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            if shot.is_cancelled():
+                return
+            yield np.clip((1.0 - frame.rgb) * shot.params["gain"], 0.0, 1.0)
+
+
+class BatchingEngine(Engine):
+    """Reads three frames before yielding any, as windowed engines do."""
+
+    name = "test-batching"
+    summary = "yields in batches of three"
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(frame.rgb)
+            if len(batch) == 3:
+                yield from batch
+                batch = []
+        yield from batch
+
+
+class ShortEngine(Engine):
+    """A broken engine that drops the last frame."""
+
+    name = "test-short"
+    summary = "forgets a frame"
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        frames_list = list(frames)
+        for frame in frames_list[:-1]:
+            yield frame.rgb
