@@ -1,7 +1,7 @@
 """`stylelock demo`: the embedded default end to end on the bundled sample plate.
 
 Writes the sample plate, paints a keyframe over frame 1001 with a documented filter standing in
-for an artist (`stylelock.core.sample.paint_keyframe`), restyles 1001-1024 with the `keyframe`
+for an artist (`stylelock.core.paint.paint_keyframe`), restyles 1001-1024 with the `keyframe`
 engine, then measures the result with `stylelock qc` and writes a contact sheet.
 """
 
@@ -31,7 +31,7 @@ def paint_over(plate_pattern: str, frame: int, out_path: Path) -> Path:
     """Write a painted version of plate `frame` as an EXR in the plate's colour space."""
     from stylelock.core.colour import ModelSpaceCodec, resolve_config
     from stylelock.core.exr import write_exr
-    from stylelock.core.sample import paint_keyframe
+    from stylelock.core.paint import paint_keyframe
     from stylelock.core.sequence import FramePattern
     from stylelock.server.frames import FrameCodec
 
@@ -80,15 +80,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _qc(spec: JobSpec, folder: Path) -> str:
     from stylelock.core.qc import run_qc
+    from stylelock.core.qc_types import QcThresholds
 
     report = run_qc(
         spec.plate,
         spec.output.pattern or "",
         spec.frames,
-        style=spec.styles[0].path,
+        style=spec.styles[0],
         report_dir=folder,
+        thresholds=QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.0),
     )
-    return report.headline()
+    checks = ", ".join(
+        f"{check.name} {check.value:.2f} {'<=' if check.passed else '>'} {check.limit}"
+        for check in report.checks
+        if check.value is not None
+    )
+    return f"{'passed' if report.passed else 'FAILED'}: {checks}"
 
 
 def _contact_sheet(spec: JobSpec, painted: Path, path: Path) -> Path:
@@ -100,8 +107,12 @@ def _contact_sheet(spec: JobSpec, painted: Path, path: Path) -> Path:
     codec = ModelSpaceCodec(resolve_config(None))
 
     def view(path: str) -> object:
+        """The display window of a frame in model space (overscan cropped)."""
         part = read_exr(path).main
-        return codec.encode(part.rgb(), part.alpha())[0]
+        model = codec.encode(part.rgb(), part.alpha())[0]
+        data, display = part.data_window, part.display_window
+        x0, y0 = max(display.x - data.x, 0), max(display.y - data.y, 0)
+        return model[y0 : y0 + display.height, x0 : x0 + display.width]
 
     picks = [FIRST, FIRST + 5, FIRST + 11, FIRST + 17, LAST]
     plate = FramePattern.parse(spec.plate)
