@@ -1,0 +1,129 @@
+"""Reading EXR files through OpenImageIO into `ExrImage`, every channel in its native type."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from stylelock.core.errors import CorruptFrameError, FramesMissingError
+from stylelock.core.exr_attrs import read_attributes
+from stylelock.core.exr_types import NATIVE_DTYPES, ExrImage, ExrPart, Window
+
+log = logging.getLogger(__name__)
+
+
+def read_exr(path: str | os.PathLike[str]) -> ExrImage:
+    """Read every part and channel of an EXR file, each channel in its native dtype.
+
+    Raises FramesMissingError when the file does not exist and CorruptFrameError (naming the file
+    and what is wrong) when it is not an OpenEXR file or cannot be decoded.
+    """
+    return _read(os.fspath(path), pixels=True)
+
+
+def read_exr_header(path: str | os.PathLike[str]) -> ExrImage:
+    """Like `read_exr` without decoding pixels (every `pixels` dict is empty): windows, channels and
+    their types, compression and attributes, at the cost of reading the header."""
+    return _read(os.fspath(path), pixels=False)
+
+
+def _read(path: str, pixels: bool) -> ExrImage:
+    import OpenImageIO as oiio
+
+    if not os.path.exists(path):
+        raise FramesMissingError(f"EXR file not found: {path}")
+    if os.path.isdir(path):
+        raise CorruptFrameError(f"{path} is a folder, not an EXR file")
+    if os.path.getsize(path) == 0:
+        raise CorruptFrameError(f"EXR file {path} is empty (0 bytes)")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        reason = oiio.geterror() or "unknown reason"
+        raise CorruptFrameError(f"cannot open EXR file {path}: {_one_line(reason)}")
+    try:
+        if inp.format_name() != "openexr":
+            raise CorruptFrameError(f"{path} is not an OpenEXR file (it holds a {inp.format_name()} image)")
+        parts = []
+        index = 0
+        while True:
+            if index > 0 and not inp.seek_subimage(index, 0):
+                inp.geterror()  # clear OIIO's "no such subimage" so it is not printed at exit
+                break
+            parts.append(_read_part(inp, index, path, pixels))
+            index += 1
+    finally:
+        inp.close()
+    log.debug("read %s: %d part(s)%s", path, len(parts), "" if pixels else " (header only)")
+    return ExrImage(parts=parts, path=path)
+
+
+def _read_part(inp: Any, index: int, path: str, pixels: bool) -> ExrPart:
+    spec = inp.spec()
+    where = f"part {index} of {path}"
+    if spec.deep:
+        raise CorruptFrameError(f"{where} holds deep data, which StyleLock does not read")
+    names = list(spec.channelnames)
+    formats = (
+        [str(f) for f in spec.channelformats] if len(spec.channelformats) else [str(spec.format)] * len(names)
+    )
+    for name, fmt in zip(names, formats, strict=True):
+        if fmt not in NATIVE_DTYPES:
+            raise CorruptFrameError(f"{where}: channel {name!r} has unsupported pixel type {fmt!r}")
+    attributes, types = read_attributes(spec)
+    part = ExrPart(
+        channels=names,
+        pixels={},
+        data_window=Window(spec.x, spec.y, spec.width, spec.height),
+        display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        pixel_aspect=float(spec.get_float_attribute("PixelAspectRatio", 1.0)),
+        compression=spec.get_string_attribute("compression", "none"),
+        tile_size=(spec.tile_width, spec.tile_height) if spec.tile_width > 0 else None,
+        attributes=attributes,
+        name=spec.get_string_attribute("oiio:subimagename", "") or None,
+        attribute_types=types,
+        channel_formats=dict(zip(names, formats, strict=True)),
+    )
+    if pixels:
+        part.pixels = _read_pixels(inp, index, names, formats, spec, where)
+    return part
+
+
+def _runs(formats: list[str]) -> list[tuple[int, int, str]]:
+    """Contiguous runs of channels sharing one type: [(begin, end, type)]."""
+    runs: list[tuple[int, int, str]] = []
+    for index, fmt in enumerate(formats):
+        if runs and runs[-1][2] == fmt:
+            runs[-1] = (runs[-1][0], index + 1, fmt)
+        else:
+            runs.append((index, index + 1, fmt))
+    return runs
+
+
+def _read_pixels(
+    inp: Any, index: int, names: list[str], formats: list[str], spec: Any, where: str
+) -> dict[str, np.ndarray]:
+    """One read per run of same-typed channels, in that type: no conversion, so every bit survives.
+
+    Each channel is a (height, width) view into its run's buffer; nothing is copied twice.
+    """
+    import OpenImageIO as oiio
+
+    out: dict[str, np.ndarray] = {}
+    for begin, end, fmt in _runs(formats):
+        block = inp.read_image(index, 0, begin, end, oiio.TypeDesc(fmt))
+        if block is None:
+            reason = inp.geterror() or "unknown reason"
+            raise CorruptFrameError(f"cannot decode {where}: {_one_line(reason)}")
+        block = np.asarray(block).reshape(spec.height, spec.width, end - begin)
+        if block.dtype != NATIVE_DTYPES[fmt]:
+            raise CorruptFrameError(f"{where}: OpenImageIO returned {block.dtype} for {fmt} channels")
+        for offset, name in enumerate(names[begin:end]):
+            out[name] = block[:, :, offset]
+    return out
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
