@@ -1,0 +1,172 @@
+"""Structure guides for ControlNets, made from the plate: edges, depth and normals.
+
+A job's guides map a ControlNet name to a source (`--guide depth=depth.Z --guide edges`):
+
+- `edges` / `canny` with no source: Canny edges of the model-space frame (what a Canny ControlNet saw
+  in training: white lines on black);
+- `depth` (source: an AOV channel, default `depth.Z`, `Z` or `depth`): the renderer's depth turned
+  into the near-is-bright disparity a depth ControlNet expects, normalised over the whole shot (a
+  per-frame range would pump as objects enter and leave);
+- `normal` / `normals` (source: a layer, default `N`): the three channels of a normals AOV mapped
+  from [-1, 1] to [0, 1];
+- any other name: an AOV layer (three channels `.R/.G/.B` or `.X/.Y/.Z`) or channel given as the
+  source, normalised over the shot like depth.
+
+Pure numpy and OpenCV: no torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stylelock.core.errors import EngineError
+from stylelock.server.engines.base import ModelFrame
+
+EDGE_NAMES = ("edges", "canny", "edge")
+DEPTH_NAMES = ("depth",)
+NORMAL_NAMES = ("normal", "normals")
+DEPTH_CHANNELS = ("depth.Z", "Z", "depth", "depth.R")
+_TRIPLES = (("X", "Y", "Z"), ("R", "G", "B"), ("x", "y", "z"), ("r", "g", "b"))
+SHOT_SAMPLES = 7
+
+
+@dataclass(frozen=True)
+class GuideSpec:
+    name: str
+    kind: str
+    """`edges`, `depth`, `normals`, `channel` (one AOV channel) or `layer` (three AOV channels)."""
+    channels: tuple[str, ...] = ()
+
+
+def plan_guides(guides: Mapping[str, str], sample: ModelFrame) -> list[GuideSpec]:
+    """Resolve each requested guide against the channels the plate carries (checked on one frame)."""
+    specs = []
+    for name, source in guides.items():
+        lowered = name.lower()
+        if lowered in EDGE_NAMES and not source:
+            specs.append(GuideSpec(name, "edges"))
+        elif lowered in NORMAL_NAMES or (source and _triple(sample.aovs, source)):
+            layer = source or "N"
+            channels = _triple(sample.aovs, layer)
+            if channels is None:
+                raise EngineError(
+                    f"guide {name!r} needs a three-channel AOV {layer!r} (.X/.Y/.Z or .R/.G/.B); "
+                    f"the plate has {_listing(sample.aovs)}"
+                )
+            specs.append(GuideSpec(name, "normals" if lowered in NORMAL_NAMES else "layer", channels))
+        else:
+            candidates = (source,) if source else DEPTH_CHANNELS if lowered in DEPTH_NAMES else ()
+            channel = next((c for c in candidates if c in sample.aovs), None)
+            if channel is None:
+                wanted = source or (
+                    ", ".join(DEPTH_CHANNELS) if lowered in DEPTH_NAMES else "a source channel"
+                )
+                raise EngineError(
+                    f"guide {name!r} needs plate channel {wanted}; the plate has {_listing(sample.aovs)}"
+                )
+            specs.append(GuideSpec(name, "depth" if lowered in DEPTH_NAMES else "channel", (channel,)))
+    return specs
+
+
+def _triple(aovs: Mapping[str, np.ndarray], layer: str) -> tuple[str, ...] | None:
+    for names in _TRIPLES:
+        channels = tuple(f"{layer}.{c}" for c in names)
+        if all(c in aovs for c in channels):
+            return channels
+    return None
+
+
+def _listing(aovs: Mapping[str, np.ndarray]) -> str:
+    return ", ".join(sorted(aovs)) or "no channels besides RGB(A)"
+
+
+@dataclass(frozen=True)
+class ShotRange:
+    """A value range fixed for the whole shot (1st and 99th percentiles over sampled frames)."""
+
+    low: float
+    high: float
+
+    def normalise(self, values: np.ndarray) -> np.ndarray:
+        span = max(self.high - self.low, 1e-12)
+        return np.clip((values - self.low) / span, 0.0, 1.0).astype(np.float32)
+
+
+def disparity(depth: np.ndarray) -> np.ndarray:
+    """1/Z for finite positive depth, 0 (far) for the sky, zeros and infinities."""
+    z = np.asarray(depth, dtype=np.float64)
+    good = np.isfinite(z) & (z > 0)
+    out = np.zeros(z.shape, dtype=np.float64)
+    out[good] = 1.0 / z[good]
+    return out
+
+
+class GuideMaker:
+    """Makes each frame's control images; shot-wide ranges are measured once, from sampled frames."""
+
+    def __init__(
+        self,
+        specs: Sequence[GuideSpec],
+        frames: Sequence[int],
+        load_frame: Callable[[int], ModelFrame],
+        canny: tuple[int, int] = (100, 200),
+    ) -> None:
+        self.specs = list(specs)
+        self.canny = canny
+        self.ranges: dict[str, ShotRange] = {}
+        needs_range = [s for s in self.specs if s.kind in ("depth", "channel", "layer")]
+        if needs_range:
+            picks = _spread(frames, SHOT_SAMPLES)
+            samples = [load_frame(n) for n in picks]
+            for spec in needs_range:
+                values = [self._raw(spec, f) for f in samples]
+                flat = np.concatenate([v.ravel() for v in values])
+                flat = flat[np.isfinite(flat)]
+                if spec.kind == "depth":
+                    flat = flat[flat > 0]
+                if flat.size == 0:
+                    raise EngineError(
+                        f"guide {spec.name!r}: channel {spec.channels[0]!r} has no usable values"
+                    )
+                low, high = np.percentile(flat, [1.0, 99.0])
+                self.ranges[spec.name] = ShotRange(float(low), float(high))
+
+    def control_images(self, frame: ModelFrame) -> dict[str, np.ndarray]:
+        """name -> (h, w, 3) float32 [0, 1] control image of `frame`."""
+        return {spec.name: self._image(spec, frame) for spec in self.specs}
+
+    def _raw(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
+        arrays = [np.asarray(frame.aovs[c], dtype=np.float64) for c in spec.channels]
+        if spec.kind == "depth":
+            return disparity(arrays[0])
+        return np.stack(arrays, axis=-1) if len(arrays) > 1 else arrays[0]
+
+    def _image(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
+        if spec.kind == "edges":
+            return canny_edges(frame.rgb, *self.canny)
+        if spec.kind == "normals":
+            normals = np.stack([np.asarray(frame.aovs[c], dtype=np.float32) for c in spec.channels], axis=-1)
+            normals = np.nan_to_num(normals, nan=0.0, posinf=0.0, neginf=0.0)
+            return np.clip(normals * 0.5 + 0.5, 0.0, 1.0).astype(np.float32)
+        values = np.nan_to_num(self._raw(spec, frame), nan=0.0, posinf=0.0, neginf=0.0)
+        image = self.ranges[spec.name].normalise(values)
+        return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+
+
+def canny_edges(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
+    import cv2
+
+    luma = np.asarray(rgb, dtype=np.float32)[..., :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    gray = np.clip(np.rint(luma * 255.0), 0, 255).astype(np.uint8)
+    edges = cv2.Canny(gray, low, high).astype(np.float32) / 255.0
+    return np.repeat(edges[..., None], 3, axis=-1)
+
+
+def _spread(frames: Sequence[int], count: int) -> list[int]:
+    if len(frames) <= count:
+        return list(frames)
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return [frames[i] for i in sorted(set(picks.tolist()))]

@@ -1,0 +1,309 @@
+"""One `diffusion-image` job: img2img over batches of frames with the temporal layers switched by params.
+
+Imported at run time only. A job takes the resident pipeline, attaches what this job needs (ControlNets
+through `from_pipe`, the IP-Adapter, a fresh scheduler, the cross-frame attention processors), and
+then samples batches of frames. The frames are VAE-encoded here (posterior mode, no noise drawn) and
+handed to the pipeline as latents, so the only randomness is the noise each frame's own CPU generator
+draws: a pure function of (seed, frame). Between steps a callback checks cancellation, advances the
+cross-frame attention's step, and blends the warped previous output into the latents (flow fusion).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from stylelock.core.errors import EngineError, SpecError
+from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
+from stylelock.server.engines.diffusion import latents as lat
+from stylelock.server.engines.diffusion.colour import ColourLock
+from stylelock.server.engines.diffusion.crossframe import CrossFrameState, cross_frame_attention
+from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
+from stylelock.server.engines.diffusion.library import ModelLibrary
+from stylelock.server.engines.diffusion.loading import (
+    ensure_ip_adapter,
+    fresh_scheduler,
+    is_oom,
+    load_base,
+    load_controlnet,
+    resolve_dtype,
+    with_controlnets,
+)
+from stylelock.server.engines.diffusion.motion import MotionTracker
+from stylelock.server.engines.diffusion.noise import frame_noise, generators
+from stylelock.server.engines.diffusion.style import ip_adapter_scales, pick_style, style_image
+
+log = logging.getLogger(__name__)
+
+TILE_ABOVE = 2048
+
+
+class Cancelled(Exception):
+    """Raised from the step callback to stop sampling at once when the job is cancelled."""
+
+
+class ImageJob:
+    """Restyles the frames of one shot; `run(batch)` returns one styled array per frame."""
+
+    def __init__(self, shot: ShotContext, library: ModelLibrary, device: str, first: ModelFrame) -> None:
+        self.shot = shot
+        self.p: Mapping[str, Any] = shot.params
+        self.device = device
+        self.dtype = resolve_dtype(self.p["dtype"], device, shot.warn)
+        source = library.resolve_model(self.p["model"])
+        base = load_base(source, self.dtype, device, library)
+        self.base = base
+
+        self.style: StyleFrame | None = pick_style(shot.styles)
+        ip_path = None
+        if self.style is not None and self.p["ip_adapter_scale"] > 0:
+            if library.ip_adapters or self.p["ip_adapter"]:
+                ip_path = library.resolve_ip_adapter(self.p["ip_adapter"])
+            else:
+                shot.warn("no IP-Adapter is registered: the style image sets only the colour lock")
+        ensure_ip_adapter(base, ip_path, self.dtype, device)
+        self.ip_image = style_image(self.style) if ip_path is not None and self.style is not None else None
+
+        self.guide_names = list(shot.guides)
+        nets = [load_controlnet(library.resolve_controlnet(n), self.dtype, device) for n in self.guide_names]
+        self.guides = (
+            GuideMaker(
+                plan_guides(shot.guides, first),
+                shot.frames,
+                shot.load_frame,
+                (self.p["canny_low"], self.p["canny_high"]),
+            )
+            if nets
+            else None
+        )
+        self.pipe = with_controlnets(base, nets) if nets else base
+        self.pipe.scheduler = fresh_scheduler(base, self.p["scheduler"])
+        if self.ip_image is not None:
+            self.pipe.set_ip_adapter_scale(ip_adapter_scales(self.pipe.unet, self.p))
+
+        self.colour = None
+        if self.p["colour_lock"]:
+            ref = self.style
+            self.colour = ColourLock(
+                ref.rgb if ref else None, ref.alpha if ref else None, self.p["colour_lock_strength"]
+            )
+        self.cross_state = CrossFrameState() if self.p["cross_frame_attention"] else None
+        self.motion = MotionTracker() if self.p["flow_fusion"] else None
+        self.previous: tuple[int, torch.Tensor] | None = None
+        """(frame number, final latents (1, c, h, w)) of the last restyled frame."""
+        self.batch = int(self.p["batch"])
+        self.tiling = self.p["vae_tiling"] == "on" or (
+            self.p["vae_tiling"] == "auto" and max(first.height, first.width) > TILE_ABOVE
+        )
+        self.multiple = lat.size_multiple(self.pipe)
+
+    # -- public ---------------------------------------------------------------------------------
+    def attention(self):
+        """Context manager installing cross-frame attention for the job (a no-op when it is off)."""
+        from contextlib import nullcontext
+
+        if self.cross_state is None:
+            return nullcontext(0)
+        return cross_frame_attention(self.pipe.unet, self.cross_state)
+
+    def observe(self, frame: ModelFrame) -> None:
+        """Let the motion tracker see a plate frame (every frame, restyled or not, in order)."""
+        if self.motion is not None:
+            self.motion.remember(frame)
+
+    def run(self, frames: list[ModelFrame]) -> list[np.ndarray]:
+        """Restyle `frames` (consecutive in the job's order), splitting the batch when memory runs out."""
+        for frame in frames:
+            self.observe(frame)
+        self._set_tiling(self.tiling)
+        try:
+            return self._sample(frames)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if self.cross_state is not None:
+                self.cross_state.abort_call()
+            if not is_oom(exc):
+                if isinstance(exc, EngineError):
+                    raise
+                raise EngineError(
+                    f"diffusion failed on frames {frames[0].number}-{frames[-1].number}: {exc}"
+                ) from exc
+        _empty_cache(self.device)
+        if len(frames) > 1:
+            self.batch = max(1, len(frames) // 2)
+            self.shot.warn(
+                f"out of device memory with {len(frames)} frames at once; retrying {self.batch} at a time"
+            )
+            half = len(frames) // 2
+            return self.run(frames[:half]) + self.run(frames[half:])
+        if not self.tiling:
+            self.tiling = True
+            self.shot.warn("out of device memory on one frame; retrying with VAE tiling")
+            return self.run(frames)
+        raise EngineError(
+            f"a {frames[0].width}x{frames[0].height} frame does not fit the memory of {self.device}, "
+            "even one frame at a time with VAE tiling"
+        )
+
+    # -- sampling -------------------------------------------------------------------------------
+    def _sample(self, frames: list[ModelFrame]) -> list[np.ndarray]:
+        p = self.p
+        n = len(frames)
+        numbers = [f.number for f in frames]
+        h, w = frames[0].height, frames[0].width
+        for frame in frames:
+            if (frame.height, frame.width) != (h, w):
+                raise EngineError(f"frame {frame.number} is {frame.width}x{frame.height}, not {w}x{h}")
+        ph, pw = lat.pad_amount(h, w, self.multiple)
+        rgb = np.stack([lat.pad(np.asarray(f.rgb, dtype=np.float32), ph, pw) for f in frames])
+        latents = lat.encode(self.pipe, rgb)
+        latent_hw = (latents.shape[2], latents.shape[3])
+        shared = bool(p["shared_noise"])
+        fusion = self._fusion_targets(frames, (h, w), (ph, pw), latent_hw, latents)
+
+        kwargs: dict[str, Any] = {
+            "prompt": [p["prompt"]] * n,
+            "negative_prompt": [p["negative_prompt"]] * n if p["negative_prompt"] else None,
+            "image": latents,
+            "strength": float(p["strength"]),
+            "num_inference_steps": int(p["steps"]),
+            "guidance_scale": float(p["guidance"]),
+            "generator": generators(int(p["seed"]), numbers, shared),
+            "output_type": "np",
+        }
+        if self.ip_image is not None:
+            kwargs["ip_adapter_image"] = self.ip_image
+        if self.guides is not None:
+            kwargs.update(self._control_kwargs(frames, ph, pw))
+
+        final: list[torch.Tensor] = []
+        noise = None
+        if fusion is not None:
+            noise = frame_noise(int(p["seed"]), numbers, shared, tuple(latents.shape[1:]), latents.dtype)
+            noise = noise.to(latents.device)
+
+        def on_step(pipe: Any, i: int, t: Any, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            if self.shot.is_cancelled():
+                raise Cancelled
+            if self.cross_state is not None:
+                self.cross_state.step = i + 1
+            current = tensors["latents"]
+            total = int(getattr(pipe, "_num_timesteps", 0) or 1)
+            if fusion is not None and (i + 1) <= p["flow_fusion_until"] * total:
+                current = self._fuse(pipe, current, fusion, noise, i, total)
+            if i == total - 1:
+                final.append(current.detach())
+            return {"latents": current}
+
+        kwargs["callback_on_step_end"] = on_step
+        kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
+        if self.cross_state is not None:
+            self.cross_state.begin_call(n)
+        with torch.no_grad():
+            result = self.pipe(**kwargs)
+        if self.cross_state is not None:
+            self.cross_state.end_call()
+        if final:
+            self.previous = (numbers[-1], final[-1][-1:].clone())
+        else:  # no step ran (strength 0): the input latents are the result
+            self.previous = (numbers[-1], latents[-1:].clone())
+        if self.motion is not None:
+            self.motion.forget_before(numbers[-1])
+        out = [np.ascontiguousarray(img[:h, :w, :3], dtype=np.float32) for img in result.images]
+        if self.colour is not None:
+            out = [self.colour(img) for img in out]
+        return out
+
+    def _fusion_targets(
+        self,
+        frames: list[ModelFrame],
+        hw: tuple[int, int],
+        pads: tuple[int, int],
+        latent_hw: tuple[int, int],
+        latents: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(targets, weights): the previous output warped onto each frame, and how much to trust it."""
+        if self.motion is None or self.previous is None or self.p["flow_fusion_strength"] <= 0:
+            return None
+        ref_number, ref_latents = self.previous
+        targets, weights = [], []
+        for frame in frames:
+            flow, valid = self.motion.flow_to(frame.number, ref_number, hw)
+            flow = lat.pad(flow, *pads, mode="edge")
+            valid = lat.pad(valid, *pads, mode="edge")
+            targets.append(lat.warp_latents(ref_latents, lat.flow_to_latent(flow, latent_hw)))
+            weights.append(lat.mask_to_latent(valid, latent_hw))
+        weight = torch.from_numpy(np.stack(weights)[:, None]) * float(self.p["flow_fusion_strength"])
+        return torch.cat(targets).to(latents.dtype), weight.to(device=latents.device, dtype=latents.dtype)
+
+    def _fuse(
+        self,
+        pipe: Any,
+        current: torch.Tensor,
+        fusion: tuple[torch.Tensor, torch.Tensor],
+        noise: Any,
+        i: int,
+        total: int,
+    ) -> torch.Tensor:
+        targets, weight = fusion
+        timesteps = pipe.scheduler.timesteps[-total:]
+        if i + 1 < total:
+            t_next = timesteps[i + 1].reshape(1).repeat(current.shape[0])
+            noisy = pipe.scheduler.add_noise(targets, noise, t_next)
+        else:
+            noisy = targets
+        return current + weight * (noisy.to(current.dtype) - current)
+
+    def _control_kwargs(self, frames: list[ModelFrame], ph: int, pw: int) -> dict[str, Any]:
+        per_frame = [self.guides.control_images(f) for f in frames]
+        images = [np.stack([lat.pad(g[name], ph, pw) for g in per_frame]) for name in self.guide_names]
+        weights = _per_guide(
+            self.p["controlnet_weights"], self.guide_names, self.p["controlnet_weight"], "weights"
+        )
+        starts = _per_guide(
+            self.p["controlnet_starts"], self.guide_names, self.p["controlnet_start"], "starts"
+        )
+        ends = _per_guide(self.p["controlnet_ends"], self.guide_names, self.p["controlnet_end"], "ends")
+        for name, s, e in zip(self.guide_names, starts, ends, strict=True):
+            if s >= e:
+                raise SpecError(f"ControlNet {name!r} starts at {s} but ends at {e}: start must come first")
+        single = len(images) == 1
+        return {
+            "control_image": images[0] if single else images,
+            "controlnet_conditioning_scale": weights[0] if single else weights,
+            "control_guidance_start": starts[0] if single else starts,
+            "control_guidance_end": ends[0] if single else ends,
+        }
+
+    def _set_tiling(self, on: bool) -> None:
+        vae = self.pipe.vae
+        if on:
+            vae.enable_tiling()
+        else:
+            vae.disable_tiling()
+
+
+def _per_guide(text: str, names: list[str], default: float, what: str) -> list[float]:
+    values = dict.fromkeys(names, float(default))
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in values:
+            raise SpecError(
+                f"controlnet_{what} entry {item!r} must be GUIDE=NUMBER for a guide of this job "
+                f"({', '.join(names) or 'none'})"
+            )
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise SpecError(f"controlnet_{what} entry {item!r} has no number after '='") from None
+    return [values[n] for n in names]
+
+
+def _empty_cache(device: str) -> None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()

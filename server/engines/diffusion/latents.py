@@ -1,0 +1,93 @@
+"""Latent-space helpers: padding frames to what the UNet can take, VAE encoding, latent warping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def size_multiple(pipe: Any) -> int:
+    """Pixel multiple a frame must have: the VAE factor times the UNet's downsampling."""
+    levels = len(pipe.unet.config.block_out_channels) - 1
+    return int(pipe.vae_scale_factor) * (2**levels)
+
+
+def pad_amount(height: int, width: int, multiple: int) -> tuple[int, int]:
+    return (-height) % multiple, (-width) % multiple
+
+
+def pad(image: np.ndarray, pad_h: int, pad_w: int, mode: str = "reflect") -> np.ndarray:
+    """Pad the bottom and right edges (reflect for pictures, edge for flows and masks)."""
+    if not pad_h and not pad_w:
+        return image
+    widths = [(0, pad_h), (0, pad_w)] + [(0, 0)] * (image.ndim - 2)
+    if mode == "reflect" and (pad_h >= image.shape[0] or pad_w >= image.shape[1]):
+        mode = "edge"
+    return np.pad(image, widths, mode=mode)
+
+
+def to_tensor(images: np.ndarray, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """(n, h, w, 3) float [0, 1] -> (n, 3, h, w) on the device, in [-1, 1] as the VAE expects."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    return (tensor.to(device=device, dtype=dtype) * 2.0) - 1.0
+
+
+@torch.no_grad()
+def encode(pipe: Any, images: np.ndarray) -> torch.Tensor:
+    """Scaled latents of (n, h, w, 3) [0, 1] images: the mode of the VAE posterior, so no noise is drawn."""
+    vae = pipe.vae
+    dtype = vae.dtype
+    upcast = bool(getattr(vae.config, "force_upcast", False)) and dtype == torch.float16
+    if upcast:
+        vae.to(dtype=torch.float32)
+    try:
+        pixels = to_tensor(images, str(pipe._execution_device), vae.dtype)
+        latents = vae.encode(pixels).latent_dist.mode()
+    finally:
+        if upcast:
+            vae.to(dtype=dtype)
+    latents = latents.to(dtype)
+    mean = getattr(vae.config, "latents_mean", None)
+    std = getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        mean_t = torch.tensor(mean, device=latents.device, dtype=dtype).view(1, -1, 1, 1)
+        std_t = torch.tensor(std, device=latents.device, dtype=dtype).view(1, -1, 1, 1)
+        return (latents - mean_t) * vae.config.scaling_factor / std_t
+    return latents * vae.config.scaling_factor
+
+
+def flow_to_latent(flow: np.ndarray, latent_hw: tuple[int, int]) -> np.ndarray:
+    """A pixel flow (H, W, 2) resampled to the latent grid, in latent pixels."""
+    import cv2
+
+    h, w = latent_hw
+    sx, sy = w / flow.shape[1], h / flow.shape[0]
+    small = cv2.resize(np.ascontiguousarray(flow, dtype=np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    small[..., 0] *= sx
+    small[..., 1] *= sy
+    return small
+
+
+def mask_to_latent(mask: np.ndarray, latent_hw: tuple[int, int]) -> np.ndarray:
+    """A pixel mask averaged onto the latent grid: the share of each latent pixel that is valid."""
+    import cv2
+
+    h, w = latent_hw
+    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
+
+def warp_latents(latents: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+    """Backward-warp (1, c, h, w) latents with a latent-grid flow (h, w, 2), bilinear, edges replicated."""
+    _, _, h, w = latents.shape
+    flow_t = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    gx = (xs + flow_t[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow_t[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1).unsqueeze(0).to(device=latents.device)
+    warped = F.grid_sample(latents.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return warped.to(latents.dtype)

@@ -1,0 +1,62 @@
+"""Driving a `diffusion-image` job: batching frames, cancellation, and the keyframe hybrid.
+
+Imported at run time only. One diffusion job runs at a time in a process (they share the resident
+pipelines and their attention processors); a second waits for the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from stylelock.server.engines.base import ModelFrame, ShotContext
+from stylelock.server.engines.diffusion.image_job import Cancelled, ImageJob
+from stylelock.server.engines.diffusion.library import ModelLibrary
+
+RUN_LOCK = threading.RLock()
+
+
+def restyle_image(
+    shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
+) -> Iterator[np.ndarray]:
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None or shot.is_cancelled():
+        return
+    with RUN_LOCK:
+        job = ImageJob(shot, library, device, first)
+        shot.log.info(
+            "diffusion-image: %s on %s (%s), batch %d", shot.params["model"], device, job.dtype, job.batch
+        )
+        with job.attention():
+            try:
+                if shot.params["keyframe_every"] > 0:
+                    from stylelock.server.engines.diffusion.hybrid import restyle_hybrid
+
+                    yield from restyle_hybrid(job, shot, first, frames, device)
+                else:
+                    yield from _batched(job, shot, first, frames)
+            except Cancelled:
+                return
+
+
+def _batched(
+    job: ImageJob, shot: ShotContext, first: ModelFrame, frames: Iterator[ModelFrame]
+) -> Iterator[np.ndarray]:
+    pending = [first]
+    exhausted = False
+    while pending or not exhausted:
+        while not exhausted and len(pending) < job.batch:
+            frame = next(frames, None)
+            if frame is None:
+                exhausted = True
+            else:
+                pending.append(frame)
+        if not pending:
+            return
+        if shot.is_cancelled():
+            return
+        batch, pending = pending[: job.batch], pending[job.batch :]
+        yield from job.run(batch)

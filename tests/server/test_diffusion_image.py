@@ -1,0 +1,179 @@
+"""`diffusion-image` on tiny SD-1.x and SDXL models saved to disk and loaded through the real loaders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiny_models as tm
+
+from stylelock.core.errors import EngineError, SpecError
+from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
+
+OFF = {"shared_noise": False, "cross_frame_attention": False, "flow_fusion": False, "colour_lock": False}
+BASE = {"model": "sd", "prompt": "oil painting", "steps": 4, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> ModelLibrary:
+    root = tmp_path_factory.mktemp("diffusion-image")
+    tm.build_sd(root / "sd")
+    tm.build_sdxl(root / "sdxl")
+    return ModelLibrary(models={"sd": root / "sd", "sdxl": root / "sdxl"})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread_and_unload_after():
+    yield from tm.one_torch_thread()
+    DiffusionImageEngine().close()
+
+
+def run(models: ModelLibrary, frames, **params) -> list[np.ndarray]:
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, frames, {**BASE, **params})
+    return list(engine.restyle(shot, iter(frames)))
+
+
+def test_engine_module_imports_without_torch():
+    code = (
+        "import sys; import stylelock.server.engines.diffusion as d; "
+        "print(d.DiffusionImageEngine.describe()['name'], 'torch' in sys.modules, 'diffusers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["diffusion-image", "False", "False"]
+
+
+def test_restyles_every_frame_in_order_at_plate_size(models):
+    frames = tm.translating_plate(
+        count=3, height=48, width=72
+    )  # neither a multiple of 64: padded and cropped
+    out = run(models, frames, batch=2)
+    assert len(out) == 3
+    for image, frame in zip(out, frames, strict=True):
+        assert image.shape == (48, 72, 3) and image.dtype == np.float32
+        assert np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0
+        assert not np.allclose(image, frame.rgb, atol=1e-3)  # it was restyled
+
+
+def test_two_runs_give_identical_bytes(models):
+    frames = tm.translating_plate(count=3)
+    first = run(models, frames, batch=2)
+    DiffusionImageEngine().close()  # the second run loads the model again from disk
+    second = run(models, frames, batch=2)
+    assert [a.tobytes() for a in first] == [b.tobytes() for b in second]
+
+
+def test_noise_is_a_function_of_seed_and_frame(models):
+    frames = tm.translating_plate(count=3)
+    whole = run(models, frames, batch=1, **OFF)
+    alone = run(models, frames[1:2], batch=1, **OFF)
+    assert whole[1].tobytes() == alone[0].tobytes()  # a chunk re-renders frame 1002 bit for bit
+    other_seed = run(models, frames[1:2], batch=1, **{**OFF, "seed": 8})
+    assert not np.array_equal(other_seed[0], alone[0])
+
+
+def test_batching_changes_nothing_but_rounding(models):
+    frames = tm.translating_plate(count=3)
+    one = run(models, frames, batch=1, **OFF)
+    three = run(models, frames, batch=3, **OFF)
+    for a, b in zip(one, three, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_shared_noise_gives_a_static_plate_the_same_picture_every_frame(models):
+    still = tm.translating_plate(count=3, dx=0)
+    shared = run(models, still, batch=3, **{**OFF, "shared_noise": True})
+    assert np.abs(shared[0] - shared[2]).max() < 2e-3
+    per_frame = run(models, still, batch=3, **OFF)
+    assert np.abs(per_frame[0] - per_frame[2]).mean() > 0.01
+
+
+@pytest.mark.parametrize("layer", ["cross_frame_attention", "flow_fusion", "colour_lock"])
+def test_each_temporal_layer_changes_the_output(models, layer):
+    frames = tm.translating_plate(count=3)
+    off = run(models, frames, batch=1, **OFF)
+    on = run(models, frames, batch=1, **{**OFF, layer: True})
+    assert np.abs(on[2] - off[2]).mean() > 1e-3
+    if layer == "cross_frame_attention":
+        # The anchor frame attends to itself only: it is exactly the frame without the layer.
+        np.testing.assert_allclose(on[0], off[0], atol=1e-5)
+
+
+def test_cancel_mid_job_stops_between_steps(models):
+    frames = tm.translating_plate(count=4)
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, frames, {**BASE, "steps": 20, "strength": 1.0, "batch": 2}, cancel_after=3)
+    out = list(engine.restyle(shot, iter(frames)))
+    assert out == []  # cancelled inside the first batch: nothing half-made is yielded
+    assert len(shot.calls) == 3  # stopped at once, not after the 20 steps of each batch
+
+
+def test_sdxl_style_model_restyles_deterministically(models):
+    frames = tm.translating_plate(count=2)
+    first = run(models, frames, model="sdxl", batch=2)
+    second = run(models, frames, model="sdxl", batch=2)
+    assert first[0].shape == (48, 64, 3)
+    assert [a.tobytes() for a in first] == [b.tobytes() for b in second]
+    sd = run(models, frames, batch=2)
+    assert not np.allclose(first[0], sd[0])
+
+
+def test_model_given_as_a_path(models):
+    frames = tm.translating_plate(count=1)
+    by_name = run(models, frames)
+    by_path = run(ModelLibrary(), frames, model=str(models.models["sd"]))
+    assert by_name[0].tobytes() == by_path[0].tobytes()
+
+
+def test_bad_models_are_clean_engine_errors(models, tmp_path):
+    frames = tm.translating_plate(count=1)
+    with pytest.raises(EngineError, match="nowhere"):
+        run(models, frames, model=str(tmp_path / "nowhere"))
+    with pytest.raises(EngineError, match=r"no model_index\.json"):
+        run(models, frames, model=str(tmp_path))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(EngineError, match=r"broken\.safetensors"):
+        run(models, frames, model=str(broken))
+    truncated = tmp_path / "sd-truncated"
+    _copy_tree(models.models["sd"], truncated)
+    (truncated / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 16)
+    with pytest.raises(EngineError, match=r"sd-truncated.*does not load"):
+        run(models, frames, model=str(truncated))
+    with pytest.raises(SpecError, match="'model' is required"):
+        run(models, frames, model="")
+
+
+def test_out_of_memory_retries_with_smaller_batches(models, monkeypatch):
+    import torch
+
+    from stylelock.server.engines.diffusion import image_job
+
+    frames = tm.translating_plate(count=4)
+    expected = run(models, frames, batch=2, **OFF)
+    real = image_job.ImageJob._sample
+    sizes: list[int] = []
+
+    def flaky(self, batch):  # fault injection: the card "runs out" whenever more than 2 frames go at once
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, batch)
+
+    monkeypatch.setattr(image_job.ImageJob, "_sample", flaky)
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, frames, {**BASE, **OFF, "batch": 4})
+    out = list(engine.restyle(shot, iter(frames)))
+    assert sizes == [4, 2, 2]
+    assert any("out of device memory" in w for w in shot.warnings)
+    for a, b in zip(out, expected, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    import shutil
+
+    shutil.copytree(src, dst)

@@ -1,0 +1,339 @@
+"""Tiny, seeded Stable-Diffusion-family components built from configs and saved to disk.
+
+No weights can be downloaded on the machines the tests run on, so every loading path is exercised
+with models these builders write: they have the real architectures (UNet, VAE, CLIP text and vision
+encoders, ControlNet, IP-Adapter, AnimateDiff motion adapter) at a few thousand parameters, and are
+saved in the layouts the real models ship in (diffusers folders, a single-file checkpoint in the
+original Stable Diffusion key layout, an IP-Adapter folder with `image_encoder/`). Other test modules
+import these builders; each one writes into the folder it is given and returns the path.
+
+Random weights produce noise-like images; what the tests check is behaviour (loading, determinism,
+cancellation, that each temporal layer changes what it should), never how a picture looks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+# A CLIP BPE vocabulary over single letters: enough for any lowercase prompt, no files needed.
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+TEXT_HIDDEN = 16
+CROSS_DIM = 16
+
+
+def one_torch_thread():
+    """Generator for a fixture: torch on one thread while it runs (tiny models on a shared 2-core
+    machine run 100x slower with two threads spinning against other processes), then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def tiny_tokenizer():
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2, ",": 3}
+    for char in _LETTERS:
+        vocab[char] = len(vocab)
+        vocab[char + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def _text_config(projection_dim: int | None = None, hidden: int = TEXT_HIDDEN):
+    from transformers import CLIPTextConfig
+
+    kwargs = {"projection_dim": projection_dim} if projection_dim else {}
+    return CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        vocab_size=64,
+        max_position_embeddings=77,
+        **kwargs,
+    )
+
+
+def tiny_vae():
+    from diffusers import AutoencoderKL
+
+    # Four levels, like the real SD VAE, so the latent is 1/8 of the image.
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 16, 16),
+        layers_per_block=1,
+        norm_num_groups=8,
+        latent_channels=4,
+        sample_size=64,
+    )
+
+
+def _unet_kwargs() -> dict:
+    # SD 1.x order: attention at the high-resolution levels, the deepest up block without it.
+    return {
+        "block_out_channels": (16, 32),
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        "sample_size": 8,
+        "in_channels": 4,
+        "out_channels": 4,
+        "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+        "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+        "attention_head_dim": 2,
+    }
+
+
+def tiny_unet(cross_attention_dim: int = CROSS_DIM):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(cross_attention_dim=cross_attention_dim, **_unet_kwargs())
+
+
+def tiny_scheduler():
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
+def build_sd(folder: Path) -> Path:
+    """A tiny SD-1.x-style pipeline saved as a diffusers folder."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(0)
+    pipe = StableDiffusionImg2ImgPipeline(
+        unet=tiny_unet(),
+        vae=tiny_vae(),
+        text_encoder=CLIPTextModel(_text_config()),
+        tokenizer=tiny_tokenizer(),
+        scheduler=tiny_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder)
+    return Path(folder)
+
+
+def build_sdxl(folder: Path) -> Path:
+    """A tiny SDXL-style pipeline (two text encoders, micro-conditioning) saved as a diffusers folder."""
+    from diffusers import StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(1)
+    time_dim = 8
+    pooled = 16
+    # SDXL order: the deepest up block carries attention, three layers per up block.
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32),
+        layers_per_block=2,
+        norm_num_groups=8,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_dim,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * time_dim + pooled,
+        cross_attention_dim=TEXT_HIDDEN + pooled,
+    )
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        unet=unet,
+        vae=tiny_vae(),
+        text_encoder=CLIPTextModel(_text_config()),
+        text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=pooled, hidden=pooled)),
+        tokenizer=tiny_tokenizer(),
+        tokenizer_2=tiny_tokenizer(),
+        scheduler=tiny_scheduler(),
+        requires_aesthetics_score=False,
+        force_zeros_for_empty_prompt=True,
+    )
+    pipe.save_pretrained(folder)
+    return Path(folder)
+
+
+def build_controlnet(folder: Path, model_folder: Path, seed: int = 2) -> Path:
+    """A tiny ControlNet matching the UNet saved in `model_folder`, as a diffusers folder.
+
+    Its zero-initialised output convolutions are re-seeded so the net actually steers the UNet (a
+    freshly initialised ControlNet adds exactly zero, which would hide a guide that is ignored).
+    """
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(Path(model_folder) / "unet", local_files_only=True)
+    torch.manual_seed(seed)
+    net = ControlNetModel.from_unet(unet, conditioning_channels=3)
+    with torch.no_grad():
+        for module in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
+            module.weight.normal_(0.0, 0.5)
+    net.save_pretrained(folder)
+    return Path(folder)
+
+
+def build_ip_adapter(folder: Path, cross_attention_dim: int, unet_folder: Path) -> Path:
+    """A tiny IP-Adapter folder: `image_encoder/` (CLIP vision with projection) + `ip-adapter.safetensors`.
+
+    The adapter keys follow the layout diffusers' `load_ip_adapter` reads: `image_proj.proj/norm` and
+    `ip_adapter.<n>.to_k_ip/to_v_ip` with n = 1, 3, 5... for each cross-attention layer in UNet order.
+    """
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(3)
+    embed = 16
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=embed,
+        )
+    )
+    folder = Path(folder)
+    encoder.save_pretrained(folder / "image_encoder")
+
+    unet = UNet2DConditionModel.from_pretrained(unet_folder, local_files_only=True)
+    tensors = {
+        "image_proj.proj.weight": torch.randn(4 * cross_attention_dim, embed) * 0.5,
+        "image_proj.proj.bias": torch.zeros(4 * cross_attention_dim),
+        "image_proj.norm.weight": torch.ones(cross_attention_dim),
+        "image_proj.norm.bias": torch.zeros(cross_attention_dim),
+    }
+    key_id = 1
+    for name, _processor in unet.attn_processors.items():
+        if name.endswith("attn1.processor"):
+            continue
+        hidden = _hidden_size(unet, name)
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross_attention_dim) * 0.5
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross_attention_dim) * 0.5
+        key_id += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "ip-adapter.safetensors"))
+    return folder
+
+
+def _hidden_size(unet, name: str) -> int:
+    channels = list(unet.config.block_out_channels)
+    if name.startswith("mid_block"):
+        return channels[-1]
+    if name.startswith("up_blocks"):
+        return list(reversed(channels))[int(name[len("up_blocks.")])]
+    return channels[int(name[len("down_blocks.")])]
+
+
+def build_motion_adapter(folder: Path) -> Path:
+    """A tiny AnimateDiff motion adapter matching the tiny SD UNet, as a diffusers folder."""
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(4)
+    kwargs = _unet_kwargs()
+    adapter = MotionAdapter(
+        block_out_channels=kwargs["block_out_channels"],
+        motion_layers_per_block=kwargs["layers_per_block"],
+        motion_norm_num_groups=8,
+        motion_num_attention_heads=2,
+        motion_max_seq_length=32,
+        use_motion_mid_block=False,
+    )
+    # Motion modules start as identity (zero output projection); seed them so they act.
+    with torch.no_grad():
+        for name, param in adapter.named_parameters():
+            if "proj_out" in name:
+                param.normal_(0.0, 0.2)
+    adapter.save_pretrained(folder)
+    return Path(folder)
+
+
+# -- plates and shots for engine tests -----------------------------------------------------------------
+def texture(height: int, width: int, seed: int = 0):
+    """A smooth random colour texture (bicubic-upsampled noise) in [0, 1]."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = rng.random((height // 4 + 2, width // 4 + 2, 3)).astype(np.float32)
+    return np.clip(cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+
+
+def translating_plate(count: int = 4, height: int = 48, width: int = 64, dx: int = 8, first: int = 1001):
+    """ModelFrames of a texture panning right by `dx` pixels a frame, with Nuke-style motion vectors."""
+    import numpy as np
+
+    from stylelock.server.engines.base import ModelFrame
+
+    tex = texture(height, width + dx * count)
+    frames = []
+    for i in range(count):
+        start = dx * (count - i)
+        rgb = np.ascontiguousarray(tex[:, start : start + width])
+        zeros = np.zeros((height, width), np.float32)
+        aovs = {
+            "forward.u": np.full((height, width), dx, np.float32),
+            "forward.v": zeros,
+            "backward.u": np.full((height, width), -dx, np.float32),
+            "backward.v": zeros,
+            "depth.Z": np.linspace(2.0, 10.0, height * width, dtype=np.float32).reshape(height, width) + i,
+            "N.X": zeros + 0.3,
+            "N.Y": zeros - 0.2,
+            "N.Z": zeros + 0.9,
+        }
+        frames.append(ModelFrame(number=first + i, rgb=rgb, aovs=aovs))
+    return frames
+
+
+def make_shot(engine, frames, params, *, styles=(), guides=None, cancel_after=None):
+    """A ShotContext for `frames` with params validated against `engine`'s schema.
+
+    `cancel_after=n` makes `is_cancelled()` turn True from its n-th call on; the context's `calls`
+    list counts the calls and `warnings` collects `warn()` messages.
+    """
+    from stylelock.core.params import validate_params
+    from stylelock.server.engines.base import ShotContext
+
+    by_number = {f.number: f for f in frames}
+    calls: list[int] = []
+    warnings: list[str] = []
+
+    def is_cancelled() -> bool:
+        calls.append(1)
+        return cancel_after is not None and len(calls) >= cancel_after
+
+    shot = ShotContext(
+        job_id="test",
+        frames=tuple(by_number),
+        styles=tuple(styles),
+        params=validate_params(engine.name, engine.params, params),
+        load_frame=by_number.__getitem__,
+        guides=dict(guides or {}),
+        is_cancelled=is_cancelled,
+        warn=warnings.append,
+    )
+    shot.calls = calls  # type: ignore[attr-defined]
+    shot.warnings = warnings  # type: ignore[attr-defined]
+    return shot
