@@ -233,8 +233,8 @@ class FrameChunk(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., chunk_index: _Optional[int] = ..., last: _Optional[bool] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "seq", "kind", "frame", "seconds", "message", "position", "code", "error_type", "path", "skipped", "frames", "chunk", "time")
-    class SecondsEntry(_message.Message):
+    __slots__ = ("job_id", "seq", "kind", "frame", "timings", "message", "position", "code", "error_type", "path", "skipped", "frames", "chunk", "time", "seconds")
+    class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -245,7 +245,7 @@ class JobEvent(_message.Message):
     SEQ_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
-    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -255,11 +255,12 @@ class JobEvent(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seq: int
     kind: EventKind
     frame: int
-    seconds: _containers.ScalarMap[str, float]
+    timings: _containers.ScalarMap[str, float]
     message: str
     position: int
     code: str
@@ -269,7 +270,8 @@ class JobEvent(_message.Message):
     frames: _containers.RepeatedScalarFieldContainer[int]
     chunk: FrameChunk
     time: float
-    def __init__(self, job_id: _Optional[str] = ..., seq: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., frame: _Optional[int] = ..., seconds: _Optional[_Mapping[str, float]] = ..., message: _Optional[str] = ..., position: _Optional[int] = ..., code: _Optional[str] = ..., error_type: _Optional[str] = ..., path: _Optional[str] = ..., skipped: _Optional[bool] = ..., frames: _Optional[_Iterable[int]] = ..., chunk: _Optional[_Union[FrameChunk, _Mapping]] = ..., time: _Optional[float] = ...) -> None: ...
+    seconds: float
+    def __init__(self, job_id: _Optional[str] = ..., seq: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., frame: _Optional[int] = ..., timings: _Optional[_Mapping[str, float]] = ..., message: _Optional[str] = ..., position: _Optional[int] = ..., code: _Optional[str] = ..., error_type: _Optional[str] = ..., path: _Optional[str] = ..., skipped: _Optional[bool] = ..., frames: _Optional[_Iterable[int]] = ..., chunk: _Optional[_Union[FrameChunk, _Mapping]] = ..., time: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class CancelJobRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -1,0 +1,134 @@
+"""The server factory: the StyleLock service with health checking and reflection, on one address.
+
+`create_server()` binds but does not start; tests use port 0 and read the bound address back:
+
+    server, address = create_server("127.0.0.1:0", allow_roots=[tmp])
+    server.start()
+    ...
+    server.stop(grace=1).wait()
+
+Stopping first marks the health service NOT_SERVING and ends every job with UNAVAILABLE (watchers
+see that as the job's error event), then gives in-flight calls `grace` seconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from stylelock.core.errors import SpecError
+from stylelock.server.config import ServerConfig
+from stylelock.server.jobs import JobManager
+from stylelock.server.service import SERVICE_NAME, ErrorMappingInterceptor, StyleLockServicer
+from stylelock.server.transport import AllowedRoots
+from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+#: Threads serving RPCs. Each open WatchJob or UploadFrames stream holds one while it lasts.
+RPC_THREADS = 64
+
+
+def is_loopback(address: str) -> bool:
+    """True for unix sockets and loopback TCP addresses (127.0.0.0/8, ::1, localhost)."""
+    if address.startswith("unix:") or address.startswith("unix-abstract:"):
+        return True
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class StyleLockServer(grpc.Server):
+    """A grpc.Server whose `stop` first drains the job manager (jobs end with UNAVAILABLE)."""
+
+    def __init__(self, server: grpc.Server, manager: JobManager, health_servicer: health.HealthServicer):
+        self._server = server
+        self.manager = manager
+        self.health = health_servicer
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
+        self._server.add_registered_method_handlers(service_name, method_handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float | None) -> Any:
+        self.health.enter_graceful_shutdown()
+        self.manager.shutdown(timeout=grace if grace is not None else 30.0)
+        return self._server.stop(grace)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self._server.wait_for_termination(timeout)
+
+
+def create_server(
+    address: str = "127.0.0.1:0",
+    *,
+    allow_roots: Sequence[str | os.PathLike[str]] = (),
+    config: ServerConfig | None = None,
+    engines: Any = None,
+) -> tuple[StyleLockServer, str]:
+    """Build the server bound to `address` (host:port or unix:///path); returns (server, bound address).
+
+    `allow_roots` adds to `config.allow_roots`. `engines` is an `EngineCache` to share (default: a
+    new one of `config.max_engines`). A non-loopback address needs `config.allow_remote`.
+    """
+    config = config or ServerConfig()
+    if not is_loopback(address) and not config.allow_remote:
+        raise SpecError(
+            f"refusing to listen on {address}: the server has no authentication, so it listens on "
+            "loopback or a unix socket unless started with --allow-remote"
+        )
+    roots = AllowedRoots([*config.allow_roots, *allow_roots])
+    options = [
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="stylelock-rpc"),
+        interceptors=[ErrorMappingInterceptor()],
+        options=options,
+        maximum_concurrent_rpcs=RPC_THREADS,
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise SpecError(f"cannot listen on {address}: {exc}") from None
+    if port == 0:
+        raise SpecError(f"cannot listen on {address} (address in use or not allowed)")
+    manager = JobManager(config, roots, engines)
+    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    bound = address if address.startswith("unix") else f"{address.rsplit(':', 1)[0]}:{port}"
+    log.info("StyleLock server bound to %s (allowed roots: %s)", bound, ", ".join(roots.roots) or "none")
+    return StyleLockServer(server, manager, health_servicer), bound

@@ -1,0 +1,138 @@
+"""Server settings: defaults, a TOML file with the same keys, and command-line flags that win.
+
+Example `server.toml`::
+
+    listen = "127.0.0.1:50151"
+    allow_roots = ["/shows/projA", "/scratch/render"]
+    max_queue = 32
+    max_active_jobs = 2
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from stylelock.core.errors import SpecError
+
+DEFAULT_PORT = 50151
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `stylelock serve` can be told. Sizes are bytes, times seconds."""
+
+    listen: str = DEFAULT_LISTEN
+    allow_roots: tuple[str, ...] = ()
+    """Folders shared-path jobs may read and write. Empty: inline transport only."""
+    allow_remote: bool = False
+    """Listening on a non-loopback address needs this: the server has no authentication."""
+    max_queue: int = 64
+    """Jobs waiting (queued or uploading) beyond this are refused with RESOURCE_EXHAUSTED."""
+    max_active_jobs: int = 2
+    """Jobs running at once; they share the compute device turn by turn, one frame each."""
+    max_frame_bytes: int = 2 * GIB
+    """Largest single uploaded file (one EXR frame or style reference)."""
+    max_upload_bytes: int = 64 * GIB
+    """Largest total upload of one inline job."""
+    max_message_bytes: int = 4 * MIB
+    """gRPC send and receive limit; a chunk is at most `chunk_bytes`, far below this."""
+    chunk_bytes: int = MIB
+    spool_dir: str = ""
+    """Where inline jobs keep uploaded and finished frames; '' means a folder under the system temp."""
+    upload_timeout_s: float = 600.0
+    """An inline job whose frames do not arrive within this many seconds is dropped."""
+    spool_ttl_s: float = 3600.0
+    """Finished frames of an inline job stay this long unless a client has downloaded them all."""
+    max_history: int = 200
+    """Ended jobs the server remembers (for ListJobs, WatchJob replays and idempotent retries)."""
+    max_engines: int = 2
+    grace_s: float = 5.0
+    """Seconds in-flight calls get when the server stops."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_roots", tuple(str(r) for r in self.allow_roots))
+        for name in ("max_queue", "max_active_jobs", "max_frame_bytes", "max_upload_bytes", "max_history"):
+            if int(getattr(self, name)) < 1:
+                raise SpecError(f"server setting {name}={getattr(self, name)} must be at least 1")
+        if not 64 * 1024 <= self.chunk_bytes <= self.max_message_bytes // 2:
+            raise SpecError(
+                f"server setting chunk_bytes={self.chunk_bytes} must lie between 64 KiB and half "
+                f"of max_message_bytes ({self.max_message_bytes})"
+            )
+
+    def spool_root(self) -> Path:
+        return Path(self.spool_dir) if self.spool_dir else Path(tempfile.gettempdir()) / "stylelock-spool"
+
+    def with_overrides(self, values: Mapping[str, Any]) -> ServerConfig:
+        """A copy with the given keys replaced; None values are ignored (flag not given)."""
+        return replace(self, **_checked(values, "overrides"))
+
+
+def _checked(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    types = {f.name: f.type for f in fields(ServerConfig)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        key = key.replace("-", "_")
+        if key not in types:
+            known = ", ".join(sorted(types))
+            raise SpecError(f"unknown server setting {key!r} in {origin} (known: {known})")
+        expected = types[key]
+        if key == "allow_roots":
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise SpecError(f"server setting allow_roots in {origin} must be a list of folders")
+            value = tuple(value)
+        elif expected == "bool":
+            if not isinstance(value, bool):
+                raise SpecError(f"server setting {key}={value!r} in {origin} must be true or false")
+        elif expected == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SpecError(f"server setting {key}={value!r} in {origin} must be a whole number")
+        elif expected == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(f"server setting {key}={value!r} in {origin} must be a number")
+            value = float(value)
+        elif not isinstance(value, str):
+            raise SpecError(f"server setting {key}={value!r} in {origin} must be text")
+        out[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> ServerConfig:
+    """Defaults, then the TOML file at `path` (if any), then `overrides` (None values skipped)."""
+    config = ServerConfig()
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(f"server config file {os.fspath(path)} does not exist") from None
+        except OSError as exc:
+            raise SpecError(f"server config file {os.fspath(path)} cannot be read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"server config file {os.fspath(path)} is not valid TOML: {exc}") from None
+        base = Path(path).resolve().parent
+        checked = _checked(data, os.fspath(path))
+        if "allow_roots" in checked:  # relative roots are relative to the config file
+            checked["allow_roots"] = tuple(str(base / r) for r in checked["allow_roots"])
+        if checked.get("spool_dir"):
+            checked["spool_dir"] = str(base / checked["spool_dir"])
+        config = replace(config, **checked)
+    return config.with_overrides(overrides)
+
+
+def config_keys() -> list[str]:
+    return [f.name for f in fields(ServerConfig)]
+
+
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig", "config_keys", "load_config"]

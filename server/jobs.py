@@ -1,0 +1,411 @@
+"""The job manager: one queue feeding the compute device, job events, cancel, idempotent submits.
+
+Jobs wait in one FIFO queue; up to `max_active_jobs` run at once on worker threads and share the
+compute device frame by frame through the `FairScheduler`. Every job keeps its event log, so a
+watcher that connects late (or reconnects with `after_seq`) replays what it missed.
+
+Lifecycle rules (docs/server.md):
+- A watcher that disconnects does not cancel the job.
+- An inline job whose upload breaks off (client gone, chunk out of order, garbage) is dropped and
+  its spool removed; one whose frames never arrive is dropped after `upload_timeout_s`.
+- An inline job's finished frames stay in the spool until a watcher has streamed them all, or
+  `spool_ttl_s` after the job ended.
+- When the server stops, queued and running jobs end with an UNAVAILABLE error; frames already
+  finished stay on disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from stylelock.core import client_types as kinds
+from stylelock.core.client_errors import UnknownJobError, status_of
+from stylelock.core.client_types import JobEvent, JobInfo
+from stylelock.core.errors import (
+    JobCancelledError,
+    ResourceLimitError,
+    ServerUnavailableError,
+    SpecError,
+    StyleLockError,
+)
+from stylelock.core.jobspec import JobSpec
+from stylelock.core.params import validate_params
+from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.server.config import ServerConfig
+from stylelock.server.job_record import Job, JobEvents
+from stylelock.server.scheduler import FairScheduler
+from stylelock.server.transport import AllowedRoots, Spool, UploadPiece
+
+log = logging.getLogger(__name__)
+
+
+def _pipeline():  # the pipeline pulls in OIIO/OCIO: loaded when the first job needs it
+    from stylelock.server import pipeline
+
+    return pipeline
+
+
+class JobManager:
+    def __init__(self, config: ServerConfig, roots: AllowedRoots, engines: Any = None) -> None:
+        self.config = config
+        self.roots = roots
+        if engines is None:
+            from stylelock.server.engine_cache import EngineCache
+
+            engines = EngineCache(max_engines=config.max_engines)
+        self.engines = engines
+        self.scheduler = FairScheduler()
+        self._cond = threading.Condition()
+        self._submit_lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._by_key: dict[str, str] = {}
+        self._queue: collections.deque[Job] = collections.deque()
+        self._closing = False
+        self._stopped = threading.Event()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"stylelock-job-{i}", daemon=True)
+            for i in range(config.max_active_jobs)
+        ]
+        self._janitor = threading.Thread(target=self._sweep_loop, name="stylelock-janitor", daemon=True)
+        for thread in (*self._workers, self._janitor):
+            thread.start()
+
+    # -- submit -----------------------------------------------------------------------------------
+    def submit(self, spec_json: str, *, key: str = "", inline: bool = False) -> tuple[Job, bool]:
+        """Validate and queue a job; (job, existing) where existing means the key matched."""
+        spec = JobSpec.from_json(spec_json)
+        with self._submit_lock:
+            with self._cond:
+                self._check_open()
+                known = self._jobs.get(self._by_key.get(key, "")) if key else None
+                if known is not None:
+                    if known.spec.to_json() != spec.to_json() or known.inline != inline:
+                        raise SpecError(f"idempotency key {key!r} was already used for another job")
+                    return known, True
+                self._check_room()
+            job = Job(uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time())
+            self.roots.check_spec(spec, inline=inline)
+            if inline:
+                self._precheck_inline(spec)
+                job.spool = Spool(self.config.spool_root(), job.job_id, spec)
+                job.run_spec = job.spool.job_spec(spec)
+                job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
+            else:
+                job.run_spec = spec
+                job.prepared = _pipeline().prepare_job(spec)
+            with self._cond:
+                try:
+                    self._check_open()
+                    self._check_room()
+                except StyleLockError:
+                    if job.spool is not None:
+                        job.spool.remove()
+                    raise
+                self._jobs[job.job_id] = job
+                if key:
+                    self._by_key[key] = job.job_id
+                if not inline:
+                    self._enqueue(job)
+        log.info("job %s submitted (%s, %s, frames %s)", job.job_id, spec.engine,
+                 "inline" if inline else "shared paths", spec.frames)  # fmt: skip
+        return job, False
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise ServerUnavailableError(
+                "the StyleLock server is shutting down; submit again when it is back"
+            )
+
+    def _check_room(self) -> None:
+        waiting = sum(1 for j in self._jobs.values() if j.state in (kinds.QUEUED, kinds.UPLOADING))
+        if waiting >= self.config.max_queue:
+            raise ResourceLimitError(
+                f"the server's queue is full ({waiting} jobs waiting, limit {self.config.max_queue}); "
+                "try again later"
+            )
+
+    @staticmethod
+    def _precheck_inline(spec: JobSpec) -> None:
+        """What can be checked before gigabytes travel: engine, parameters, patterns."""
+        from stylelock.server.engines import engine_class
+
+        engine = engine_class(spec.engine)
+        validate_params(spec.engine, engine.params, spec.params)
+        if engine.needs_style and not spec.styles:
+            raise SpecError(f"engine {spec.engine!r} needs a style reference (--style)")
+        FramePattern.parse(spec.plate)
+        if not spec.output.pattern:
+            raise SpecError("an inline job needs an output pattern: where the client writes the frames")
+        FramePattern.parse(spec.output.pattern)
+
+    def _enqueue(self, job: Job) -> None:
+        job.state = kinds.QUEUED
+        self._queue.append(job)
+        job.position = len(self._queue) - 1
+        self._emit(job, kinds.QUEUED, position=job.position)
+        self._cond.notify_all()
+
+    # -- inline upload --------------------------------------------------------------------------------
+    def receive_upload(self, pieces: Iterator[UploadPiece]) -> Job:
+        """Store an inline job's frames; queue the job once every file has arrived."""
+        first = next(pieces, None)
+        if first is None:
+            raise SpecError("the upload stream carried no chunk")
+        job = self.get(first.job_id)
+        with self._cond:
+            if job.state != kinds.UPLOADING or job.spool is None:
+                raise SpecError(f"job {job.job_id} is not waiting for frames (it is {job.state})")
+            if job.uploading:
+                raise SpecError(f"job {job.job_id} is already receiving its frames from another upload")
+            job.uploading = True
+        try:
+            job.spool.receive(
+                self._tracked(job, itertools.chain([first], pieces)),
+                max_frame_bytes=self.config.max_frame_bytes,
+                max_upload_bytes=self.config.max_upload_bytes,
+            )
+            missing = job.spool.missing()
+            if missing:
+                shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+                raise SpecError(
+                    f"the upload of job {job.job_id} ended with {len(missing)} files missing: {shown}"
+                )
+            prepared = _pipeline().prepare_job(job.run_spec)
+            digests = {
+                mine.path: prepared.style_digests[spooled.path]
+                for mine, spooled in zip(job.spec.styles, job.run_spec.styles, strict=True)
+            }
+            # Outputs carry the hash of the job as the client named it, as an in-process run would.
+            prepared = dataclasses.replace(prepared, pixel_hash=job.spec.pixel_hash(digests))
+        except BaseException as exc:
+            self._drop(job, exc)
+            raise
+        with self._cond:
+            job.uploading = False
+            cancelled = job.state != kinds.UPLOADING  # cancelled while the last bytes arrived
+            if not cancelled:
+                job.prepared = prepared
+                self._enqueue(job)
+        if cancelled:
+            job.spool.remove()
+            raise JobCancelledError(f"job {job.job_id} was cancelled during its upload")
+        return job
+
+    def _tracked(self, job: Job, pieces: Iterator[UploadPiece]) -> Iterator[UploadPiece]:
+        for piece in pieces:
+            if job.cancel.is_set():
+                raise JobCancelledError(f"job {job.job_id} was cancelled during its upload")
+            job.last_activity = time.monotonic()
+            yield piece
+
+    def _drop(self, job: Job, exc: BaseException) -> None:
+        """End an inline job that never got its frames, and remove its spool."""
+        with self._cond:
+            job.uploading = False
+            if job.state == kinds.UPLOADING:
+                if isinstance(exc, StyleLockError):
+                    self._end(job, kinds.FAILED, error=exc)
+                else:
+                    gone = ServerUnavailableError(f"the upload of job {job.job_id} broke off; job dropped")
+                    self._end(job, kinds.FAILED, error=gone)
+        if job.spool is not None:
+            job.spool.remove()
+        log.info("job %s dropped during upload: %s", job.job_id, exc)
+
+    # -- running ----------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                job = self._queue.popleft()
+                job.state, job.started, job.position = kinds.RUNNING, time.time(), None
+                self._reposition()
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            _pipeline().run_job(
+                job.prepared,
+                job_id=job.job_id,
+                observer=JobEvents(self._emit, job),
+                cancel=job.cancel,
+                engines=self.engines,
+                compute_turn=self.scheduler.turn_for(job.job_id),
+            )
+        except JobCancelledError as exc:
+            with self._cond:
+                if job.stop_reason == "shutdown":
+                    self._end(job, kinds.FAILED, error=self._shutdown_error(job))
+                else:
+                    self._end(job, kinds.CANCELLED, message=exc.message)
+        except Exception as exc:
+            if not isinstance(exc, StyleLockError):
+                log.exception("job %s failed unexpectedly", job.job_id)
+            with self._cond:
+                self._end(job, kinds.FAILED, error=exc)
+        else:
+            with self._cond:
+                self._end(job, kinds.FINISHED, message=f"{job.frames_done} of {len(job.frames)} frames done")
+        finally:
+            self.scheduler.forget(job.job_id)
+            if job.spool is not None:
+                job.spool.remove_inputs()
+
+    def _end(self, job: Job, state: str, *, message: str = "", error: BaseException | None = None) -> None:
+        """Move `job` to an ended state and emit its terminal event. Caller holds the lock."""
+        if job.state in kinds.ENDED_STATES:
+            return
+        job.state, job.ended, job.position = state, time.time(), None
+        if error is not None:
+            code, text, error_type = status_of(error)
+            job.message = text
+            self._emit(job, kinds.ERROR, message=text, code=code, error_type=error_type)
+        else:
+            job.message = message
+            self._emit(job, state if state == kinds.CANCELLED else kinds.FINISHED, message=message)
+        log.info("job %s %s: %s", job.job_id, state, job.message)
+
+    @staticmethod
+    def _shutdown_error(job: Job) -> ServerUnavailableError:
+        return ServerUnavailableError(
+            f"the StyleLock server shut down; job {job.job_id} stopped after {job.frames_done} of "
+            f"{len(job.frames)} frames"
+        )
+
+    def _emit(self, job: Job, kind: str, **values: Any) -> None:
+        with self._cond:
+            event = JobEvent(kind, job_id=job.job_id, seq=len(job.events) + 1, time=time.time(), **values)
+            job.events.append(event)
+            self._cond.notify_all()
+
+    def _reposition(self) -> None:
+        for index, queued in enumerate(self._queue):
+            if queued.position != index:
+                queued.position = index
+                self._emit(queued, kinds.QUEUED, position=index)
+
+    # -- queries and control ------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        with self._cond:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(f"no job {job_id!r} on this server (it may have ended long ago)")
+        return job
+
+    def watch(self, job_id: str, after_seq: int = 0, *, is_active: Callable[[], bool] = lambda: True,
+              poll: float = 0.25) -> Iterator[JobEvent]:  # fmt: skip
+        """The job's events after `after_seq`, live, until its terminal event or `is_active()` fails."""
+        job = self.get(job_id)
+        index = max(0, after_seq)
+        while True:
+            with self._cond:
+                while len(job.events) <= index:
+                    if job.events and job.events[-1].terminal:
+                        return
+                    self._cond.wait(poll)
+                    if not is_active():
+                        return
+                batch = job.events[index:]
+            index += len(batch)
+            yield from batch
+            if batch[-1].terminal:
+                return
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        remove_spool = False
+        with self._cond:
+            job.stop_reason = job.stop_reason or "user"
+            if job.state not in kinds.ENDED_STATES and job.cancel_requested is None:
+                job.cancel_requested = time.time()
+            if job.state == kinds.UPLOADING:
+                job.cancel.set()
+                self._end(job, kinds.CANCELLED, message=f"job {job_id} cancelled before its frames arrived")
+                remove_spool = not job.uploading
+            elif job.state == kinds.QUEUED:
+                self._queue.remove(job)
+                self._end(job, kinds.CANCELLED, message=f"job {job_id} cancelled before it started")
+                self._reposition()
+                remove_spool = True
+            elif job.state == kinds.RUNNING:
+                job.cancel.set()
+        if remove_spool and job.spool is not None:
+            job.spool.remove()
+        return job
+
+    def jobs(self, include_ended: bool = False) -> list[JobInfo]:
+        with self._cond:
+            listed = [j.info() for j in self._jobs.values()]
+        if not include_ended:
+            listed = [j for j in listed if j.state not in kinds.ENDED_STATES]
+        return sorted(listed, key=lambda j: j.created)
+
+    def delivered(self, job_id: str) -> None:
+        """A watcher has streamed every finished frame of an ended inline job: free its spool."""
+        job = self.get(job_id)
+        if job.spool is not None and job.state in kinds.ENDED_STATES:
+            job.spool.remove()
+
+    # -- housekeeping ---------------------------------------------------------------------------------
+    def _sweep_loop(self) -> None:
+        while not self._stopped.wait(min(5.0, max(0.05, self.config.upload_timeout_s / 4))):
+            try:
+                self.sweep()
+            except Exception:  # the janitor must never die
+                log.exception("job housekeeping failed")
+
+    def sweep(self) -> None:
+        """Drop stalled uploads, expire old spools, forget the oldest ended jobs."""
+        now, wall = time.monotonic(), time.time()
+        with self._cond:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if (job.state == kinds.UPLOADING and not job.uploading
+                    and now - job.last_activity > self.config.upload_timeout_s):  # fmt: skip
+                limit = self.config.upload_timeout_s
+                self._drop(
+                    job,
+                    ResourceLimitError(f"the frames of job {job.job_id} did not arrive within {limit:g} s"),
+                )
+            elif job.spool is not None and job.ended and wall - job.ended > self.config.spool_ttl_s:
+                job.spool.remove()
+        with self._cond:
+            ended = sorted((j for j in self._jobs.values() if j.ended), key=lambda j: j.ended)
+            for job in ended[: max(0, len(ended) - self.config.max_history)]:
+                del self._jobs[job.job_id]
+                if self._by_key.get(job.key) == job.job_id:
+                    del self._by_key[job.key]
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Refuse new work, stop every job (UNAVAILABLE to their watchers), free the spools."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            for job in self._jobs.values():
+                job.stop_reason = "shutdown"
+                job.cancel.set()
+                if job.state in (kinds.QUEUED, kinds.UPLOADING):
+                    self._end(job, kinds.FAILED, error=self._shutdown_error(job))
+            self._queue.clear()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        self._stopped.set()
+        self._janitor.join(1.0)
+        self.engines.close()
+        for job in list(self._jobs.values()):
+            if job.spool is not None:
+                job.spool.remove()

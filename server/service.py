@@ -1,0 +1,212 @@
+"""The gRPC servicer: proto <-> domain translation only, and the one error boundary.
+
+Every RPC of `stylelock.v1.StyleLock` passes through `ErrorMappingInterceptor`: a `StyleLockError`
+raised anywhere below leaves as the status its class names (`grpc_status`), with its message as the
+details and its class name in the trailing metadata, so clients raise the same error. Anything else
+is logged with its traceback and answered INTERNAL; the server itself never goes down for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from stylelock.core import __version__
+from stylelock.core import client_types as kinds
+from stylelock.core.client_errors import ERROR_TYPE_KEY, status_of
+from stylelock.core.client_proto import engine_to_proto, event_to_proto, job_info_to_proto, state_to_proto
+from stylelock.core.client_transfer import file_chunks
+from stylelock.core.errors import OutputError, StyleLockError
+from stylelock.server.config import ServerConfig
+from stylelock.server.jobs import JobManager
+from stylelock.server.transport import UploadPiece
+from stylelock.v1 import stylelock_pb2 as pb
+from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StyleLock"].full_name
+API_VERSION = "v1"
+
+
+class UploadBrokenError(StyleLockError):
+    """The client went away in the middle of an upload."""
+
+    exit_code = 9
+    grpc_status = "CANCELLED"
+
+
+class StyleLockServicer(pb_grpc.StyleLockServicer):
+    def __init__(self, manager: JobManager, config: ServerConfig) -> None:
+        self.manager = manager
+        self.config = config
+        self._info: pb.ServerInfo | None = None
+        self._info_lock = threading.Lock()
+
+    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
+        with self._info_lock:  # device detection imports torch: once per server
+            if self._info is None:
+                self._info = self._build_info()
+            return self._info
+
+    def _build_info(self) -> pb.ServerInfo:
+        from stylelock.server.info import server_info
+
+        info = server_info(None)
+        device, colour, config = info.get("device", {}), info.get("colour", {}), self.config
+        return pb.ServerInfo(
+            server_version=__version__,
+            api_version=API_VERSION,
+            versions={k: str(v) for k, v in info.get("versions", {}).items()},
+            engines=[engine_to_proto(e) for e in info.get("engines", [])],
+            device=pb.DeviceInfo(
+                kind=str(device.get("kind", "cpu")),
+                name=str(device.get("name", "cpu")),
+                memory_bytes=int(device.get("memory_bytes") or 0),
+            ),
+            colour=pb.ColourConfigInfo(
+                config=str(colour.get("config") or ""),
+                name=str(colour.get("name") or colour.get("config") or ""),
+                source=str(colour.get("source") or ""),
+                description=str(colour.get("description") or ""),
+            ),
+            allowed_roots=list(self.manager.roots.roots),
+            limits=pb.Limits(
+                max_queue=config.max_queue,
+                max_active_jobs=config.max_active_jobs,
+                max_frame_bytes=config.max_frame_bytes,
+                max_upload_bytes=config.max_upload_bytes,
+                max_message_bytes=config.max_message_bytes,
+                chunk_bytes=config.chunk_bytes,
+            ),
+        )
+
+    def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.ServicerContext) -> pb.SubmitJobResponse:
+        job, existing = self.manager.submit(
+            request.spec_json, key=request.idempotency_key, inline=request.inline
+        )
+        waiting_upload = job.state == kinds.UPLOADING
+        return pb.SubmitJobResponse(
+            job_id=job.job_id,
+            state=state_to_proto(job.state),
+            existing=existing,
+            position=-1 if job.position is None else job.position,
+            upload_frames=job.frames if waiting_upload else [],
+            upload_styles=len(job.spec.styles) if waiting_upload else 0,
+        )
+
+    def UploadFrames(
+        self, request_iterator: Iterator[pb.UploadChunk], context: grpc.ServicerContext
+    ) -> pb.UploadFramesResponse:
+        job = self.manager.receive_upload(_pieces(request_iterator))
+        return pb.UploadFramesResponse(
+            job_id=job.job_id,
+            state=state_to_proto(job.state),
+            position=-1 if job.position is None else job.position,
+            bytes_received=job.spool.bytes_received if job.spool else 0,
+        )
+
+    def WatchJob(self, request: pb.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[pb.JobEvent]:
+        job = self.manager.get(request.job_id)
+        send_frames = request.include_frames and job.inline
+        for event in self.manager.watch(job.job_id, request.after_seq, is_active=context.is_active):
+            message = event_to_proto(event)
+            if job.inline:
+                message.path = ""  # a spool path means nothing to the client
+            if send_frames and event.kind == kinds.FRAME_DONE:
+                yield from self._frame_chunks(job.job_id, event)
+            if event.terminal and send_frames:
+                # Every frame went out before this last event (the client may close the stream
+                # as soon as it has it, and this generator would not run again).
+                self.manager.delivered(job.job_id)
+            yield message
+
+    def _frame_chunks(self, job_id: str, event: kinds.JobEvent) -> Iterator[pb.JobEvent]:
+        try:
+            chunks = file_chunks(event.path, self.config.chunk_bytes)
+            for index, last, data in chunks:
+                chunk = pb.FrameChunk(frame=event.frame, chunk_index=index, last=last, data=data)
+                yield pb.JobEvent(
+                    job_id=job_id, kind=pb.EVENT_KIND_FRAME_CHUNK, frame=event.frame, chunk=chunk
+                )
+        except FileNotFoundError:
+            raise OutputError(
+                f"frame {event.frame} of job {job_id} is no longer on the server (its spool was cleared)"
+            ) from None
+
+    def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.CancelJobResponse:
+        job = self.manager.cancel(request.job_id)
+        return pb.CancelJobResponse(job_id=job.job_id, state=state_to_proto(job.state))
+
+    def ListJobs(self, request: pb.ListJobsRequest, context: grpc.ServicerContext) -> pb.ListJobsResponse:
+        jobs = self.manager.jobs(include_ended=request.include_ended)
+        return pb.ListJobsResponse(jobs=[job_info_to_proto(j) for j in jobs])
+
+
+def _pieces(requests: Iterator[pb.UploadChunk]) -> Iterator[UploadPiece]:
+    try:
+        for request in requests:
+            target = request.WhichOneof("target")
+            yield UploadPiece(
+                job_id=request.job_id,
+                frame=request.frame if target == "frame" else None,
+                style_index=request.style_index if target == "style_index" else None,
+                chunk_index=request.chunk_index,
+                last=request.last,
+                data=request.data,
+            )
+    except grpc.RpcError:  # the client cancelled or its connection dropped
+        raise UploadBrokenError("the client went away in the middle of the upload") from None
+
+
+# -- the one error boundary ------------------------------------------------------------------------------
+def _abort(context: grpc.ServicerContext, error: Exception) -> None:
+    code, message, error_type = status_of(error)
+    if not isinstance(error, StyleLockError):
+        log.error("unexpected error in an RPC", exc_info=error)
+    else:
+        log.info("RPC failed with %s: %s", code, message)
+    context.set_trailing_metadata(((ERROR_TYPE_KEY, error_type),))
+    context.abort(getattr(grpc.StatusCode, code, grpc.StatusCode.INTERNAL), message)
+
+
+def _wrap_unary(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behaviour(request, context)
+        except Exception as exc:
+            _abort(context, exc)
+
+    return call
+
+
+def _wrap_stream(behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]) -> Callable[..., Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from behaviour(request, context)
+        except Exception as exc:
+            _abort(context, exc)
+
+    return call
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):
+    """Applies the error table to every StyleLock RPC (health and reflection pass untouched)."""
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or not details.method.startswith(f"/{SERVICE_NAME}/"):
+            return handler
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=_wrap_unary(handler.stream_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream))
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream))
+        return handler

@@ -1,0 +1,239 @@
+"""How frames reach the server and leave it.
+
+Shared paths: a job names files on the server's disk; every one must lie under an allowed root
+after symlinks and `..` are resolved (`AllowedRoots`), else PERMISSION_DENIED.
+
+Inline: the client streams EXR bytes in ~1 MiB chunks into a per-job spool folder (`Spool`), one
+file after the other, each written to a temporary name and renamed when its last chunk arrives;
+finished frames go back the same way (`iter_file_chunks`). Nothing holds more than one chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from stylelock.core.errors import (
+    CorruptFrameError,
+    OutputError,
+    PathNotAllowedError,
+    ResourceLimitError,
+    SpecError,
+)
+from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
+from stylelock.core.sequence import FramePattern, parse_frames
+
+log = logging.getLogger(__name__)
+
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or os.sep in value or value.lower().endswith(".exr")
+
+
+class AllowedRoots:
+    """The folders shared-path jobs may touch, resolved once at start-up."""
+
+    def __init__(self, roots: Iterable[str | os.PathLike[str]] = ()) -> None:
+        resolved = []
+        for root in roots:
+            real = os.path.realpath(os.fspath(root))
+            if not os.path.isdir(real):
+                raise SpecError(f"allowed root {os.fspath(root)} is not a folder")
+            resolved.append(real)
+        self.roots: tuple[str, ...] = tuple(dict.fromkeys(resolved))
+
+    def __bool__(self) -> bool:
+        return bool(self.roots)
+
+    def contains(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
+
+    def check(self, path: str, what: str) -> None:
+        """Raise PathNotAllowedError unless `path` (resolved) lies under a root."""
+        if not self.roots:
+            raise PathNotAllowedError(
+                f"{what} {path} is a path on the server, but this server shares no folders "
+                "(start it with --allow-root DIR) - send the frames inline instead"
+            )
+        if not os.path.isabs(path):
+            raise PathNotAllowedError(f"{what} {path} must be an absolute path on the server")
+        if not self.contains(path):
+            raise PathNotAllowedError(
+                f"{what} {path} lies outside the server's allowed roots ({', '.join(self.roots)})"
+            )
+
+    def check_spec(self, spec: JobSpec, *, inline: bool) -> None:
+        """Every path of `spec` the server will open must lie under a root.
+
+        Inline jobs carry their plate and style references as uploads and write to the spool, so
+        only the other paths (a mask sequence, guide files, an OCIO config file) are checked.
+        """
+        if not inline:
+            plate = FramePattern.parse(spec.plate)
+            self.check(plate.dirname or spec.plate, "plate folder")
+            for frame in parse_frames(spec.frames):
+                path = plate.path(frame)
+                if os.path.lexists(path):  # a frame that is a symlink out of the roots is refused
+                    self.check(path, "plate frame")
+            for style in spec.styles:
+                self.check(style.path, "style reference")
+            if not spec.output.pattern:
+                raise SpecError("a shared-path job needs an output pattern on the server's disk")
+            output = FramePattern.parse(spec.output.pattern)
+            self.check(output.dirname or spec.output.pattern, "output folder")
+        if spec.mask and _looks_like_path(spec.mask):
+            self.check(os.path.dirname(spec.mask) or spec.mask, "mask")
+        for name, source in spec.guides.items():
+            if _looks_like_path(source):
+                self.check(source, f"guide {name!r}")
+        config = spec.colour.config
+        if config and not config.startswith("ocio://"):
+            self.check(config, "OCIO config")
+
+
+@dataclass(frozen=True)
+class UploadPiece:
+    """One chunk of one file, as the servicer hands it over (proto-free)."""
+
+    job_id: str
+    frame: int | None
+    style_index: int | None
+    chunk_index: int
+    last: bool
+    data: bytes
+
+
+class Spool:
+    """The per-job folder of an inline job: plate/, styles/, out/."""
+
+    PLATE = "plate/plate.%08d.exr"
+    OUTPUT = "out/out.%08d.exr"
+
+    def __init__(self, root: Path, job_id: str, spec: JobSpec) -> None:
+        self.root = Path(root) / job_id
+        self.job_id = job_id
+        self.frames = parse_frames(spec.frames)
+        self.style_suffixes = [Path(s.path).suffix or ".exr" for s in spec.styles]
+        self.plate = FramePattern.parse(str(self.root / self.PLATE))
+        self.output = FramePattern.parse(str(self.root / self.OUTPUT))
+        for sub in ("plate", "styles", "out"):
+            try:
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"spool folder {self.root} cannot be created: {exc.strerror}") from None
+        self._frame_set = set(self.frames)
+        self.received: set[tuple[str, int]] = set()
+        self.bytes_received = 0
+
+    def style_path(self, index: int) -> str:
+        return str(self.root / "styles" / f"style_{index:03d}{self.style_suffixes[index]}")
+
+    def job_spec(self, spec: JobSpec) -> JobSpec:
+        """The spec the server runs: the client's spec with plate, styles and output in the spool."""
+        styles = tuple(
+            StyleReference(path=self.style_path(i), frame=s.frame) for i, s in enumerate(spec.styles)
+        )
+        output = OutputSettings(
+            pattern=self.output.pattern, compression=spec.output.compression, resume=False
+        )
+        return replace(spec, plate=self.plate.pattern, styles=styles, output=output)
+
+    def missing(self) -> list[str]:
+        names = [f"frame {f}" for f in self.frames if ("frame", f) not in self.received]
+        names += [f"style {i}" for i in range(len(self.style_suffixes)) if ("style", i) not in self.received]
+        return names
+
+    def receive(self, pieces: Iterable[UploadPiece], *, max_frame_bytes: int, max_upload_bytes: int) -> None:
+        """Write uploaded chunks; raise SpecError for a chunk out of order or a file not expected."""
+        current: tuple[str, int] | None = None
+        handle = None
+        temp = final = ""
+        expected_chunk = 0
+        size = 0
+        try:
+            for piece in pieces:
+                if piece.job_id and piece.job_id != self.job_id:
+                    raise SpecError(f"upload for job {self.job_id} carries a chunk of job {piece.job_id}")
+                target = self._target(piece)
+                if current is None:
+                    if target in self.received:
+                        raise SpecError(f"{_name(target)} of job {self.job_id} was already uploaded")
+                    current, expected_chunk, size = target, 0, 0
+                    final = self._path(target)
+                    temp = f"{final}.part"
+                    handle = open(temp, "wb")  # noqa: SIM115 - closed below, across loop turns
+                elif target != current:
+                    raise SpecError(
+                        f"chunk {piece.chunk_index} of {_name(target)} arrived before the last chunk "
+                        f"of {_name(current)}"
+                    )
+                if piece.chunk_index != expected_chunk:
+                    raise SpecError(
+                        f"chunk {piece.chunk_index} of {_name(target)} arrived where chunk "
+                        f"{expected_chunk} was expected"
+                    )
+                if expected_chunk == 0 and target[0] == "frame" and piece.data[:4] != EXR_MAGIC:
+                    raise CorruptFrameError(
+                        f"uploaded {_name(target)} is not an EXR file (it starts with {piece.data[:4]!r})"
+                    )
+                size += len(piece.data)
+                self.bytes_received += len(piece.data)
+                if size > max_frame_bytes:
+                    raise ResourceLimitError(
+                        f"uploaded {_name(target)} exceeds the server's limit of "
+                        f"{max_frame_bytes} bytes per file"
+                    )
+                if self.bytes_received > max_upload_bytes:
+                    raise ResourceLimitError(
+                        f"upload of job {self.job_id} exceeds the server's limit of {max_upload_bytes} bytes"
+                    )
+                handle.write(piece.data)
+                expected_chunk += 1
+                if piece.last:
+                    handle.close()
+                    handle = None
+                    os.replace(temp, final)
+                    self.received.add(current)
+                    current = None
+        finally:
+            if handle is not None:
+                handle.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+
+    def _target(self, piece: UploadPiece) -> tuple[str, int]:
+        if piece.frame is not None:
+            if piece.frame not in self._frame_set:
+                raise SpecError(f"uploaded frame {piece.frame} is not among the job's frames")
+            return ("frame", piece.frame)
+        if piece.style_index is not None:
+            if not 0 <= piece.style_index < len(self.style_suffixes):
+                raise SpecError(
+                    f"uploaded style {piece.style_index} does not exist: the job has "
+                    f"{len(self.style_suffixes)} style references"
+                )
+            return ("style", piece.style_index)
+        raise SpecError("an upload chunk names neither a frame nor a style reference")
+
+    def _path(self, target: tuple[str, int]) -> str:
+        kind, number = target
+        return self.plate.path(number) if kind == "frame" else self.style_path(number)
+
+    def remove_inputs(self) -> None:
+        for sub in ("plate", "styles"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _name(target: tuple[str, int]) -> str:
+    return f"{target[0]} {target[1]}"
