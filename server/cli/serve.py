@@ -1,0 +1,88 @@
+"""`stylelock serve`: run the gRPC server until SIGTERM or Ctrl-C.
+
+Settings come from defaults, then `--config server.toml` (same keys as the flags, with
+underscores), then the flags. It listens on loopback unless told otherwise and prints the bound
+address on its first line of output (scripts read it when they ask for port 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from stylelock.server.config import DEFAULT_LISTEN, load_config
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the StyleLock server (loopback only by default)",
+        description="Run the StyleLock gRPC server. Settings: defaults < --config TOML < flags.",
+    )
+    parser.add_argument(
+        "--listen", metavar="ADDR", help=f"host:port or unix:///path.sock (default {DEFAULT_LISTEN})"
+    )
+    parser.add_argument(
+        "--allow-root",
+        action="append",
+        dest="allow_roots",
+        metavar="DIR",
+        help="a folder shared-path jobs may read and write (repeatable; replaces the config's list)",
+    )
+    parser.add_argument("--config", metavar="TOML", help="server settings file (same keys as these flags)")
+    parser.add_argument("--max-queue", type=int, metavar="N", help="jobs that may wait (default 64)")
+    parser.add_argument(
+        "--max-active-jobs", type=int, metavar="N", help="jobs sharing the device (default 2)"
+    )
+    parser.add_argument("--max-frame-bytes", type=int, metavar="BYTES", help="largest uploaded file")
+    parser.add_argument("--max-upload-bytes", type=int, metavar="BYTES", help="largest upload of one job")
+    parser.add_argument("--spool-dir", metavar="DIR", help="where inline jobs keep their frames")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        default=None,
+        help="allow a non-loopback --listen address (the server has no authentication)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylelock.server.app import create_server
+
+    overrides = {
+        key: getattr(args, key, None)
+        for key in (
+            "listen",
+            "allow_roots",
+            "max_queue",
+            "max_active_jobs",
+            "max_frame_bytes",
+            "max_upload_bytes",
+            "spool_dir",
+            "allow_remote",
+        )
+    }
+    config = load_config(args.config, **overrides)
+    server, address = create_server(config.listen, config=config)
+    server.start()
+    print(f"stylelock server listening on {address}", flush=True)
+    if server.manager.roots.roots:
+        print(f"shared-path roots: {', '.join(server.manager.roots.roots)}", flush=True)
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("stylelock server stopping", flush=True)
+        server.stop(config.grace_s).wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
