@@ -1,0 +1,73 @@
+"""Where the motion comes from: the plate's own motion vectors, or OpenCV DIS flow.
+
+A 3D render's vectors are exact, so `auto` prefers them whenever both frames of a pair carry them
+and falls back to an estimate otherwise. Whatever is used is logged once per change of source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import numpy as np
+
+from stylelock.core import flow as coreflow
+from stylelock.core.errors import SpecError
+from stylelock.server.engines.base import ModelFrame
+
+FLOW_MODES = ("auto", "vectors", "estimated")
+
+
+class FlowProvider:
+    """Flows between neighbouring plate frames, in `stylelock.core.flow`'s convention."""
+
+    def __init__(self, mode: str, preset: str, log: logging.Logger | logging.LoggerAdapter, cache: int = 4):
+        if mode not in FLOW_MODES:
+            raise SpecError(f"keyframe: flow={mode!r} is not one of {', '.join(FLOW_MODES)}")
+        self.mode = mode
+        self.preset = preset
+        self.log = log
+        self.used: set[str] = set()
+        self._last_kind: str | None = None
+        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache_size = cache
+
+    def pair(self, a: ModelFrame, b: ModelFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(flow a -> b on a's grid, flow b -> a on b's grid) for neighbouring frames a and b."""
+        cached = self._cache.get((a.number, b.number))
+        if cached is not None:
+            return cached
+        swapped = self._cache.get((b.number, a.number))
+        if swapped is not None:
+            return swapped[1], swapped[0]
+        result = self._compute(a, b)
+        self._cache[(a.number, b.number)] = result
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+    def _compute(self, a: ModelFrame, b: ModelFrame) -> tuple[np.ndarray, np.ndarray]:
+        ab_dir, ba_dir = ("forward", "backward") if b.number > a.number else ("backward", "forward")
+        if self.mode != "estimated":
+            ab = coreflow.flow_from_vectors(a.aovs, ab_dir, scale=a.scale)
+            ba = coreflow.flow_from_vectors(b.aovs, ba_dir, scale=b.scale)
+            if ab is not None and ba is not None:
+                source = coreflow.vectors_source(a.aovs, ab_dir)
+                self._note(source.kind if source else "vectors")
+                return ab, ba
+            if self.mode == "vectors":
+                missing, direction = (a.number, ab_dir) if ab is None else (b.number, ba_dir)
+                raise SpecError(
+                    f"keyframe: flow=vectors but frame {missing} carries no {direction} motion vectors "
+                    "(looked for forward.u/v, backward.u/v and Vector.X/Y/Z/W)"
+                )
+        self._note(coreflow.FlowSource.estimated(self.preset).kind)
+        ab = coreflow.estimate_flow(a.rgb, b.rgb, preset=self.preset)
+        ba = coreflow.estimate_flow(b.rgb, a.rgb, preset=self.preset)
+        return ab, ba
+
+    def _note(self, kind: str) -> None:
+        self.used.add(kind)
+        if kind != self._last_kind:
+            self._last_kind = kind
+            self.log.info("keyframe: motion from %s", kind)

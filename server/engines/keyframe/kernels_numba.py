@@ -1,0 +1,161 @@
+"""CPU kernels of the patch synthesis, compiled by numba.
+
+Every kernel is "Jacobi": a pixel reads only the previous sweep's fields and writes its own, so
+the result does not depend on how many threads run it, and the torch kernels (`kernels_torch`)
+compute the same thing candidate field by candidate field on a GPU. Random numbers come from a
+counter-based hash of (key, pixel, draw), never from a stateful generator.
+
+Array conventions (shared with `kernels_torch`):
+
+- ``tgt``: (H + 2r, W + 2r, C) float32, the target's weighted channels padded by r (edge copy).
+- ``src``: (Hs + 2r, Ws + 2r, C) float32, the source's weighted channels padded the same way.
+- ``nnf``: (H, W, 2) int32, for each target pixel the source pixel (x, y) its patch comes from,
+  in unpadded source coordinates [0, Ws - 1] x [0, Hs - 1].
+- Patch distances are weighted sums of squared differences over the P x P patch (P = 2r + 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+MASK32 = 0xFFFFFFFF
+
+
+@njit(cache=True, inline="always")
+def hash32(value: int) -> int:
+    """A 32-bit integer mixer (xorshift-multiply); value and result lie in [0, 2**32)."""
+    x = value & MASK32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & MASK32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & MASK32
+    x ^= x >> 16
+    return x
+
+
+@njit(cache=True, inline="always")
+def draw(key: int, pixel: int, k: int) -> int:
+    """The k-th random 32-bit number of `pixel` under `key`."""
+    return hash32(hash32(key ^ hash32(pixel)) + k)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _distance(tgt, src, tx, ty, sx, sy, p, bound):
+    """SSD between the target patch at padded top-left (tx, ty) and the source patch at (sx, sy);
+    stops early (returning a value above `bound`) once a row pushes the sum past `bound`."""
+    acc = np.float32(0.0)
+    nc = tgt.shape[2]
+    for j in range(p):
+        trow = tgt[ty + j]
+        srow = src[sy + j]
+        for i in range(p):
+            tpx = trow[tx + i]
+            spx = srow[sx + i]
+            for c in range(nc):
+                d = tpx[c] - spx[c]
+                acc += d * d
+        if acc > bound:
+            return acc
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def patch_errors(tgt, src, nnf, p, out):
+    """Patch distance of every target pixel to its current source patch."""
+    h, w = nnf.shape[0], nnf.shape[1]
+    inf = np.float32(np.inf)
+    for y in prange(h):
+        for x in range(w):
+            out[y, x] = _distance(tgt, src, x, y, nnf[y, x, 0], nnf[y, x, 1], p, inf)
+
+
+@njit(cache=True, parallel=True)
+def patchmatch_sweep(tgt, src, nnf, err, occ, lam, p, radii, key, nnf_out, err_out):
+    """One PatchMatch iteration: propagation from the four neighbours, then random search.
+
+    ``occ`` (Hs, Ws) float32 is the occupancy of each source patch relative to a perfectly even
+    use of the source (frozen for the sweep); a candidate costs its patch distance plus
+    ``lam * occ`` (the uniformity term of Jamriska et al. 2015).
+    """
+    h, w = nnf.shape[0], nnf.shape[1]
+    hs, ws = occ.shape[0], occ.shape[1]
+    nrad = radii.shape[0]
+    for y in prange(h):
+        for x in range(w):
+            bx = nnf[y, x, 0]
+            by = nnf[y, x, 1]
+            be = err[y, x]
+            bc = be + lam * occ[by, bx]
+            for k in range(4):
+                # neighbours left, right, up, down; (dx, dy) shifts their source patch onto us
+                dx = 1 if k == 0 else (-1 if k == 1 else 0)
+                dy = 1 if k == 2 else (-1 if k == 3 else 0)
+                nx = x - dx
+                ny = y - dy
+                if nx < 0 or nx >= w or ny < 0 or ny >= h:
+                    continue
+                cx = min(max(nnf[ny, nx, 0] + dx, 0), ws - 1)
+                cy = min(max(nnf[ny, nx, 1] + dy, 0), hs - 1)
+                if cx == bx and cy == by:
+                    continue
+                penalty = lam * occ[cy, cx]
+                e = _distance(tgt, src, x, y, cx, cy, p, bc - penalty)
+                if e + penalty < bc:
+                    bx, by, be, bc = cx, cy, e, e + penalty
+            pixel = y * w + x
+            ox, oy = bx, by
+            for k in range(nrad):
+                rad = radii[k]
+                span = 2 * rad + 1
+                cx = min(max(ox + (draw(key, pixel, 2 * k) % span) - rad, 0), ws - 1)
+                cy = min(max(oy + (draw(key, pixel, 2 * k + 1) % span) - rad, 0), hs - 1)
+                if cx == bx and cy == by:
+                    continue
+                penalty = lam * occ[cy, cx]
+                e = _distance(tgt, src, x, y, cx, cy, p, bc - penalty)
+                if e + penalty < bc:
+                    bx, by, be, bc = cx, cy, e, e + penalty
+            nnf_out[y, x, 0] = bx
+            nnf_out[y, x, 1] = by
+            err_out[y, x] = be
+
+
+@njit(cache=True)
+def source_counts(nnf, hs, ws):
+    """How many target pixels take their patch from each source pixel, (Hs, Ws) float32."""
+    counts = np.zeros((hs, ws), dtype=np.float32)
+    h, w = nnf.shape[0], nnf.shape[1]
+    for y in range(h):
+        for x in range(w):
+            counts[nnf[y, x, 1], nnf[y, x, 0]] += 1.0
+    return counts
+
+
+@njit(cache=True, parallel=True)
+def vote(style, nnf, r, out):
+    """Each target pixel averages what the patches covering it say it should be.
+
+    ``style`` is (Hs + 2r, Ws + 2r, S) padded source style; ``out`` is (H, W, S)."""
+    h, w = nnf.shape[0], nnf.shape[1]
+    ns = style.shape[2]
+    for y in prange(h):
+        for x in range(w):
+            for c in range(ns):
+                out[y, x, c] = 0.0
+            n = 0
+            for dy in range(-r, r + 1):
+                yy = y + dy
+                if yy < 0 or yy >= h:
+                    continue
+                for dx in range(-r, r + 1):
+                    xx = x + dx
+                    if xx < 0 or xx >= w:
+                        continue
+                    sx = nnf[yy, xx, 0] - dx + r
+                    sy = nnf[yy, xx, 1] - dy + r
+                    for c in range(ns):
+                        out[y, x, c] += style[sy, sx, c]
+                    n += 1
+            for c in range(ns):
+                out[y, x, c] /= np.float32(n)

@@ -1,0 +1,184 @@
+"""Carrying one keyframe's paint along the shot, frame by frame, in one direction.
+
+A pass starts at its keyframe (where the output is the paint itself and the correspondence field
+is the identity) and steps to the next plate frame: it moves its state along the flow (keyframe
+coordinates for the positional guide, the previous output for the temporal guide, the previous
+correspondence field as the starting point) and synthesizes the frame. Everything a pass
+computes is a pure function of the keyframe, the plate frames from the keyframe to here and the
+parameters: that is what makes chunked renders match unchunked ones exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stylelock.core import flow as coreflow
+from stylelock.server.engines.base import ModelFrame
+from stylelock.server.engines.keyframe import rng
+from stylelock.server.engines.keyframe.backend import Backend
+from stylelock.server.engines.keyframe.flowsrc import FlowProvider
+from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
+from stylelock.server.engines.keyframe.styleblit import styleblit
+from stylelock.server.engines.keyframe.synth import (
+    Schedule,
+    SourceLevel,
+    build_source,
+    identity_nnf,
+    synthesize,
+)
+
+
+@dataclass
+class Settings:
+    """Everything a pass needs besides its keyframe; built once per job."""
+
+    backend: Backend
+    flows: FlowProvider
+    sched: Schedule
+    weights: GuideWeights
+    mode: str
+    seed: int
+    threshold: float
+    cancelled: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class Keyframe:
+    """A painted (or synthesized) keyframe: the style and the plate frame it was painted over."""
+
+    frame: int
+    style: np.ndarray
+    """(h, w, S) float32 in [0, 1]: RGB, plus the paint's alpha as a fourth channel if it has one."""
+    plate: ModelFrame
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def norm(self) -> float:
+        return float(max(self.style.shape[:2]))
+
+    @property
+    def use_alpha(self) -> bool:
+        return self.plate.alpha is not None
+
+    def release(self) -> None:
+        """Free the pyramids while no pass uses this keyframe (they are rebuilt identically)."""
+        self._cache.clear()
+
+    def guides(self, weights: GuideWeights) -> np.ndarray:
+        if "guides" not in self._cache:
+            h, w = self.style.shape[:2]
+            self._cache["guides"] = plate_guides(
+                self.plate.rgb, self.plate.alpha, coords(h, w), self.norm, weights, self.use_alpha
+            )
+        return self._cache["guides"]
+
+    def source(self, settings: Settings, style_scale: float) -> list[SourceLevel]:
+        """The keyframe's pyramid on the backend, built once and shared by both directions."""
+        if "source" not in self._cache:
+            self._cache["source"] = build_source(
+                settings.backend,
+                self.guides(settings.weights),
+                self.style,
+                style_scale,
+                settings.sched.levels,
+                settings.sched.patch,
+            )
+        return self._cache["source"]
+
+
+@dataclass
+class PassFrame:
+    """One frame of a pass: enough to re-vote the style (kept compact for backward passes)."""
+
+    number: int
+    nnf: np.ndarray
+    error: np.ndarray
+
+
+def advect_field(field_prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour backward warp of an integer field (the correspondence field)."""
+    h, w = flow.shape[:2]
+    xs = np.clip(np.rint(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]), 0, w - 1).astype(np.int64)
+    ys = np.clip(np.rint(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]), 0, h - 1).astype(np.int64)
+    return np.ascontiguousarray(field_prev[ys, xs])
+
+
+class Pass:
+    """The chain of frames carried from `key` in `direction` (+1 forward, -1 backward)."""
+
+    def __init__(self, settings: Settings, key: Keyframe, direction: int) -> None:
+        self.s = settings
+        self.key = key
+        self.direction = direction
+        ns = key.style.shape[2]
+        w = settings.weights
+        self.style_scale = 255.0 * float(np.sqrt((w.style + w.temporal) / ns))
+        self.temporal_mix = w.temporal / (w.style + w.temporal) if (w.style + w.temporal) > 0 else 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        h, w = self.key.style.shape[:2]
+        self.number = self.key.frame
+        self.plate = self.key.plate
+        self.nnf = identity_nnf(h, w)
+        self.style = self.key.style
+        self.positions = coords(h, w)
+
+    def vote(self, nnf: np.ndarray) -> np.ndarray:
+        """The style a stored correspondence field stands for."""
+        b = self.s.backend
+        if self.s.mode == "styleblit":
+            style = self.key._cache.get("style_pad1")
+            if style is None:
+                style = self.key._cache["style_pad1"] = b.pad(b.asarray(self.key.style), 1)
+            return b.numpy(b.vote(style, b.asarray(nnf), 1))
+        src = self.key.source(self.s, self.style_scale)[0]
+        return b.numpy(b.vote(src.style, b.asarray(nnf), self.s.sched.patch // 2))
+
+    def step(self, frame: ModelFrame) -> PassFrame | None:
+        """Carry the pass onto `frame` (the next frame in its direction); None if cancelled."""
+        if frame.number != self.number + self.direction:
+            raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
+        ahead, back = self.s.flows.pair(self.plate, frame)
+        valid = coreflow.occlusion_mask(ahead, back)
+        positions = coreflow.warp(self.positions, back)
+        temporal = coreflow.warp(self.style, back)
+        init = advect_field(self.nnf, back)
+        guides = plate_guides(
+            frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
+        )
+        key = rng.mix(self.s.seed, frame.number, self.key.frame, self.direction)
+        if self.s.mode == "styleblit":
+            w = self.s.weights
+            total = w.colour + w.edges + w.positional
+            nnf, error = styleblit(
+                positions, guides, self.key.guides(w), total, self.s.threshold, rng.mix(self.s.seed, 0x51)
+            )
+            style = self.vote(nnf)
+        else:
+            result = synthesize(
+                self.s.backend,
+                self.key.source(self.s, self.style_scale),
+                guides,
+                self.s.sched,
+                key,
+                style_scale=self.style_scale,
+                temporal=temporal,
+                valid=valid,
+                temporal_mix=self.temporal_mix,
+                init=init,
+                cancelled=self.s.cancelled,
+            )
+            if result is None:
+                return None
+            nnf, error, style = result.nnf, result.error, result.style
+        self.number = frame.number
+        self.plate = frame
+        self.nnf = nnf
+        self.style = style
+        self.positions = positions
+        return PassFrame(frame.number, nnf, error)
