@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 
@@ -15,7 +16,9 @@ class InvertEngine(Engine):
 
     name = "test-invert"
     summary = "inverts the picture"
-    params = ParamSchema((ParamSpec("gain", "float", 1.0, "scale after inverting", minimum=0.0, maximum=2.0),))
+    params = ParamSchema(
+        (ParamSpec("gain", "float", 1.0, "scale after inverting", minimum=0.0, maximum=2.0),)
+    )
 
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         for frame in frames:
@@ -49,4 +52,21 @@ class ShortEngine(Engine):
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         frames_list = list(frames)
         for frame in frames_list[:-1]:
+            yield frame.rgb
+
+
+class CountingEngine(Engine):
+    """Records, for each frame it receives, how many frames the pipeline had decoded by then."""
+
+    name = "test-counting"
+    summary = "observes read-ahead"
+    decoded = 0
+    seen: ClassVar[list[tuple[int, int]]] = []
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        import time
+
+        for index, frame in enumerate(frames):
+            time.sleep(0.05)  # slower than reading: the reader runs ahead as far as it may
+            CountingEngine.seen.append((index + 1, CountingEngine.decoded))
             yield frame.rgb

@@ -179,3 +179,25 @@ def test_engines_that_read_ahead_are_matched_frame_by_frame(plate, tmp_path):
 def test_an_engine_that_drops_frames_is_an_error_not_a_silent_gap(plate, tmp_path):
     with pytest.raises(PlateMismatchError, match="returned 5 frames for 6"):
         run_job(spec_for(plate, str(tmp_path / "s.####.exr"), engine="test-short"))
+
+
+def test_reading_runs_ahead_of_the_engine_but_only_a_few_frames(plate, tmp_path, monkeypatch):
+    from pipeline_engines import CountingEngine
+
+    from stylelock.server import frames as frames_module
+    from stylelock.server.pipeline import READ_AHEAD
+
+    monkeypatch.setitem(BUILTIN_ENGINES, "test-counting", "pipeline_engines:CountingEngine")
+    original = frames_module.FrameCodec.decode_file
+
+    def counting(self, number, path):
+        decoded = original(self, number, path)
+        CountingEngine.decoded += 1
+        return decoded
+
+    monkeypatch.setattr(frames_module.FrameCodec, "decode_file", counting)
+    CountingEngine.decoded, CountingEngine.seen = 0, []
+    run_job(spec_for(plate, str(tmp_path / "c.####.exr"), engine="test-counting"))
+    ahead = [decoded - consumed for consumed, decoded in CountingEngine.seen]
+    assert max(ahead) >= 1  # the next frame was being read while the engine worked
+    assert max(ahead) <= READ_AHEAD + 1  # and the plate never piles up in memory
