@@ -337,3 +337,141 @@ def make_shot(engine, frames, params, *, styles=(), guides=None, cancel_after=No
     shot.calls = calls  # type: ignore[attr-defined]
     shot.warnings = warnings  # type: ignore[attr-defined]
     return shot
+
+
+# -- single-file checkpoints in the original Stable Diffusion layout -----------------------------------
+_RESNET_TO_LDM = (
+    ("norm1", "in_layers.0"),
+    ("conv1", "in_layers.2"),
+    ("norm2", "out_layers.0"),
+    ("conv2", "out_layers.3"),
+    ("time_emb_proj", "emb_layers.1"),
+    ("conv_shortcut", "skip_connection"),
+)
+_VAE_ATTN_TO_LDM = (
+    ("group_norm", "norm"),
+    ("to_q", "q"),
+    ("to_k", "k"),
+    ("to_v", "v"),
+    ("to_out.0", "proj_out"),
+)
+
+
+def _rename(rest: str, table) -> str:
+    head, _, leaf = rest.rpartition(".")
+    for new, old in table:
+        if head == new or head.startswith(new + "."):
+            return old + head[len(new) :] + "." + leaf
+    return rest
+
+
+def unet_to_ldm(state: dict, layers_per_block: int) -> dict:
+    """A diffusers UNet2DConditionModel state dict in the CompVis `model.diffusion_model.` layout.
+
+    The inverse of diffusers' `convert_ldm_unet_checkpoint` (diffusers ships no converter this way).
+    """
+    per = layers_per_block + 1
+    direct = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+        "add_embedding.linear_1": "label_emb.0.0",
+        "add_embedding.linear_2": "label_emb.0.2",
+    }
+    up_has_attention = {
+        int(k.split(".")[1]) for k in state if k.startswith("up_blocks.") and ".attentions." in k
+    }
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        module, leaf = key.rpartition(".")[0], parts[-1]
+        if module in direct:
+            new = f"{direct[module]}.{leaf}"
+        elif parts[0] == "down_blocks":
+            b, kind = int(parts[1]), parts[2]
+            if kind == "downsamplers":
+                new = f"input_blocks.{1 + b * per + layers_per_block}.0.op.{leaf}"
+            else:
+                idx, rest = 1 + b * per + int(parts[3]), ".".join(parts[4:])
+                new = (
+                    f"input_blocks.{idx}.0.{_rename(rest, _RESNET_TO_LDM)}"
+                    if kind == "resnets"
+                    else f"input_blocks.{idx}.1.{rest}"
+                )
+        elif parts[0] == "mid_block":
+            idx, rest = int(parts[2]), ".".join(parts[3:])
+            new = (
+                f"middle_block.{2 * idx}.{_rename(rest, _RESNET_TO_LDM)}"
+                if parts[1] == "resnets"
+                else f"middle_block.1.{rest}"
+            )
+        elif parts[0] == "up_blocks":
+            b, kind = int(parts[1]), parts[2]
+            if kind == "upsamplers":
+                slot = 2 if b in up_has_attention else 1
+                new = f"output_blocks.{b * per + layers_per_block}.{slot}.conv.{leaf}"
+            else:
+                idx, rest = b * per + int(parts[3]), ".".join(parts[4:])
+                new = (
+                    f"output_blocks.{idx}.0.{_rename(rest, _RESNET_TO_LDM)}"
+                    if kind == "resnets"
+                    else f"output_blocks.{idx}.1.{rest}"
+                )
+        else:
+            raise ValueError(f"no original-layout name for UNet key {key}")
+        out["model.diffusion_model." + new] = value
+    return out
+
+
+def vae_to_ldm(state: dict, levels: int) -> dict:
+    """A diffusers AutoencoderKL state dict in the `first_stage_model.` layout."""
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        coder = parts[0]
+        if parts[0] in ("quant_conv", "post_quant_conv"):
+            new = key
+        elif parts[1] == "conv_norm_out":
+            new = f"{coder}.norm_out.{parts[-1]}"
+        elif parts[1] in ("conv_in", "conv_out"):
+            new = key
+        elif parts[1] in ("down_blocks", "up_blocks"):
+            i = int(parts[2]) if parts[1] == "down_blocks" else levels - 1 - int(parts[2])
+            name = "down" if parts[1] == "down_blocks" else "up"
+            if parts[3] in ("downsamplers", "upsamplers"):
+                sampler = "downsample" if name == "down" else "upsample"
+                new = f"{coder}.{name}.{i}.{sampler}.conv.{parts[-1]}"
+            else:
+                rest = ".".join(parts[5:]).replace("conv_shortcut", "nin_shortcut")
+                new = f"{coder}.{name}.{i}.block.{parts[4]}.{rest}"
+        elif parts[1] == "mid_block" and parts[2] == "resnets":
+            rest = ".".join(parts[4:]).replace("conv_shortcut", "nin_shortcut")
+            new = f"{coder}.mid.block_{int(parts[3]) + 1}.{rest}"
+        elif parts[1] == "mid_block":
+            new = f"{coder}.mid.attn_1.{_rename('.'.join(parts[4:]), _VAE_ATTN_TO_LDM)}"
+        else:
+            raise ValueError(f"no original-layout name for VAE key {key}")
+        out["first_stage_model." + new] = value
+    return out
+
+
+def build_sd_single_file(model_folder: Path, target: Path) -> Path:
+    """The tiny SD pipeline in `model_folder` as one `.safetensors` in the original SD 1.x key layout."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextModel
+
+    folder = Path(model_folder)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True)
+    text = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
+    state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
+    state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
+    # Original checkpoints name the text model `text_model.*` (transformers 5 drops the prefix).
+    for key, value in text.state_dict().items():
+        name = key if key.startswith("text_model.") else "text_model." + key
+        state["cond_stage_model.transformer." + name] = value
+    save_file({k: v.contiguous() for k, v in state.items()}, str(target))
+    return Path(target)

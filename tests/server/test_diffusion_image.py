@@ -177,3 +177,38 @@ def _copy_tree(src: Path, dst: Path) -> None:
     import shutil
 
     shutil.copytree(src, dst)
+
+
+def test_single_file_checkpoint_loads_offline_with_its_family_configs(models, tmp_path):
+    frames = tm.translating_plate(count=1)
+    checkpoint = tm.build_sd_single_file(models.models["sd"], tmp_path / "painter.safetensors")
+    alone = ModelLibrary(models={"painter": checkpoint})
+    with pytest.raises(EngineError, match=r"painter\.safetensors.*needs a diffusers config folder"):
+        run(alone, frames, model="painter")
+    # Borrowing the configs of a registered diffusers folder of the same family.
+    borrowed = ModelLibrary(models={"painter": checkpoint, "sd": models.models["sd"]})
+    expected = run(models, frames)
+    assert run(borrowed, frames, model="painter")[0].tobytes() == expected[0].tobytes()
+    # An explicit --model-config.
+    explicit = ModelLibrary.from_cli(
+        models=[f"painter={checkpoint}"], configs=[f"painter={models.models['sd']}"]
+    )
+    assert run(explicit, frames, model="painter")[0].tobytes() == expected[0].tobytes()
+
+
+def test_model_library_from_command_line_flags(tmp_path):
+    library = ModelLibrary.from_cli(
+        models=["sd15=/models/sd15", "sdxl=/models/sdxl.safetensors"],
+        controlnets=["depth=/models/cn-depth"],
+        ip_adapters=["/models/ip-adapter"],
+    )
+    assert library.describe()["models"] == {"sd15": "/models/sd15", "sdxl": "/models/sdxl.safetensors"}
+    assert library.describe()["ip_adapters"] == {"default": "/models/ip-adapter"}
+    with pytest.raises(SpecError, match="must be NAME=PATH"):
+        ModelLibrary.from_cli(models=["/models/sd15"])
+    with pytest.raises(SpecError, match="given twice"):
+        ModelLibrary.from_cli(models=["a=/x", "a=/y"])
+    with pytest.raises(EngineError, match=r"'sd15' is registered as '/models/sd15', which does not exist"):
+        library.resolve_model("sd15")
+    with pytest.raises(EngineError, match=r"registered: sd15, sdxl"):
+        library.resolve_model("sd16")
