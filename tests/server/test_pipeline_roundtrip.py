@@ -150,3 +150,18 @@ def test_two_runs_write_identical_bytes(tmp_path):
     for frame in FRAMES:
         first = (tmp_path / "a" / f"rt.{frame}.exr").read_bytes()
         assert first == (tmp_path / "b" / f"rt.{frame}.exr").read_bytes()
+
+
+def test_named_builtin_config_and_colour_space_are_used_and_recorded(tmp_path):
+    import json
+
+    plate = write_sample_plate(tmp_path / "plate", frames=list(FRAMES), width=64, height=36)
+    config = "ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4"
+    colour = ColourSettings(config=config, input_space="ACES2065-1", encoding="acescct")
+    passthrough(plate, str(tmp_path / "out" / "rt.####.exr"), colour=colour)
+    for frame in FRAMES:
+        result = str(tmp_path / "out" / f"rt.{frame}.exr")
+        assert_round_trip(str(tmp_path / "plate" / f"plate.{frame}.exr"), result)
+        recorded = json.loads(read_exr_header(result).main.attributes["stylelock:colour"])
+        assert recorded["ocio_config"] == config
+        assert recorded["input_space"] == "ACES2065-1" and recorded["encoding"] == "acescct"
