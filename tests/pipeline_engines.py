@@ -70,3 +70,22 @@ class CountingEngine(Engine):
             time.sleep(0.05)  # slower than reading: the reader runs ahead as far as it may
             CountingEngine.seen.append((index + 1, CountingEngine.decoded))
             yield frame.rgb
+
+
+class SlowEngine(Engine):
+    """Takes `delay` seconds a frame: time for a test to interrupt it."""
+
+    name = "test-slow"
+    summary = "sleeps on every frame"
+    params = ParamSchema((ParamSpec("delay", "float", 0.2, "seconds per frame", minimum=0.0, maximum=10.0),))
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        import time
+
+        for frame in frames:
+            deadline = time.monotonic() + shot.params["delay"]
+            while time.monotonic() < deadline:
+                if shot.is_cancelled():
+                    return
+                time.sleep(0.01)
+            yield 1.0 - frame.rgb
