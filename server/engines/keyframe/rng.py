@@ -39,4 +39,4 @@ def hash32(x: np.ndarray) -> np.ndarray:
 
 def draw(key: int, pixel: np.ndarray, k: int) -> np.ndarray:
     """The k-th random 32-bit number of each pixel index under `key` (as `kernels_numba.draw`)."""
-    return hash32((hash32(pixel) ^ np.uint64(key & MASK32)) + np.uint64(k))
+    return hash32(hash32(hash32(pixel) ^ np.uint64(key & MASK32)) + np.uint64(k))

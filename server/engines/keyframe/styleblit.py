@@ -39,10 +39,11 @@ def styleblit(
     h, w = tgt.shape[:2]
     hs, ws = src.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w]
-    px_src = np.clip(np.rint(positions[..., 0]), 0, ws - 1).astype(np.int64)
-    py_src = np.clip(np.rint(positions[..., 1]), 0, hs - 1).astype(np.int64)
-    ux = px_src.copy()
-    uy = py_src.copy()
+    # unclipped, so a seed whose point left the keyframe still places its chunk correctly
+    px_src = np.rint(positions[..., 0]).astype(np.int64)
+    py_src = np.rint(positions[..., 1]).astype(np.int64)
+    ux = np.clip(px_src, 0, ws - 1)
+    uy = np.clip(py_src, 0, hs - 1)
     done = np.zeros((h, w), dtype=bool)
     for level in range(top_level, 0, -1):
         step = 2**level

@@ -1,0 +1,183 @@
+"""The keyframe engine's building blocks: kernels (numba against torch), random numbers, the
+pyramid synthesis, StyleBlit and the seamless keyframe blend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stylelock.server.engines.keyframe import blend, rng
+from stylelock.server.engines.keyframe.backend import NumbaBackend, TorchBackend, make_backend
+from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
+from stylelock.server.engines.keyframe.styleblit import styleblit
+from stylelock.server.engines.keyframe.synth import Schedule, build_source, identity_nnf, synthesize
+
+torch = pytest.importorskip("torch")
+
+
+def _smooth_noise(h: int, w: int, c: int, seed: int, sigma: float = 2.0) -> np.ndarray:
+    import cv2
+
+    r = np.random.default_rng(seed)
+    planes = [cv2.GaussianBlur(r.random((h, w)).astype(np.float32), (0, 0), sigma) for _ in range(c)]
+    out = np.stack(planes, axis=-1)
+    out = (out - out.min()) / (np.ptp(out) + 1e-6)
+    return np.ascontiguousarray(out.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def backends():
+    return NumbaBackend(), TorchBackend("cpu")
+
+
+def test_random_numbers_agree_on_every_device() -> None:
+    from stylelock.server.engines.keyframe import kernels_numba, kernels_torch
+
+    pixels = np.arange(0, 5000, 7, dtype=np.uint64)
+    key = rng.mix(1234, 1001, 3)
+    ours = rng.draw(key, pixels, 5)
+    torched = kernels_torch.draw(key, torch.from_numpy(pixels.astype(np.int64)), 5).numpy()
+    numbaed = np.array([kernels_numba.draw(key, int(p), 5) for p in pixels[:50]])
+    assert np.array_equal(ours.astype(np.int64), torched)
+    assert np.array_equal(ours[:50].astype(np.int64), numbaed)
+    assert len(np.unique(ours)) == len(ours)  # no collisions on a small range
+    assert rng.mix(1, 2) != rng.mix(2, 1)
+
+
+def test_numba_and_torch_kernels_agree(backends) -> None:
+    nb, tb = backends
+    h, w, hs, ws, c, p = 24, 32, 20, 28, 5, 5
+    r = p // 2
+    tgt = nb.pad(_smooth_noise(h, w, c, 1) * 255, r)
+    src = nb.pad(_smooth_noise(hs, ws, c, 2) * 255, r)
+    style = nb.pad(_smooth_noise(hs, ws, 3, 3), r)
+    gen = np.random.default_rng(4)
+    nnf = np.ascontiguousarray(
+        np.stack([gen.integers(0, ws, (h, w)), gen.integers(0, hs, (h, w))], -1).astype(np.int32)
+    )
+    T = tb.asarray
+
+    err_n = nb.patch_errors(tgt, src, nnf, p)
+    err_t = tb.numpy(tb.patch_errors(T(tgt), T(src), T(nnf), p))
+    np.testing.assert_allclose(err_n, err_t, rtol=1e-4)
+
+    np.testing.assert_allclose(nb.vote(style, nnf, r), tb.numpy(tb.vote(T(style), T(nnf), r)), atol=1e-6)
+
+    occ_n = nb.occupancy(nnf, hs, ws, p, omega_best=h * w / (hs * ws) * p * p)
+    occ_t = tb.numpy(tb.occupancy(T(nnf), hs, ws, p, omega_best=h * w / (hs * ws) * p * p))
+    np.testing.assert_array_equal(occ_n, occ_t)
+    assert 0.7 < float(occ_n[4:-4, 4:-4].mean()) < 1.3  # a random field uses the source about evenly
+
+    radii = [16, 8, 4, 2, 1]
+    nnf_n, e_n = nb.sweep(tgt, src, nnf, err_n, occ_n, 3500.0, p, radii, 77)
+    nnf_t, e_t = tb.sweep(T(tgt), T(src), T(nnf), T(err_n), T(occ_n), 3500.0, p, radii, 77)
+    same = (nnf_n == tb.numpy(nnf_t)).all(-1)
+    assert same.mean() > 0.99
+    np.testing.assert_allclose(e_n[same], tb.numpy(e_t)[same], rtol=1e-4)
+    assert (e_n <= err_n + 1e-3).all() or (e_n.mean() < err_n.mean())  # the sweep improved matches
+
+
+def test_synthesis_agrees_across_backends_and_recovers_a_shift(backends) -> None:
+    h, w = 40, 56
+    weights = GuideWeights()
+    plate = _smooth_noise(h + 8, w + 8, 3, 5, sigma=1.5)
+    key_plate, target_plate = plate[:h, :w], plate[3 : 3 + h, 2 : 2 + w]  # target(x) = key(x + (2, 3))
+    style = np.ascontiguousarray(1.0 - key_plate)
+    src_guides = plate_guides(key_plate, None, coords(h, w), float(w), weights, False)
+    positions = coords(h, w) + np.float32([2, 3])
+    tgt_guides = plate_guides(target_plate, None, positions, float(w), weights, False)
+    scale = 255.0 * np.sqrt(1.0 / 3.0)
+    sched = Schedule(levels=2, search_vote=2, fine_search_vote=2, radius=8)
+    results = []
+    for b in backends:
+        source = build_source(b, src_guides, style, scale, 2, 5)
+        results.append(
+            synthesize(b, source, tgt_guides, sched, 99, style_scale=scale, init=identity_nnf(h, w))
+        )
+    a, c = results
+    inner = (slice(4, -6), slice(4, -6))
+    expect = identity_nnf(h, w) + np.int32([2, 3])
+    assert ((a.nnf == expect).all(-1)[inner]).mean() > 0.95
+    assert ((a.nnf == c.nnf).all(-1)).mean() > 0.97
+    np.testing.assert_allclose(a.style[inner], (1.0 - target_plate)[inner], atol=0.02)
+
+
+def test_make_backend_honours_the_device() -> None:
+    assert make_backend("cpu").name == "numba"
+    assert make_backend("auto").name == ("torch-cuda" if torch.cuda.is_available() else "numba")
+    if not torch.cuda.is_available():
+        from stylelock.core.errors import EngineError
+
+        with pytest.raises(EngineError, match="cuda"):
+            make_backend("cuda")
+
+
+def test_styleblit_copies_chunks_along_the_positions() -> None:
+    h, w = 48, 64
+    weights = GuideWeights()
+    img = _smooth_noise(h + 4, w + 4, 3, 8, sigma=1.0)
+    key, target = img[:h, :w], img[2 : 2 + h, 1 : 1 + w]  # target(x) = key(x + (1, 2))
+    positions = coords(h, w) + np.float32([1, 2])
+    src = plate_guides(key, None, coords(h, w), float(w), weights, False)
+    tgt = plate_guides(target, None, positions, float(w), weights, False)
+    nnf, err = styleblit(positions, tgt, src, 8.5, 24.0, seed=3)
+    inner = (slice(0, h - 2), slice(0, w - 1))
+    exact = (nnf == identity_nnf(h, w) + np.int32([1, 2])).all(-1)[inner]
+    assert exact.mean() > 0.9
+    assert err[inner].max() < 24.0
+    # the jitter table is frozen: same seed, same chunks on every frame
+    again, _ = styleblit(positions, tgt, src, 8.5, 24.0, seed=3)
+    assert np.array_equal(nnf, again)
+
+
+def test_poisson_solve_reproduces_an_image_from_its_own_gradients() -> None:
+    img = _smooth_noise(33, 47, 1, 9)[..., 0]
+    gx, gy = blend._gradients(img)
+    out = blend._poisson(np.full_like(img, img.mean()), gx, gy, 1e-4)
+    assert np.abs(out - img).max() < 2e-3
+
+
+def _stripes(h: int, w: int, phase: float) -> np.ndarray:
+    xs = np.arange(w, dtype=np.float32)[None, :, None]
+    ys = np.arange(h, dtype=np.float32)[:, None, None]
+    return np.broadcast_to(0.5 + 0.3 * np.sin(0.8 * (xs + phase) + 0.3 * ys), (h, w, 3)).astype(np.float32)
+
+
+def _highpass_energy(img: np.ndarray) -> float:
+    import cv2
+
+    return float(np.abs(img - cv2.GaussianBlur(img, (0, 0), 3.0)).mean())
+
+
+def test_blend_leaves_no_seam_and_no_ghost() -> None:
+    h, w = 40, 80
+    fwd = _stripes(h, w, 0.0)
+    bwd = _stripes(h, w, 3.9) + np.float32(0.15)  # texture in opposite phase, brighter
+    err_f = np.zeros((h, w), np.float32)
+    err_b = np.zeros((h, w), np.float32)
+    err_f[:, w // 2 :] = 1e5  # forward is wrong on the right half, backward on the left
+    err_b[:, : w // 2] = 1e5
+    out = blend.merge(fwd, err_f, bwd, err_b, 0.5)
+    # no seam: across the switch, the step is no larger than the textures' own steps
+    col = w // 2
+    step = np.abs(out[:, col] - out[:, col - 1]).mean()
+    natural = max(np.abs(np.diff(fwd, axis=1)).mean(), np.abs(np.diff(bwd, axis=1)).mean())
+    naive = np.where((err_f <= err_b)[..., None], fwd, bwd)
+    assert step < 1.5 * natural < np.abs(naive[:, col] - naive[:, col - 1]).mean()
+    # no ghost: the texture keeps its contrast, unlike a cross-fade of the two
+    crossfade = 0.5 * (fwd + bwd)
+    assert _highpass_energy(out) > 0.9 * _highpass_energy(fwd) > 1.3 * _highpass_energy(crossfade)
+    # each side keeps its own texture's phase
+    np.testing.assert_allclose(
+        out[:, 5:30] - out[:, 5:30].mean(), fwd[:, 5:30] - fwd[:, 5:30].mean(), atol=0.06
+    )
+
+
+def test_histogram_blend_keeps_mean_and_spread() -> None:
+    a = _stripes(30, 50, 0.0)
+    b = _stripes(30, 50, 3.9) * 0.5 + 0.2
+    out = blend.histogram_blend(a, b, 0.25)
+    np.testing.assert_allclose(out.mean((0, 1)), 0.75 * a.mean((0, 1)) + 0.25 * b.mean((0, 1)), atol=1e-4)
+    np.testing.assert_allclose(out.std((0, 1)), 0.75 * a.std((0, 1)) + 0.25 * b.std((0, 1)), rtol=1e-3)
+    # passes that agree are returned as they are, not over-sharpened
+    np.testing.assert_allclose(blend.histogram_blend(a, a.copy(), 0.5), a, atol=1e-5)
