@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylelock.core.errors import EngineError, SpecError
+from stylelock.core.errors import EngineError, SpecError, StyleLockError
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.diffusion import latents as lat
 from stylelock.server.engines.diffusion.colour import ColourLock
@@ -80,6 +80,7 @@ class ImageJob:
             if nets
             else None
         )
+        self.control_windows = self._control_windows()
         self.pipe = with_controlnets(base, nets) if nets else base
         self.pipe.scheduler = fresh_scheduler(base, self.p["scheduler"])
         if self.ip_image is not None:
@@ -128,7 +129,7 @@ class ImageJob:
             if self.cross_state is not None:
                 self.cross_state.abort_call()
             if not is_oom(exc):
-                if isinstance(exc, EngineError):
+                if isinstance(exc, StyleLockError):
                     raise
                 raise EngineError(
                     f"diffusion failed on frames {frames[0].number}-{frames[-1].number}: {exc}"
@@ -262,16 +263,7 @@ class ImageJob:
     def _control_kwargs(self, frames: list[ModelFrame], ph: int, pw: int) -> dict[str, Any]:
         per_frame = [self.guides.control_images(f) for f in frames]
         images = [np.stack([lat.pad(g[name], ph, pw) for g in per_frame]) for name in self.guide_names]
-        weights = _per_guide(
-            self.p["controlnet_weights"], self.guide_names, self.p["controlnet_weight"], "weights"
-        )
-        starts = _per_guide(
-            self.p["controlnet_starts"], self.guide_names, self.p["controlnet_start"], "starts"
-        )
-        ends = _per_guide(self.p["controlnet_ends"], self.guide_names, self.p["controlnet_end"], "ends")
-        for name, s, e in zip(self.guide_names, starts, ends, strict=True):
-            if s >= e:
-                raise SpecError(f"ControlNet {name!r} starts at {s} but ends at {e}: start must come first")
+        weights, starts, ends = self.control_windows
         single = len(images) == 1
         return {
             "control_image": images[0] if single else images,
@@ -279,6 +271,18 @@ class ImageJob:
             "control_guidance_start": starts[0] if single else starts,
             "control_guidance_end": ends[0] if single else ends,
         }
+
+    def _control_windows(self) -> tuple[list[float], list[float], list[float]]:
+        names, p = self.guide_names, self.p
+        weights = _per_guide(p["controlnet_weights"], names, p["controlnet_weight"], "weights")
+        starts = _per_guide(p["controlnet_starts"], names, p["controlnet_start"], "starts")
+        ends = _per_guide(p["controlnet_ends"], names, p["controlnet_end"], "ends")
+        for name, start, end in zip(names, starts, ends, strict=True):
+            if start >= end:
+                raise SpecError(
+                    f"ControlNet {name!r} starts at {start} but ends at {end}: start must come first"
+                )
+        return weights, starts, ends
 
     def _set_tiling(self, on: bool) -> None:
         vae = self.pipe.vae

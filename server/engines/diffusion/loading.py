@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,9 @@ def with_controlnets(base: Any, nets: list[Any]) -> Any:
     else:
         cls = diffusers.StableDiffusionControlNetImg2ImgPipeline
     controlnet = nets[0] if len(nets) == 1 else diffusers.MultiControlNetModel(nets)
-    pipe = cls.from_pipe(base, controlnet=controlnet)
+    # from_pipe casts every shared module to `dtype` (float32 when not given): pass the base's own.
+    with quiet_diffusers():
+        pipe = cls.from_pipe(base, controlnet=controlnet, dtype=base.dtype)
     pipe.set_progress_bar_config(disable=True)
     pipe._stylelock_family = base._stylelock_family
     return pipe
@@ -325,6 +328,19 @@ def _ip_adapter_files(path: Path) -> tuple[Path, str]:
     if not (folder / "image_encoder" / "config.json").is_file():
         raise EngineError(f"IP-Adapter {str(path)!r} has no image_encoder/ folder beside its weights")
     return folder, weight_name
+
+
+@contextmanager
+def quiet_diffusers() -> Iterator[None]:
+    """Silence diffusers' warnings for a call that is known to trigger harmless ones (from_pipe's cast)."""
+    from diffusers.utils import logging as dlogging
+
+    level = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        dlogging.set_verbosity(level)
 
 
 def fresh_scheduler(pipe: Any, name: str) -> Any:
