@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from stylelock.core.errors import SpecError
+from stylelock.core.errors import OutputError, SpecError
+from stylelock.core.exr import Window, read_exr
 from stylelock.core.flow import flow_from_vectors, warp
 from stylelock.core.paint import paint_keyframe
+from stylelock.core.sample import SAMPLE_ATTRIBUTES, write_sample_plate
 from stylelock.core.sample_scene import CHANNELS, render_sample_frame, windows
+from stylelock.core.sequence import FramePattern, resolve_plate
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -152,6 +156,65 @@ def test_vectors_scale_with_resolution() -> None:
 def test_render_rejects_tiny_sizes() -> None:
     with pytest.raises(ValueError, match="8x8"):
         render_sample_frame(1001, 8, 8)
+
+
+# -- the written plate ------------------------------------------------------------------------
+
+
+def test_written_plate_is_a_real_exr_sequence(tmp_path: Path) -> None:
+    folder = tmp_path / "my shots" / "sh010.v001"
+    pattern = write_sample_plate(folder, frames="1001-1003", width=64, height=36)
+    assert pattern == str(folder / "plate.####.exr")
+    plate = resolve_plate(pattern, "1001-1003")
+    assert FramePattern.parse(pattern).existing_frames() == [1001, 1002, 1003]
+    for frame, path in plate:
+        part = read_exr(path).parts[0]
+        assert sorted(part.channels) == sorted(CHANNELS)
+        assert part.data_window == Window(-3, -2, 70, 40)
+        assert part.display_window == Window(0, 0, 64, 36)
+        assert part.pixel_aspect == 1.0
+        assert part.compression == "zip"
+        assert part.tile_size is None
+        for name in ("R", "G", "B", "A"):
+            assert part.pixels[name].dtype == np.float16, name
+        for name in ("depth.Z", "forward.u", "forward.v", "backward.u", "backward.v"):
+            assert part.pixels[name].dtype == np.float32, name
+        expected = render_sample_frame(frame, 64, 36)
+        for name in CHANNELS:
+            dtype = part.pixels[name].dtype
+            assert np.array_equal(part.pixels[name], expected[name].astype(dtype)), name
+        for key, value in SAMPLE_ATTRIBUTES.items():
+            assert part.attributes[key] == value
+        assert part.attributes["stylelock:frame"] == str(frame)
+
+
+def test_written_plate_is_byte_identical_whatever_the_range(tmp_path: Path) -> None:
+    write_sample_plate(tmp_path / "a", frames=[1002, 1003], width=48, height=27)
+    write_sample_plate(tmp_path / "b", frames="1001-1004", width=48, height=27)
+    for frame in (1002, 1003):
+        name = f"plate.{frame}.exr"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["plate.1002.exr", "plate.1003.exr"]
+
+
+def test_highlights_survive_half_float(tmp_path: Path) -> None:
+    pattern = write_sample_plate(tmp_path, frames=[1001], width=480, height=270)
+    part = read_exr(FramePattern.parse(pattern).path(1001)).parts[0]
+    rgb = np.dstack([part.pixels[c].astype(np.float32) for c in ("R", "G", "B")])
+    assert float(rgb.max()) > 1000.0 and np.isfinite(rgb).all()
+    assert 0.3 < float(np.mean((part.pixels["A"] > 0.01) & (part.pixels["A"] < 0.99))) < 0.8
+
+
+def test_write_sample_plate_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="8x8"):
+        write_sample_plate(tmp_path, frames=[1001], width=8, height=8)
+    with pytest.raises(SpecError, match="not a frame range"):
+        write_sample_plate(tmp_path, frames="soon")
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(OutputError, match="file"):
+        write_sample_plate(blocker / "plate", frames=[1001], width=32, height=18)
+    assert list(tmp_path.iterdir()) == [blocker]
 
 
 # -- the paint-over filter ---------------------------------------------------------------------
