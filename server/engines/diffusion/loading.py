@@ -298,18 +298,26 @@ def ensure_ip_adapter(pipe: Any, path: Path | None, dtype: torch.dtype, device: 
             str(folder / "image_encoder"), dtype=dtype, local_files_only=True
         ).to(device)
         pipe.register_modules(image_encoder=encoder, feature_extractor=None)
-        pipe.load_ip_adapter(
-            str(folder),
-            subfolder="",
-            weight_name=weight_name,
-            image_encoder_folder=None,
-            local_files_only=True,
-        )
-    except EngineError:
-        raise
+        with quiet_diffusers():
+            pipe.load_ip_adapter(
+                str(folder),
+                subfolder="",
+                weight_name=weight_name,
+                image_encoder_folder=None,
+                local_files_only=True,
+            )
     except Exception as exc:
+        _undo_ip_adapter(pipe)  # leave the resident pipeline as it was
         raise EngineError(f"IP-Adapter {str(path)!r} does not load: {_one_line(exc)}") from None
     pipe._stylelock_ip_adapter = str(path)
+
+
+def _undo_ip_adapter(pipe: Any) -> None:
+    try:
+        pipe.unload_ip_adapter()
+    except Exception:  # nothing reached the UNet: drop the encoder alone
+        log.debug("IP-Adapter unload after a failed load found nothing to unload")
+        pipe.register_modules(image_encoder=None, feature_extractor=None)
 
 
 def _ip_adapter_files(path: Path) -> tuple[Path, str]:

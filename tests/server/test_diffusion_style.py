@@ -1,0 +1,120 @@
+"""Style lock: IP-Adapter from a local folder (per-block scales, style-only mode) and the colour lock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tiny_models as tm
+
+from stylelock.core.errors import EngineError
+from stylelock.server.engines.base import StyleFrame
+from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
+from stylelock.server.engines.diffusion.colour import ColourLock, lab_stats
+
+OFF = {"shared_noise": False, "cross_frame_attention": False, "flow_fusion": False, "colour_lock": False}
+BASE = {"model": "sd", "prompt": "watercolour", "steps": 4, "seed": 5, "ip_adapter": "sd", **OFF}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> ModelLibrary:
+    root = tmp_path_factory.mktemp("diffusion-style")
+    tm.build_sd(root / "sd")
+    tm.build_sdxl(root / "sdxl")
+    tm.build_ip_adapter(root / "ip-sd", tm.CROSS_DIM, root / "sd" / "unet")
+    tm.build_ip_adapter(root / "ip-sdxl", 32, root / "sdxl" / "unet")
+    return ModelLibrary(
+        models={"sd": root / "sd", "sdxl": root / "sdxl"},
+        ip_adapters={"sd": root / "ip-sd", "sdxl": root / "ip-sdxl"},
+    )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread_and_unload_after():
+    yield from tm.one_torch_thread()
+    DiffusionImageEngine().close()
+
+
+@pytest.fixture(scope="module")
+def style() -> StyleFrame:
+    warm = tm.texture(40, 56, seed=9) * np.array([1.0, 0.55, 0.2], np.float32)  # a warm, orange look
+    return StyleFrame(rgb=warm.astype(np.float32), alpha=None, frame=None, digest="look")
+
+
+def run(models, frames, styles=(), **params):
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, frames, {**BASE, **params}, styles=styles)
+    out = list(engine.restyle(shot, iter(frames)))
+    return out, shot.warnings
+
+
+def test_ip_adapter_steers_the_look_and_unloads_for_the_next_job(models, style):
+    frames = tm.translating_plate(count=2)
+    plain, _ = run(models, frames)
+    styled, _ = run(models, frames, (style,))
+    assert np.abs(plain[0] - styled[0]).mean() > 0.01
+    muted, _ = run(models, frames, (style,), ip_adapter_scale=0.0)
+    assert muted[0].tobytes() == plain[0].tobytes()
+    # The resident pipeline had the adapter loaded; a job without style gets it unloaded.
+    again, _ = run(models, frames)
+    assert again[0].tobytes() == plain[0].tobytes()
+
+
+@pytest.mark.parametrize("model", ["sd", "sdxl"])
+def test_style_only_feeds_the_style_block_alone(models, style, model):
+    from diffusers import UNet2DConditionModel
+
+    from stylelock.server.engines.diffusion.style import ip_adapter_scales
+
+    frames = tm.translating_plate(count=1)
+    everywhere, _ = run(models, frames, (style,), model=model, ip_adapter=model, style_only=False)
+    style_only, _ = run(models, frames, (style,), model=model, ip_adapter=model, style_only=True)
+    assert np.abs(everywhere[0] - style_only[0]).mean() > 1e-3
+
+    unet = UNet2DConditionModel.from_pretrained(models.models[model] / "unet", local_files_only=True)
+    scales = ip_adapter_scales(unet, {"ip_adapter_scale": 0.8, "style_only": True})
+    if model == "sdxl":  # InstantStyle's SDXL block: the middle layer of the first up block
+        assert scales == {"up": {"block_0": [0.0, 0.8, 0.0]}}
+    else:  # SD 1.x: the first up block with attention (up_blocks.1, as in SD 1.5)
+        assert scales == {"up": {"block_1": 0.8}}
+
+
+def test_without_an_ip_adapter_the_style_sets_the_colour_lock_only(models, style):
+    frames = tm.translating_plate(count=1)
+    bare = ModelLibrary(models=models.models)
+    out, warnings = run(bare, frames, (style,), ip_adapter="", colour_lock=True)
+    assert any("no IP-Adapter is registered" in w for w in warnings)
+    assert out[0].shape == (48, 64, 3)
+
+
+def test_a_broken_ip_adapter_is_a_clean_error(models, style, tmp_path):
+    frames = tm.translating_plate(count=1)
+    (tmp_path / "adapter.safetensors").write_bytes(b"junk")
+    with pytest.raises(EngineError, match=r"has no image_encoder/ folder"):
+        run(models, frames, (style,), ip_adapter=str(tmp_path))
+    (tmp_path / "image_encoder").mkdir()
+    (tmp_path / "image_encoder" / "config.json").write_text("{}")
+    with pytest.raises(EngineError, match=r"IP-Adapter '.*' does not load"):
+        run(models, frames, (style,), ip_adapter=str(tmp_path))
+    ok, _ = run(models, frames, (style,))  # the resident pipeline is still usable
+    assert np.isfinite(ok[0]).all()
+
+
+def test_colour_lock_pulls_the_palette_to_the_reference(models, style):
+    frames = tm.translating_plate(count=3)
+    free, _ = run(models, frames, (style,), ip_adapter_scale=0.0)
+    locked, _ = run(models, frames, (style,), ip_adapter_scale=0.0, colour_lock=True)
+    ref_mean, ref_std = lab_stats(style.rgb)
+    for a, b in zip(free, locked, strict=True):
+        free_gap = np.abs(lab_stats(a)[0] - ref_mean).sum()
+        locked_gap = np.abs(lab_stats(b)[0] - ref_mean).sum()
+        assert locked_gap < 0.25 * free_gap
+        np.testing.assert_allclose(lab_stats(b)[1], ref_std, rtol=0.35)
+
+
+def test_colour_lock_without_a_reference_holds_the_first_frame():
+    lock = ColourLock(None)
+    first = tm.texture(16, 16, seed=1)
+    assert lock(first) is first
+    darker = np.clip(first * 0.6, 0.0, 1.0)
+    held = lock(darker)
+    np.testing.assert_allclose(lab_stats(held)[0], lab_stats(first)[0], atol=1.5)
