@@ -22,6 +22,7 @@ from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.diffusion import latents as lat
 from stylelock.server.engines.diffusion.colour import ColourLock
 from stylelock.server.engines.diffusion.crossframe import CrossFrameState, cross_frame_attention
+from stylelock.server.engines.diffusion.fusion import FlowFusion
 from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
 from stylelock.server.engines.diffusion.library import ModelLibrary
 from stylelock.server.engines.diffusion.loading import (
@@ -94,6 +95,11 @@ class ImageJob:
             )
         self.cross_state = CrossFrameState() if self.p["cross_frame_attention"] else None
         self.motion = MotionTracker() if self.p["flow_fusion"] else None
+        self.fusion = (
+            FlowFusion(self.motion, self.p["flow_fusion_strength"], self.p["flow_fusion_until"])
+            if self.motion is not None
+            else None
+        )
         self.previous: tuple[int, torch.Tensor] | None = None
         """(frame number, final latents (1, c, h, w)) of the last restyled frame."""
         self.batch = int(self.p["batch"])
@@ -165,7 +171,6 @@ class ImageJob:
         latents = lat.encode(self.pipe, rgb)
         latent_hw = (latents.shape[2], latents.shape[3])
         shared = bool(p["shared_noise"])
-        fusion = self._fusion_targets(frames, (h, w), (ph, pw), latent_hw, latents)
 
         kwargs: dict[str, Any] = {
             "prompt": [p["prompt"]] * n,
@@ -183,10 +188,10 @@ class ImageJob:
             kwargs.update(self._control_kwargs(frames, ph, pw))
 
         final: list[torch.Tensor] = []
-        noise = None
-        if fusion is not None:
+        plan = None
+        if self.fusion is not None:
             noise = frame_noise(int(p["seed"]), numbers, shared, tuple(latents.shape[1:]), latents.dtype)
-            noise = noise.to(latents.device)
+            plan = self.fusion.plan(frames, self.previous, noise.to(latents.device), (ph, pw), latent_hw)
 
         def on_step(pipe: Any, i: int, t: Any, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             if self.shot.is_cancelled():
@@ -195,8 +200,8 @@ class ImageJob:
                 self.cross_state.step = i + 1
             current = tensors["latents"]
             total = int(getattr(pipe, "_num_timesteps", 0) or 1)
-            if fusion is not None and (i + 1) <= p["flow_fusion_until"] * total:
-                current = self._fuse(pipe, current, fusion, noise, i, total)
+            if plan is not None and self.fusion.active(i, total):
+                current = self.fusion.apply(pipe, current, plan, i, total)
             if i == total - 1:
                 final.append(current.detach())
             return {"latents": current}
@@ -219,46 +224,6 @@ class ImageJob:
         if self.colour is not None:
             out = [self.colour(img) for img in out]
         return out
-
-    def _fusion_targets(
-        self,
-        frames: list[ModelFrame],
-        hw: tuple[int, int],
-        pads: tuple[int, int],
-        latent_hw: tuple[int, int],
-        latents: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(targets, weights): the previous output warped onto each frame, and how much to trust it."""
-        if self.motion is None or self.previous is None or self.p["flow_fusion_strength"] <= 0:
-            return None
-        ref_number, ref_latents = self.previous
-        targets, weights = [], []
-        for frame in frames:
-            flow, valid = self.motion.flow_to(frame.number, ref_number, hw)
-            flow = lat.pad(flow, *pads, mode="edge")
-            valid = lat.pad(valid, *pads, mode="edge")
-            targets.append(lat.warp_latents(ref_latents, lat.flow_to_latent(flow, latent_hw)))
-            weights.append(lat.mask_to_latent(valid, latent_hw))
-        weight = torch.from_numpy(np.stack(weights)[:, None]) * float(self.p["flow_fusion_strength"])
-        return torch.cat(targets).to(latents.dtype), weight.to(device=latents.device, dtype=latents.dtype)
-
-    def _fuse(
-        self,
-        pipe: Any,
-        current: torch.Tensor,
-        fusion: tuple[torch.Tensor, torch.Tensor],
-        noise: Any,
-        i: int,
-        total: int,
-    ) -> torch.Tensor:
-        targets, weight = fusion
-        timesteps = pipe.scheduler.timesteps[-total:]
-        if i + 1 < total:
-            t_next = timesteps[i + 1].reshape(1).repeat(current.shape[0])
-            noisy = pipe.scheduler.add_noise(targets, noise, t_next)
-        else:
-            noisy = targets
-        return current + weight * (noisy.to(current.dtype) - current)
 
     def _control_kwargs(self, frames: list[ModelFrame], ph: int, pw: int) -> dict[str, Any]:
         per_frame = [self.guides.control_images(f) for f in frames]

@@ -1,10 +1,10 @@
 """Plate motion between the frame being restyled and the last restyled one, for flow-guided fusion.
 
-The plate's own motion vectors win (a renderer knows the true motion): consecutive backward vectors
-are chained from the current frame back to the reference frame, forward ones the other way for the
-occlusion check. Without vectors (or across a frame step the vectors do not describe), the flow is
-estimated with OpenCV DIS directly between the two frames, on copies no larger than `estimate_side`
-pixels (the fusion acts in the 1/8-resolution latent, so finer flow buys nothing). Pure numpy/OpenCV.
+Motion is known between neighbouring frames of the job and chained across several. The plate's own
+motion vectors win (a renderer knows the true motion); without them (or across a frame step the
+vectors do not describe) each link is estimated with OpenCV DIS in both directions, on copies no
+larger than `estimate_side` pixels (the fusion acts in the 1/8-resolution latent, so finer flow buys
+nothing). Forward links give the forward-backward occlusion check. Pure numpy/OpenCV.
 """
 
 from __future__ import annotations
@@ -23,71 +23,77 @@ class _Seen:
     small: np.ndarray
     backward: np.ndarray | None
     forward: np.ndarray | None
+    link: tuple[np.ndarray, np.ndarray | None] | None = None
+    """(flow to the previous frame on this grid, flow of the previous frame to this one) once known."""
 
 
 class MotionTracker:
-    """Remembers the frames since the reference and answers the flow from a frame to the reference."""
+    """Remembers the frames since the reference and answers the flow from a frame to the reference.
+
+    Flows between frames further apart are chained from the links between neighbours in the job's
+    order (chaining beat a direct estimate across several frames, as `stylelock qc` measured).
+    """
 
     def __init__(self, estimate_side: int = 512, preset: str = "medium") -> None:
         self.estimate_side = estimate_side
         self.preset = preset
-        self._seen: dict[int, _Seen] = {}
-        self._order: list[int] = []
+        self._seen: list[_Seen] = []
         self.sources: set[str] = set()
 
     def remember(self, frame: ModelFrame) -> None:
-        if frame.number in self._seen:
+        if any(seen.number == frame.number for seen in self._seen):
             return
-        self._seen[frame.number] = _Seen(
-            number=frame.number,
-            small=_shrink(frame.rgb, self.estimate_side),
-            backward=coreflow.flow_from_vectors(frame.aovs, "backward", scale=frame.scale),
-            forward=coreflow.flow_from_vectors(frame.aovs, "forward", scale=frame.scale),
+        self._seen.append(
+            _Seen(
+                number=frame.number,
+                small=_shrink(frame.rgb, self.estimate_side),
+                backward=coreflow.flow_from_vectors(frame.aovs, "backward", scale=frame.scale),
+                forward=coreflow.flow_from_vectors(frame.aovs, "forward", scale=frame.scale),
+            )
         )
-        self._order.append(frame.number)
 
     def forget_before(self, number: int) -> None:
         """Drop frames older than `number` (the new reference)."""
-        keep = self._order.index(number) if number in self._order else 0
-        for old in self._order[:keep]:
-            del self._seen[old]
-        self._order = self._order[keep:]
+        keep = self._position(number)
+        if keep is not None:
+            self._seen = self._seen[keep:]
 
     def flow_to(self, src: int, dst: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(flow, valid): flow (h, w, 2) on `src`'s grid pointing into `dst`, and where it can be trusted.
 
-        `shape` is the full (h, w) of the frames; an estimated flow is scaled up to it.
+        `dst` comes before `src` in the job's order; `shape` is the full (h, w) of the frames.
         """
-        chain = self._chain(src, dst)
-        if chain is not None:
-            backward, forward = chain
-            valid = coreflow.occlusion_mask(forward, backward) if forward is not None else _inside(backward)
-            self.sources.add("vectors")
-            return backward, valid
-        self.sources.add(f"estimated:dis-{self.preset}")
-        a, b = self._seen[src].small, self._seen[dst].small
-        backward = coreflow.estimate_flow(a, b, preset=self.preset)
-        forward = coreflow.estimate_flow(b, a, preset=self.preset)
-        valid = coreflow.occlusion_mask(forward, backward)
-        return _grow_flow(backward, shape), _grow_mask(valid, shape)
+        ps, pd = self._position(src), self._position(dst)
+        if ps is None or pd is None or ps <= pd:
+            raise ValueError(f"no motion known from frame {src} back to frame {dst}")
+        backward, forward = self._link(ps, shape)
+        for k in range(ps - 1, pd, -1):
+            backward = backward + coreflow.warp(self._link(k, shape)[0], backward)
+        forwards = [self._link(k, shape)[1] for k in range(pd + 1, ps + 1)]
+        if any(f is None for f in forwards):
+            return backward, _inside(backward)
+        forward = forwards[0]
+        for link in forwards[1:]:
+            forward = forward + coreflow.warp(link, forward)
+        return backward, coreflow.occlusion_mask(forward, backward)
 
-    def _chain(self, src: int, dst: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """Chain consecutive vectors from src back to dst; None when a link is missing."""
-        if src <= dst or dst not in self._seen:
-            return None
-        steps = list(range(src, dst, -1))
-        if any(n not in self._seen or self._seen[n].backward is None for n in steps):
-            return None
-        backward = self._seen[src].backward
-        for n in steps[1:]:
-            backward = backward + coreflow.warp(self._seen[n].backward, backward)
-        forward_links = list(range(dst, src))
-        if any(self._seen[n].forward is None for n in forward_links):
-            return backward, None
-        forward = self._seen[dst].forward
-        for n in forward_links[1:]:
-            forward = forward + coreflow.warp(self._seen[n].forward, forward)
-        return backward, forward
+    def _position(self, number: int) -> int | None:
+        return next((i for i, seen in enumerate(self._seen) if seen.number == number), None)
+
+    def _link(self, k: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(backward flow of frame k to k-1, forward flow of k-1 to k), from vectors or estimated."""
+        seen, before = self._seen[k], self._seen[k - 1]
+        if seen.link is None:
+            consecutive = seen.number == before.number + 1
+            if consecutive and seen.backward is not None:
+                seen.link = (seen.backward, before.forward)
+                self.sources.add("vectors")
+            else:
+                backward = coreflow.estimate_flow(seen.small, before.small, preset=self.preset)
+                forward = coreflow.estimate_flow(before.small, seen.small, preset=self.preset)
+                seen.link = (_grow_flow(backward, shape), _grow_flow(forward, shape))
+                self.sources.add(f"estimated:dis-{self.preset}")
+        return seen.link
 
 
 def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
@@ -112,15 +118,6 @@ def _grow_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     grown[..., 0] *= sx
     grown[..., 1] *= sy
     return grown
-
-
-def _grow_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    h, w = shape
-    if mask.shape == (h, w):
-        return mask
-    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def _inside(flow: np.ndarray) -> np.ndarray:

@@ -132,7 +132,7 @@ _TEMPORAL = (
     ParamSpec(
         "flow_fusion_strength",
         "float",
-        0.6,
+        0.75,
         "How much of the warped previous output enters where the motion is reliable.",
         minimum=0.0,
         maximum=1.0,
