@@ -1,0 +1,83 @@
+"""The `keyframe_every N` hybrid: diffusion paints every Nth frame, the keyframe engine carries the rest.
+
+Keyframes are the frames at positions 0, N, 2N, ... of the job (and its last frame, so every frame
+has a keyframe on both sides). Each keyframe is restyled by the diffusion job with its temporal layers
+(the motion tracker sees every frame, so fusion chains the motion across the frames in between);
+the frames between two keyframes are handed to the `keyframe` engine as a segment whose two painted
+keyframes are those diffusion outputs. Frames stream: at most N frames are held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+
+import numpy as np
+
+from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
+from stylelock.server.engines.diffusion.image_job import Cancelled, ImageJob
+
+
+def restyle_hybrid(
+    job: ImageJob, shot: ShotContext, first: ModelFrame, frames: Iterator[ModelFrame], device: str
+) -> Iterator[np.ndarray]:
+    from stylelock.server.engines.keyframe import PARAMS as KEYFRAME_PARAMS
+    from stylelock.server.engines.keyframe import KeyframeEngine
+
+    every = int(shot.params["keyframe_every"])
+    carrier = KeyframeEngine(device=device)
+    carry_params = KEYFRAME_PARAMS.defaults()
+    carry_params["seed"] = int(shot.params["seed"]) % 2**31
+    positions = {number: i for i, number in enumerate(shot.frames)}
+
+    def paint(frame: ModelFrame) -> StyleFrame:
+        styled = job.run([frame])[0]
+        return StyleFrame(rgb=styled, alpha=None, frame=frame.number, digest=f"diffusion:{frame.number}")
+
+    def carry(
+        between: list[ModelFrame], before: StyleFrame | None, after: StyleFrame
+    ) -> Iterator[np.ndarray]:
+        keys = (after,) if before is None else (before, after)
+        segment = ShotContext(
+            job_id=shot.job_id,
+            frames=tuple(sorted({*(k.frame for k in keys), *(f.number for f in between)})),
+            styles=keys,
+            params=carry_params,
+            load_frame=shot.load_frame,
+            device=shot.device,
+            is_cancelled=shot.is_cancelled,
+            warn=shot.warn,
+            log=shot.log,
+        )
+        return carrier.restyle(segment, iter(between))
+
+    previous: StyleFrame | None = None
+    between: list[ModelFrame] = []
+    for index, frame in enumerate(chain([first], frames)):
+        if shot.is_cancelled():
+            return
+        job.observe(frame)
+        if positions.get(frame.number, index) % every:
+            between.append(frame)
+            continue
+        key = paint(frame)
+        if between:  # (with no previous keyframe: a chunk that starts between two keyframes)
+            yield from _checked(carry(between, previous, key), len(between))
+        between = []
+        yield key.rgb
+        previous = key
+    if between and not shot.is_cancelled():
+        last = paint(between.pop())
+        if between:
+            yield from _checked(carry(between, previous, last), len(between))
+        yield last.rgb
+
+
+def _checked(outputs: Iterator[np.ndarray], count: int) -> Iterator[np.ndarray]:
+    """Pass the carried frames on; stop the job quietly if the carrier stopped early (cancelled)."""
+    done = 0
+    for image in outputs:
+        done += 1
+        yield image
+    if done < count:
+        raise Cancelled
