@@ -40,7 +40,7 @@ def ip_adapter_scales(unet: Any, params: Mapping[str, Any]) -> float | dict[str,
         return scale
     block = next(i for i, up in enumerate(unet.up_blocks) if getattr(up, "attentions", None))
     layers = len(unet.up_blocks[block].attentions)
-    sdxl = unet.config.addition_embed_type == "text_time"
+    sdxl = getattr(unet.config, "addition_embed_type", None) == "text_time"
     if sdxl and layers == 3:
         return {"up": {f"block_{block}": [0.0, scale, 0.0]}}
     return {"up": {f"block_{block}": scale}}
