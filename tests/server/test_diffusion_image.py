@@ -212,3 +212,10 @@ def test_model_library_from_command_line_flags(tmp_path):
         library.resolve_model("sd15")
     with pytest.raises(EngineError, match=r"registered: sd15, sdxl"):
         library.resolve_model("sd16")
+
+
+def test_strength_too_low_for_one_step_returns_the_plate(models):
+    frames = tm.translating_plate(count=2)
+    for strength in (0.0, 0.2):  # 4 steps x 0.2 < 1 step
+        out = run(models, frames, strength=strength)
+        assert [o.tobytes() for o in out] == [f.rgb.astype(np.float32).tobytes() for f in frames]

@@ -166,6 +166,8 @@ class ImageJob:
         for frame in frames:
             if (frame.height, frame.width) != (h, w):
                 raise EngineError(f"frame {frame.number} is {frame.width}x{frame.height}, not {w}x{h}")
+        if int(int(p["steps"]) * float(p["strength"])) < 1:  # no step would run: the plate comes back
+            return [np.array(f.rgb, dtype=np.float32) for f in frames]
         ph, pw = lat.pad_amount(h, w, self.multiple)
         rgb = np.stack([lat.pad(np.asarray(f.rgb, dtype=np.float32), ph, pw) for f in frames])
         latents = lat.encode(self.pipe, rgb)
