@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def resolve_device(device: str) -> str:
+    """`auto` is the first CUDA device when there is one, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device!r} was asked for but this machine has no CUDA device")
+    return device
+
+
 def resolve_dtype(name: str, device: str, warn: Callable[[str], None] | None = None) -> torch.dtype:
     """`auto` is fp16 on CUDA and fp32 elsewhere; fp16 on a CPU runs as fp32 (CPU kernels lack it)."""
     if name == "auto":

@@ -21,6 +21,9 @@ RUN_LOCK = threading.RLock()
 def restyle_image(
     shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
 ) -> Iterator[np.ndarray]:
+    from stylelock.server.engines.diffusion.loading import resolve_device
+
+    device = resolve_device(device)
     frames = iter(frames)
     first = next(frames, None)
     if first is None or shot.is_cancelled():

@@ -42,6 +42,9 @@ from stylelock.server.engines.diffusion.style import ip_adapter_scales, pick_sty
 def restyle_video(
     shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
 ) -> Iterator[np.ndarray]:
+    from stylelock.server.engines.diffusion.loading import resolve_device
+
+    device = resolve_device(device)
     frames = iter(frames)
     first = next(frames, None)
     if first is None or shot.is_cancelled():
