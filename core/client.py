@@ -171,6 +171,7 @@ class StyleLockClient:
                 for index, last, data in file_chunks(path, self.chunk_bytes):
                     if cancel is not None and cancel.is_set():
                         stopped.set()
+                        _quiet_cancel(self, reply.job_id)
                         return  # the server drops a job whose upload ends short
                     yield pb.UploadChunk(
                         job_id=reply.job_id, chunk_index=index, last=last, data=data, **target

@@ -203,3 +203,17 @@ def test_stalled_uploads_and_undelivered_spools_expire(plate: str, tmp_path: Pat
         assert not (spool / stalled).exists()
         assert "did not arrive within 0.2 s" in srv.manager.get(stalled).message
         channel.close()
+
+
+def test_cancelling_during_the_upload_drops_the_job_and_its_spool(plate: str, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with serve() as (srv, address):
+        with pytest.raises(JobCancelledError, match="during its upload"):
+            run_remote(
+                address, _spec(plate, tmp_path / "out", engine="passthrough"), inline=True, cancel=cancel
+            )
+        (job,) = srv.manager.jobs(include_ended=True)
+        assert job.state == "cancelled"
+        assert list(srv.manager.config.spool_root().iterdir()) == []
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
