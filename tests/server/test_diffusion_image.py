@@ -219,3 +219,16 @@ def test_strength_too_low_for_one_step_returns_the_plate(models):
     for strength in (0.0, 0.2):  # 4 steps x 0.2 < 1 step
         out = run(models, frames, strength=strength)
         assert [o.tobytes() for o in out] == [f.rgb.astype(np.float32).tobytes() for f in frames]
+
+
+def test_reduced_precision(models):
+    frames = tm.translating_plate(count=2)
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, frames, {**BASE, "dtype": "bf16", "batch": 2})
+    half = list(engine.restyle(shot, iter(frames)))  # every temporal layer on, in bfloat16
+    assert all(np.isfinite(image).all() and image.dtype == np.float32 for image in half)
+    assert np.abs(half[1] - run(models, frames, batch=2)[1]).mean() < 0.1  # near the fp32 result
+    shot = tm.make_shot(engine, frames, {**BASE, "dtype": "fp16"})
+    fp16_on_cpu = list(engine.restyle(shot, iter(frames)))
+    assert shot.warnings == ["dtype fp16 is not supported on cpu; running in fp32"]
+    assert fp16_on_cpu[0].tobytes() == run(models, frames)[0].tobytes()

@@ -40,7 +40,12 @@ def encode(pipe: Any, images: np.ndarray) -> torch.Tensor:
     """Scaled latents of (n, h, w, 3) [0, 1] images: the mode of the VAE posterior, so no noise is drawn."""
     vae = pipe.vae
     dtype = vae.dtype
-    upcast = bool(getattr(vae.config, "force_upcast", False)) and dtype == torch.float16
+    # SDXL's VAE overflows in fp16 (its pipelines upcast it); SD 1.x pipelines keep fp16, and so do we.
+    upcast = (
+        getattr(pipe, "_stylelock_family", "sd") == "sdxl"
+        and bool(getattr(vae.config, "force_upcast", False))
+        and dtype == torch.float16
+    )
     if upcast:
         vae.to(dtype=torch.float32)
     try:
