@@ -77,6 +77,40 @@ def test_numba_and_torch_kernels_agree(backends) -> None:
     assert (e_n <= err_n + 1e-3).all() or (e_n.mean() < err_n.mean())  # the sweep improved matches
 
 
+def test_subpixel_kernels_agree_and_interpolate(backends) -> None:
+    nb, tb = backends
+    h, w, c, p = 20, 30, 4, 5
+    r = p // 2
+    src_img = _smooth_noise(h, w, c, 11) * 255
+    src = nb.pad(src_img, r)
+    gen = np.random.default_rng(12)
+    field = np.stack([gen.uniform(0, w - 1, (h, w)), gen.uniform(0, h - 1, (h, w))], -1).astype(np.float32)
+    tgt = nb.pad(_smooth_noise(h, w, c, 13) * 255, r)
+    T = tb.asarray
+    e_n = nb.patch_errors_float(tgt, src, field, p)
+    np.testing.assert_allclose(e_n, tb.numpy(tb.patch_errors_float(T(tgt), T(src), T(field), p)), rtol=1e-4)
+    # at whole-pixel positions it is the ordinary patch distance
+    whole = np.ascontiguousarray(np.clip(np.rint(field), 0, [w - 1 - p, h - 1 - p]).astype(np.int32))
+    np.testing.assert_allclose(
+        nb.patch_errors_float(tgt, src, whole.astype(np.float32), p),
+        nb.patch_errors(tgt, src, whole, p),
+        rtol=1e-4,
+    )
+    style = nb.pad(_smooth_noise(h, w, 3, 14), r)
+    exact = gen.random((h, w)) < 0.5
+    v_n = nb.vote_float(style, field, exact, r)
+    np.testing.assert_allclose(v_n, tb.numpy(tb.vote_float(T(style), T(field), T(exact), r)), atol=1e-5)
+    # an exact pixel is its own bilinear sample; whole-pixel fields vote as the integer kernel does
+    import cv2
+
+    sample = cv2.remap(style, field[..., 0] + r, field[..., 1] + r, cv2.INTER_LINEAR)
+    np.testing.assert_allclose(v_n[exact], sample[exact], atol=2e-3)
+    none = np.zeros((h, w), bool)
+    np.testing.assert_allclose(
+        nb.vote_float(style, whole.astype(np.float32), none, r), nb.vote(style, whole, r), atol=1e-6
+    )
+
+
 def test_synthesis_agrees_across_backends_and_recovers_a_shift(backends) -> None:
     h, w = 40, 56
     weights = GuideWeights()

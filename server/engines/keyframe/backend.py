@@ -37,6 +37,10 @@ class Backend:
     def patch_errors(self, tgt: Any, src: Any, nnf: Any, p: int) -> Any:
         raise NotImplementedError
 
+    def patch_errors_float(self, tgt: Any, src: Any, field: Any, p: int) -> Any:
+        """`patch_errors` at sub-pixel source positions ((h, w, 2) float32), bilinear."""
+        raise NotImplementedError
+
     def sweep(self, tgt, src, nnf, err, occ, lam: float, p: int, radii: list[int], key: int):
         raise NotImplementedError
 
@@ -46,6 +50,11 @@ class Backend:
         raise NotImplementedError
 
     def vote(self, style: Any, nnf: Any, r: int) -> Any:
+        raise NotImplementedError
+
+    def vote_float(self, style: Any, nnf: Any, exact: Any, r: int) -> Any:
+        """`vote` at sub-pixel source positions ((h, w, 2) float32), bilinear; pixels flagged in
+        ``exact`` ((h, w) bool) take their own position only."""
         raise NotImplementedError
 
     def pad(self, a: Any, r: int) -> Any:
@@ -77,6 +86,11 @@ class NumbaBackend(Backend):
         self.k.patch_errors(tgt, src, nnf, p, out)
         return out
 
+    def patch_errors_float(self, tgt, src, field, p):
+        out = np.empty(field.shape[:2], dtype=np.float32)
+        self.k.patch_errors_float(tgt, src, np.ascontiguousarray(field, dtype=np.float32), p, out)
+        return out
+
     def sweep(self, tgt, src, nnf, err, occ, lam, p, radii, key):
         nnf_out = np.empty_like(nnf)
         err_out = np.empty_like(err)
@@ -91,6 +105,11 @@ class NumbaBackend(Backend):
     def vote(self, style, nnf, r):
         out = np.empty((*nnf.shape[:2], style.shape[2]), dtype=np.float32)
         self.k.vote(style, nnf, r, out)
+        return out
+
+    def vote_float(self, style, nnf, exact, r):
+        out = np.empty((*nnf.shape[:2], style.shape[2]), dtype=np.float32)
+        self.k.vote_float(style, np.ascontiguousarray(nnf, dtype=np.float32), np.asarray(exact), r, out)
         return out
 
     def pad(self, a, r):
@@ -123,6 +142,9 @@ class TorchBackend(Backend):
     def patch_errors(self, tgt, src, nnf, p):
         return self.k.patch_errors(tgt, src, nnf, p)
 
+    def patch_errors_float(self, tgt, src, field, p):
+        return self.k.patch_errors_float(tgt, src, field.to(self.torch.float32), p)
+
     def sweep(self, tgt, src, nnf, err, occ, lam, p, radii, key):
         return self.k.patchmatch_sweep(tgt, src, nnf, err, occ, float(lam), p, list(radii), int(key))
 
@@ -138,6 +160,9 @@ class TorchBackend(Backend):
 
     def vote(self, style, nnf, r):
         return self.k.vote(style, nnf, r)
+
+    def vote_float(self, style, nnf, exact, r):
+        return self.k.vote_float(style, nnf.to(self.torch.float32), exact.to(self.torch.bool), r)
 
     def pad(self, a, r):
         import torch.nn.functional as F

@@ -99,15 +99,20 @@ def match_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Area-average resize of an (h, w) or (h, w, c) float32 image (any channel count)."""
+    """Area-average resize of an (h, w) or (h, w, c) float32 image (any channel count: OpenCV's
+    general path takes at most 4 channels, so wider images go 4 channels at a time)."""
     import cv2
 
     if a.shape[1] == w and a.shape[0] == h:
         return a
-    out = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA if w < a.shape[1] else cv2.INTER_LINEAR)
-    if a.ndim == 3 and out.ndim == 2:
-        out = out[..., None]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    interp = cv2.INTER_AREA if w < a.shape[1] else cv2.INTER_LINEAR
+    if a.ndim == 2:
+        return np.ascontiguousarray(cv2.resize(a, (w, h), interpolation=interp), dtype=np.float32)
+    parts = []
+    for c in range(0, a.shape[2], 4):
+        part = cv2.resize(np.ascontiguousarray(a[..., c : c + 4]), (w, h), interpolation=interp)
+        parts.append(part if part.ndim == 3 else part[..., None])
+    return np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)
 
 
 def level_size(w: int, h: int, level: int) -> tuple[int, int]:

@@ -70,6 +70,39 @@ def patch_errors(tgt, src, nnf, p, out):
             out[y, x] = _distance(tgt, src, x, y, nnf[y, x, 0], nnf[y, x, 1], p, inf)
 
 
+@njit(cache=True, parallel=True, fastmath=True)
+def patch_errors_float(tgt, src, field, p, out):
+    """Patch distance of every target pixel to the source patch at a sub-pixel position
+    (``field`` float32, unpadded source coordinates), the source sampled bilinearly."""
+    h, w = field.shape[0], field.shape[1]
+    hp, wp, nc = src.shape[0], src.shape[1], src.shape[2]
+    for y in prange(h):
+        for x in range(w):
+            fx0 = min(max(field[y, x, 0], 0.0), wp - 1.0 - p)
+            fy0 = min(max(field[y, x, 1], 0.0), hp - 1.0 - p)
+            ix = int(fx0)
+            iy = int(fy0)
+            ax = np.float32(fx0 - ix)
+            ay = np.float32(fy0 - iy)
+            acc = np.float32(0.0)
+            for j in range(p):
+                trow = tgt[y + j]
+                s0 = src[iy + j]
+                s1 = src[iy + j + 1]
+                for i in range(p):
+                    tpx = trow[x + i]
+                    a = s0[ix + i]
+                    b = s0[ix + i + 1]
+                    c_ = s1[ix + i]
+                    d_ = s1[ix + i + 1]
+                    for c in range(nc):
+                        top = a[c] + ax * (b[c] - a[c])
+                        bot = c_[c] + ax * (d_[c] - c_[c])
+                        d = tpx[c] - (top + ay * (bot - top))
+                        acc += d * d
+            out[y, x] = acc
+
+
 @njit(cache=True, parallel=True)
 def patchmatch_sweep(tgt, src, nnf, err, occ, lam, p, radii, key, nnf_out, err_out):
     """One PatchMatch iteration: propagation from the four neighbours, then random search.
@@ -156,6 +189,43 @@ def vote(style, nnf, r, out):
                     sy = nnf[yy, xx, 1] - dy + r
                     for c in range(ns):
                         out[y, x, c] += style[sy, sx, c]
+                    n += 1
+            for c in range(ns):
+                out[y, x, c] /= np.float32(n)
+
+
+@njit(cache=True, parallel=True)
+def vote_float(style, nnf, exact, r, out):
+    """`vote` with sub-pixel source positions (``nnf`` float32), sampled bilinearly: where the
+    paint is carried by the flow it moves by fractions of a pixel, as the plate does. A pixel
+    whose ``exact`` flag is set takes its own position only (no averaging with the neighbours'
+    patches, which at a motion boundary would belong to the other layer)."""
+    h, w = nnf.shape[0], nnf.shape[1]
+    hp, wp, ns = style.shape[0], style.shape[1], style.shape[2]
+    for y in prange(h):
+        for x in range(w):
+            for c in range(ns):
+                out[y, x, c] = 0.0
+            n = 0
+            rr = 0 if exact[y, x] else r
+            for dy in range(-rr, rr + 1):
+                yy = y + dy
+                if yy < 0 or yy >= h:
+                    continue
+                for dx in range(-rr, rr + 1):
+                    xx = x + dx
+                    if xx < 0 or xx >= w:
+                        continue
+                    sx = min(max(nnf[yy, xx, 0] - dx + r, 0.0), wp - 1.0)
+                    sy = min(max(nnf[yy, xx, 1] - dy + r, 0.0), hp - 1.0)
+                    x0 = min(int(sx), wp - 2)
+                    y0 = min(int(sy), hp - 2)
+                    fx = np.float32(sx - x0)
+                    fy = np.float32(sy - y0)
+                    for c in range(ns):
+                        top = style[y0, x0, c] + fx * (style[y0, x0 + 1, c] - style[y0, x0, c])
+                        bot = style[y0 + 1, x0, c] + fx * (style[y0 + 1, x0 + 1, c] - style[y0 + 1, x0, c])
+                        out[y, x, c] += top + fy * (bot - top)
                     n += 1
             for c in range(ns):
                 out[y, x, c] /= np.float32(n)

@@ -50,6 +50,32 @@ def patch_errors(tgt: torch.Tensor, src: torch.Tensor, nnf: torch.Tensor, p: int
     return _distance(tgt, flat, src_w, nnf[..., 0].long(), nnf[..., 1].long(), p)
 
 
+def patch_errors_float(tgt: torch.Tensor, src: torch.Tensor, field: torch.Tensor, p: int) -> torch.Tensor:
+    """Patch distances against bilinearly sampled source patches at sub-pixel positions."""
+    h, w = field.shape[:2]
+    hp, wp, nc = src.shape
+    flat = src.reshape(-1, nc)
+    fx = field[..., 0].clamp(0.0, wp - 1.0 - p)
+    fy = field[..., 1].clamp(0.0, hp - 1.0 - p)
+    ix, iy = fx.long(), fy.long()
+    ax = (fx - ix)[..., None]
+    ay = (fy - iy)[..., None]
+    acc = torch.zeros((h, w), dtype=torch.float32, device=src.device)
+    for j in range(p):
+        for i in range(p):
+            base = (iy + j) * wp + (ix + i)
+
+            def at(offset, base=base):
+                return flat.index_select(0, (base + offset).reshape(-1)).reshape(h, w, nc)
+
+            a, b, c, d = at(0), at(1), at(wp), at(wp + 1)
+            top = a + ax * (b - a)
+            bot = c + ax * (d - c)
+            diff = tgt[j : j + h, i : i + w, :] - (top + ay * (bot - top))
+            acc += (diff * diff).sum(dim=2)
+    return acc
+
+
 def patchmatch_sweep(
     tgt: torch.Tensor,
     src: torch.Tensor,
@@ -135,5 +161,44 @@ def vote(style: torch.Tensor, nnf: torch.Tensor, r: int) -> torch.Tensor:
             val = flat.index_select(0, (sy * style_w + sx).reshape(-1)).reshape(h, w, ns)
             m = inside.to(torch.float32)
             out += val * m[..., None]
+            count += m
+    return out / count[..., None]
+
+
+def vote_float(style: torch.Tensor, nnf: torch.Tensor, exact: torch.Tensor, r: int) -> torch.Tensor:
+    """`vote` with sub-pixel source positions, sampled bilinearly; pixels flagged ``exact`` take
+    their own position only (as `kernels_numba.vote_float`)."""
+    h, w = nnf.shape[:2]
+    hp, wp, ns = style.shape
+    flat = style.reshape(-1, ns)
+    out = torch.zeros((h, w, ns), dtype=torch.float32, device=style.device)
+    count = torch.zeros((h, w), dtype=torch.float32, device=style.device)
+    ys = torch.arange(h, device=style.device)[:, None]
+    xs = torch.arange(w, device=style.device)[None, :]
+
+    def at(yi, xi):
+        return flat.index_select(0, (yi * wp + xi).reshape(-1)).reshape(h, w, ns)
+
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            yy = ys + dy
+            xx = xs + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            if dx != 0 or dy != 0:
+                inside = inside & ~exact
+            yc = yy.clamp(0, h - 1).expand(h, w)
+            xc = xx.clamp(0, w - 1).expand(h, w)
+            sx = (nnf[yc, xc, 0] - dx + r).clamp(0.0, wp - 1.0)
+            sy = (nnf[yc, xc, 1] - dy + r).clamp(0.0, hp - 1.0)
+            x0 = sx.long().clamp(max=wp - 2)
+            y0 = sy.long().clamp(max=hp - 2)
+            fx = (sx - x0)[..., None]
+            fy = (sy - y0)[..., None]
+            a, b = at(y0, x0), at(y0, x0 + 1)
+            c, d = at(y0 + 1, x0), at(y0 + 1, x0 + 1)
+            top = a + fx * (b - a)
+            bot = c + fx * (d - c)
+            m = inside.to(torch.float32)
+            out += (top + fy * (bot - top)) * m[..., None]
             count += m
     return out / count[..., None]

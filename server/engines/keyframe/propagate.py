@@ -95,8 +95,40 @@ class PassFrame:
     """One frame of a pass: enough to re-vote the style (kept compact for backward passes)."""
 
     number: int
-    nnf: np.ndarray
+    field: np.ndarray
+    """(h, w, 2) float32 sub-pixel source positions (see `subpixel_field`)."""
+    exact: np.ndarray
+    """(h, w) bool: pixels that follow the flow."""
     error: np.ndarray
+
+
+def subpixel_field(nnf: np.ndarray, carried: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The correspondence field made sub-pixel where it continues the previous frame's.
+
+    Patches are searched at whole pixels, but the plate moves by fractions of one. ``carried`` is
+    the previous frame's sub-pixel field moved along the flow (on the frame after a keyframe: the
+    keyframe coordinates themselves). Where the search kept a patch within a pixel of it, the
+    carried position is used, so paint glides with the plate instead of snapping from pixel to
+    pixel (which reads as flicker on every painted edge); elsewhere (disocclusions, new texture)
+    the searched position starts a new track. Returns the (h, w, 2) float32 field and the (h, w)
+    bool mask of pixels that continue a track."""
+    h, w = nnf.shape[:2]
+    exact = np.abs(nnf.astype(np.float32) - carried).max(axis=-1) <= 1.0
+    inside = np.stack(
+        [np.clip(carried[..., 0], 0.0, w - 1.0), np.clip(carried[..., 1], 0.0, h - 1.0)], axis=-1
+    )
+    field = np.where(exact[..., None], inside, nnf.astype(np.float32))
+    return np.ascontiguousarray(field, dtype=np.float32), np.ascontiguousarray(exact)
+
+
+def advect_positions(positions: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Keyframe coordinates carried along `flow`: bilinear inside a surface, nearest across a
+    motion boundary (where interpolating the coordinates of two layers would name a point on
+    neither, and the paint there would be re-synthesized differently every frame)."""
+    smooth = coreflow.warp(positions, flow)
+    near = advect_field(positions, flow)
+    torn = np.abs(smooth - near).max(axis=-1) > 0.75
+    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
 
 
 def advect_field(field_prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -125,19 +157,20 @@ class Pass:
         self.number = self.key.frame
         self.plate = self.key.plate
         self.nnf = identity_nnf(h, w)
+        self.field = coords(h, w)
         self.style = self.key.style
         self.positions = coords(h, w)
 
-    def vote(self, nnf: np.ndarray) -> np.ndarray:
-        """The style a stored correspondence field stands for."""
+    def vote(self, field: np.ndarray, exact: np.ndarray) -> np.ndarray:
+        """The style a stored (sub-pixel) correspondence field stands for."""
         b = self.s.backend
         if self.s.mode == "styleblit":
             style = self.key._cache.get("style_pad1")
             if style is None:
                 style = self.key._cache["style_pad1"] = b.pad(b.asarray(self.key.style), 1)
-            return b.numpy(b.vote(style, b.asarray(nnf), 1))
+            return b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), 1))
         src = self.key.source(self.s, self.style_scale)[0]
-        return b.numpy(b.vote(src.style, b.asarray(nnf), self.s.sched.patch // 2))
+        return b.numpy(b.vote_float(src.style, b.asarray(field), b.asarray(exact), self.s.sched.patch // 2))
 
     def step(self, frame: ModelFrame) -> PassFrame | None:
         """Carry the pass onto `frame` (the next frame in its direction); None if cancelled."""
@@ -145,12 +178,13 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         valid = coreflow.occlusion_mask(ahead, back)
-        positions = coreflow.warp(self.positions, back)
+        positions = advect_positions(self.positions, back)
         temporal = coreflow.warp(self.style, back)
         init = advect_field(self.nnf, back)
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
+        carried = advect_positions(self.field, back)
         key = rng.mix(self.s.seed, frame.number, self.key.frame, self.direction)
         if self.s.mode == "styleblit":
             w = self.s.weights
@@ -158,7 +192,7 @@ class Pass:
             nnf, error = styleblit(
                 positions, guides, self.key.guides(w), total, self.s.threshold, rng.mix(self.s.seed, 0x51)
             )
-            style = self.vote(nnf)
+            field, exact = subpixel_field(nnf, carried)
         else:
             result = synthesize(
                 self.s.backend,
@@ -171,14 +205,17 @@ class Pass:
                 valid=valid,
                 temporal_mix=self.temporal_mix,
                 init=init,
+                track=carried,
                 cancelled=self.s.cancelled,
             )
             if result is None:
                 return None
-            nnf, error, style = result.nnf, result.error, result.style
+            nnf, error, field, exact = result.nnf, result.error, result.field, result.exact
+        style = self.vote(field, exact)
         self.number = frame.number
         self.plate = frame
         self.nnf = nnf
+        self.field = field
         self.style = style
         self.positions = positions
-        return PassFrame(frame.number, nnf, error)
+        return PassFrame(frame.number, field, exact, error)

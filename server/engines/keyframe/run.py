@@ -137,9 +137,21 @@ class KeyframeRun:
         self.current = frame
         if self.settings is None and not self._setup(frame):
             return None
+        out = self._render(frame)
+        if out is None:
+            return None
+        out = np.clip(out[..., :3], 0.0, 1.0)
+        softness = float(self.params["softness"])
+        if softness > 0:
+            import cv2
+
+            out = cv2.GaussianBlur(out, (0, 0), softness, borderType=cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _render(self, frame: ModelFrame) -> np.ndarray | None:
         t = frame.number
         if t in self.keys:
-            return np.ascontiguousarray(self.keys[t].style[..., :3])
+            return self.keys[t].style
         i = bisect.bisect_left(self.order, t)
         before = self.order[i - 1] if i > 0 else None
         after = self.order[i] if i < len(self.order) else None
@@ -162,10 +174,8 @@ class KeyframeRun:
             return None
         if fwd is not None and bwd is not None:
             share = (t - before) / float(after - before)
-            out = merge(fwd[0], fwd[1], bwd[0], bwd[1], share, mode)
-        else:
-            out = (fwd or bwd)[0]
-        return np.ascontiguousarray(np.clip(out[..., :3], 0.0, 1.0), dtype=np.float32)
+            return merge(fwd[0], fwd[1], bwd[0], bwd[1], share, mode)
+        return (fwd or bwd)[0]
 
     def _forward(self, key: int, frame: ModelFrame) -> tuple[np.ndarray, np.ndarray] | None:
         if self.fwd is None or self.fwd.key.frame != key or self.fwd.number >= frame.number:
@@ -196,7 +206,7 @@ class KeyframeRun:
                 if result.number in wanted:
                     self.bwd_frames[result.number] = result
         stored = self.bwd_frames.pop(t)
-        return self.bwd.vote(stored.nnf), stored.error
+        return self.bwd.vote(stored.field, stored.exact), stored.error
 
 
 def _style_channels(style: StyleFrame, with_alpha: bool) -> np.ndarray:

@@ -51,7 +51,11 @@ class SynthResult:
     error: np.ndarray
     """(h, w) float32 patch distance of each target pixel."""
     style: np.ndarray
-    """(h, w, S) float32 voted style."""
+    """(h, w, S) float32 voted style (whole-pixel field)."""
+    field: np.ndarray | None = None
+    """(h, w, 2) float32 sub-pixel field, when a track was given (see `synthesize`)."""
+    exact: np.ndarray | None = None
+    """(h, w) bool: pixels that continue the track."""
 
 
 def build_source(
@@ -161,6 +165,7 @@ def synthesize(
     valid: np.ndarray | None = None,
     temporal_mix: float = 0.0,
     init: np.ndarray | None = None,
+    track: np.ndarray | None = None,
     cancelled=lambda: False,
 ) -> SynthResult | None:
     """Synthesize the target described by ``guides`` (h, w, G, weighted) from ``source``.
@@ -212,6 +217,7 @@ def synthesize(
         omega_best = (tw * th) / float(src.w * src.h) * p * p
         radii = radii_for(src.w, src.h, sched.radius)
         rounds = sched.fine_search_vote if lev == 0 else sched.search_vote
+        first_tgt = tgt
         for it in range(rounds):
             if it > 0:
                 tgt = target.build(estimate)
@@ -230,4 +236,34 @@ def synthesize(
         nnf_np = backend.numpy(nnf)
         if lev == 0:
             result = SynthResult(nnf=nnf_np, error=backend.numpy(err), style=backend.numpy(estimate))
+            if track is not None:
+                result = _continue_track(backend, result, first_tgt, src, nnf, track, p)
     return result
+
+
+#: A track is kept unless the best new patch is better than its error / TRACK_FACTOR minus a margin
+#: per patch pixel (in EbSynth's error units, about a 2/255 colour difference at colour weight 6).
+TRACK_FACTOR = 1.5
+TRACK_MARGIN = 40.0
+
+
+def _continue_track(backend, result, tgt, src, nnf, track, p) -> SynthResult:
+    """Keep the carried sub-pixel track wherever it matches about as well as the search's best
+    (both judged on the same target, the track at its exact position)."""
+    best = backend.numpy(backend.patch_errors(tgt, src.src, nnf, p))
+    carried = backend.numpy(backend.patch_errors_float(tgt, src.src, backend.asarray(track), p))
+    # a little hysteresis: a new patch must be clearly better to break a track (re-synthesizing
+    # texture that is still visible is what reads as flicker)
+    keep = carried <= TRACK_FACTOR * best + TRACK_MARGIN * p * p
+    whole = np.stack(
+        [np.clip(np.rint(track[..., 0]), 0, src.w - 1), np.clip(np.rint(track[..., 1]), 0, src.h - 1)], -1
+    )
+    nnf_np = np.where(keep[..., None], whole.astype(np.int32), result.nnf)
+    field = np.where(keep[..., None], track, result.nnf.astype(np.float32))
+    return SynthResult(
+        nnf=np.ascontiguousarray(nnf_np, dtype=np.int32),
+        error=np.where(keep, carried, best).astype(np.float32),
+        style=result.style,
+        field=np.ascontiguousarray(field, dtype=np.float32),
+        exact=np.ascontiguousarray(keep),
+    )
