@@ -207,17 +207,16 @@ class JobManager:
             yield piece
 
     def _drop(self, job: Job, exc: BaseException) -> None:
-        """End an inline job that never got its frames, and remove its spool."""
+        """End an inline job that never got its frames, and remove its spool (before anyone
+        watching can see the job end)."""
+        if job.spool is not None:
+            job.spool.remove()
+        if not isinstance(exc, StyleLockError):
+            exc = ServerUnavailableError(f"the upload of job {job.job_id} broke off; job dropped")
         with self._cond:
             job.uploading = False
             if job.state == kinds.UPLOADING:
-                if isinstance(exc, StyleLockError):
-                    self._end(job, kinds.FAILED, error=exc)
-                else:
-                    gone = ServerUnavailableError(f"the upload of job {job.job_id} broke off; job dropped")
-                    self._end(job, kinds.FAILED, error=gone)
-        if job.spool is not None:
-            job.spool.remove()
+                self._end(job, kinds.FAILED, error=exc)
         log.info("job %s dropped during upload: %s", job.job_id, exc)
 
     # -- running ----------------------------------------------------------------------------------
@@ -323,25 +322,26 @@ class JobManager:
                 return
 
     def cancel(self, job_id: str) -> Job:
+        """Stop a job: a running one after the frame in hand, a waiting one at once."""
         job = self.get(job_id)
-        remove_spool = False
         with self._cond:
             job.stop_reason = job.stop_reason or "user"
             if job.state not in kinds.ENDED_STATES and job.cancel_requested is None:
                 job.cancel_requested = time.time()
-            if job.state == kinds.UPLOADING:
+            if job.state == kinds.RUNNING:
                 job.cancel.set()
-                self._end(job, kinds.CANCELLED, message=f"job {job_id} cancelled before its frames arrived")
-                remove_spool = not job.uploading
-            elif job.state == kinds.QUEUED:
-                self._queue.remove(job)
-                self._end(job, kinds.CANCELLED, message=f"job {job_id} cancelled before it started")
-                self._reposition()
-                remove_spool = True
-            elif job.state == kinds.RUNNING:
+            elif job.state in (kinds.UPLOADING, kinds.QUEUED):
                 job.cancel.set()
-        if remove_spool and job.spool is not None:
-            job.spool.remove()
+                if job.spool is not None and not job.uploading:  # an active upload removes its own
+                    job.spool.remove()
+                if job.state == kinds.QUEUED:
+                    self._queue.remove(job)
+                    self._reposition()
+                    self._end(job, kinds.CANCELLED, message=f"job {job_id} cancelled before it started")
+                else:
+                    self._end(
+                        job, kinds.CANCELLED, message=f"job {job_id} cancelled before its frames arrived"
+                    )
         return job
 
     def jobs(self, include_ended: bool = False) -> list[JobInfo]:

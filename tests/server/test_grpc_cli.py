@@ -114,3 +114,23 @@ def test_config_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="chunk_bytes"):
         ServerConfig(chunk_bytes=8 * 1024 * 1024)
     assert os.fspath(ServerConfig(spool_dir=str(tmp_path)).spool_root()) == str(tmp_path)
+
+
+def test_restyle_with_server_runs_the_job_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plate = tiny_plate(tmp_path / "plate", frames="1-2", width=32, height=24)
+    with serve() as (srv, address):  # no roots: the client picks inline transport
+        argv = [
+            "restyle",
+            plate,
+            "--frames",
+            "1-2",
+            "--engine",
+            "passthrough",
+            "--out",
+            str(tmp_path / "o.####.exr"),
+        ]
+        assert main([*argv, "--server", address]) == 0
+        (job,) = srv.manager.jobs(include_ended=True)
+    assert job.inline and job.state == "finished"
+    assert sorted(p.name for p in tmp_path.glob("o.*.exr")) == ["o.0001.exr", "o.0002.exr"]
+    assert "restyled 2 frames" in capsys.readouterr().out

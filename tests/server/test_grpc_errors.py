@@ -7,6 +7,8 @@ error class with the server's message; afterwards health checking still says SER
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -345,4 +347,41 @@ def test_corrupt_frames_with_an_exr_magic_fail_the_job_not_the_server(
                 spec.with_changes(output=OutputSettings(str(tmp_path / f"o{inline}" / "o.####.exr"))),
                 inline=inline,
             )
+    _healthy(address)
+
+
+KILLED_UPLOADER = """
+import sys, time
+from stylelock.core.jobspec import JobSpec, OutputSettings
+from stylelock.v1 import stylelock_pb2 as pb, stylelock_pb2_grpc as pb_grpc
+import grpc
+address, plate, out = sys.argv[1:4]
+stub = pb_grpc.StyleLockStub(grpc.insecure_channel(address))
+spec = JobSpec(plate=plate, frames="1-3", engine="passthrough", output=OutputSettings(out))
+job = stub.SubmitJob(pb.SubmitJobRequest(spec_json=spec.to_json(), inline=True)).job_id
+print(job, flush=True)
+data = open(plate.replace("####", "0001"), "rb").read()
+def chunks():
+    for index in range(1_000_000):
+        yield pb.UploadChunk(job_id=job, frame=1, chunk_index=index, data=data[:64])
+        time.sleep(0.01)
+stub.UploadFrames(chunks())
+"""
+
+
+def test_a_client_process_killed_mid_upload_frees_the_job(server, plate: str, tmp_path: Path) -> None:
+    srv, address = server
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_UPLOADER, address, plate, str(tmp_path / "o.####.exr")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        job_id = process.stdout.readline().strip()
+        wait_for(lambda: srv.manager.get(job_id).uploading)
+    finally:
+        process.kill()
+        process.wait(10)
+    wait_for(lambda: srv.manager.get(job_id).state == "failed")
+    assert not (srv.manager.config.spool_root() / job_id).exists()
     _healthy(address)
