@@ -289,3 +289,12 @@ def test_bad_input_is_a_clear_error() -> None:
         restyle(make_shot(frames, [StyleFrame(key[:40], None, FIRST, "k")]))
     with pytest.raises(SpecError, match="needs a style"):
         restyle(make_shot(frames, []))
+
+
+def test_odd_plate_sizes_run_at_every_pyramid_level() -> None:
+    # 97x61 halves to non-integer sizes at every level (OpenCV's general resize path)
+    frames = [np.ascontiguousarray(f[:61, :97]) for f in make_plate(3)]
+    key = stylise(frames[0])
+    outs = restyle(make_shot(frames, [StyleFrame(key, None, FIRST, "k")], params={"levels": 4}))
+    assert [o.shape for o in outs] == [(61, 97, 3)] * 3
+    assert all(np.isfinite(o).all() for o in outs)
