@@ -29,9 +29,10 @@ def serve(
     transport: str = "tcp", *, allow_roots: Any = (), **settings: Any
 ) -> Iterator[tuple[StyleLockServer, str]]:
     """A started server; `transport` is "tcp" (127.0.0.1:0) or "unix" (a socket in a temp folder)."""
-    settings.setdefault("spool_dir", tempfile.mkdtemp(prefix="stylelock-test-spool-"))
-    config = ServerConfig(**settings)
     with contextlib.ExitStack() as stack:
+        if "spool_dir" not in settings:
+            settings["spool_dir"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="sl-spool-"))
+        config = ServerConfig(**settings)
         if transport == "unix":
             # Socket paths are limited to ~100 bytes: keep it short, outside pytest's deep tmp_path.
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="sl-", dir="/tmp"))
