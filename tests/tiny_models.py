@@ -21,6 +21,8 @@ import torch
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TEXT_HIDDEN = 16
 CROSS_DIM = 16
+SDXL_POOLED = 24
+SDXL_CROSS_DIM = TEXT_HIDDEN + SDXL_POOLED
 
 
 def one_torch_thread():
@@ -141,7 +143,7 @@ def build_sdxl(folder: Path) -> Path:
 
     torch.manual_seed(1)
     time_dim = 8
-    pooled = 16
+    pooled = SDXL_POOLED  # the second text encoder is wider than the first, as in SDXL (768 / 1280)
     # SDXL order: the deepest up block carries attention, three layers per up block.
     unet = UNet2DConditionModel(
         block_out_channels=(16, 32),
@@ -158,7 +160,7 @@ def build_sdxl(folder: Path) -> Path:
         addition_time_embed_dim=time_dim,
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * time_dim + pooled,
-        cross_attention_dim=TEXT_HIDDEN + pooled,
+        cross_attention_dim=SDXL_CROSS_DIM,
     )
     pipe = StableDiffusionXLImg2ImgPipeline(
         unet=unet,
@@ -473,5 +475,63 @@ def build_sd_single_file(model_folder: Path, target: Path) -> Path:
     for key, value in text.state_dict().items():
         name = key if key.startswith("text_model.") else "text_model." + key
         state["cond_stage_model.transformer." + name] = value
+    save_file({k: v.contiguous() for k, v in state.items()}, str(target))
+    return Path(target)
+
+
+def open_clip_from_clip(state: dict) -> dict:
+    """A transformers CLIPTextModelWithProjection state dict in the OpenCLIP layout SDXL files use."""
+    out: dict = {}
+    qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        name = key if key.startswith(("text_model.", "text_projection")) else "text_model." + key
+        if name == "text_projection.weight":
+            out["text_projection"] = value.T.contiguous()
+            continue
+        name = name.replace("text_model.embeddings.token_embedding.weight", "token_embedding.weight")
+        name = name.replace("text_model.embeddings.position_embedding.weight", "positional_embedding")
+        name = name.replace("text_model.final_layer_norm.", "ln_final.")
+        if name.startswith("text_model.encoder.layers."):
+            name = "transformer.resblocks." + name[len("text_model.encoder.layers.") :]
+            for new, old in (
+                ("layer_norm1", "ln_1"),
+                ("layer_norm2", "ln_2"),
+                (".fc1.", ".c_fc."),
+                (".fc2.", ".c_proj."),
+            ):
+                name = name.replace(new, old)
+            name = name.replace(".self_attn.", ".attn.")
+            for part in ("q_proj", "k_proj", "v_proj"):
+                if f".attn.{part}." in name:
+                    block, leaf = name.split(f".{part}.")
+                    qkv.setdefault((block, leaf), {})[part] = value
+                    break
+            else:
+                out[name] = value
+            continue
+        out[name] = value
+    for (block, leaf), parts in qkv.items():
+        out[f"{block}.in_proj_{leaf}"] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
+    return out
+
+
+def build_sdxl_single_file(model_folder: Path, target: Path) -> Path:
+    """The tiny SDXL pipeline in `model_folder` as one `.safetensors` in the original SDXL key layout."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    folder = Path(model_folder)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True)
+    text = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
+    text_2 = CLIPTextModelWithProjection.from_pretrained(folder / "text_encoder_2", local_files_only=True)
+    state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
+    state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
+    for key, value in text.state_dict().items():
+        name = key if key.startswith("text_model.") else "text_model." + key
+        state["conditioner.embedders.0.transformer." + name] = value
+    for key, value in open_clip_from_clip(text_2.state_dict()).items():
+        state["conditioner.embedders.1.model." + key] = value
     save_file({k: v.contiguous() for k, v in state.items()}, str(target))
     return Path(target)

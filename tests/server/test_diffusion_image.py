@@ -232,3 +232,13 @@ def test_reduced_precision(models):
     fp16_on_cpu = list(engine.restyle(shot, iter(frames)))
     assert shot.warnings == ["dtype fp16 is not supported on cpu; running in fp32"]
     assert fp16_on_cpu[0].tobytes() == run(models, frames)[0].tobytes()
+
+
+def test_single_files_borrow_the_configs_of_their_own_family(models, tmp_path):
+    frames = tm.translating_plate(count=1)
+    sd_file = tm.build_sd_single_file(models.models["sd"], tmp_path / "sd-file.safetensors")
+    xl_file = tm.build_sdxl_single_file(models.models["sdxl"], tmp_path / "xl-file.safetensors")
+    library = ModelLibrary(models={**models.models, "sd-file": sd_file, "xl-file": xl_file})
+    for single, folder in (("xl-file", "sdxl"), ("sd-file", "sd")):
+        loaded = run(library, frames, model=single)
+        assert loaded[0].tobytes() == run(models, frames, model=folder)[0].tobytes()

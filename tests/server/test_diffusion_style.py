@@ -21,7 +21,7 @@ def models(tmp_path_factory) -> ModelLibrary:
     tm.build_sd(root / "sd")
     tm.build_sdxl(root / "sdxl")
     tm.build_ip_adapter(root / "ip-sd", tm.CROSS_DIM, root / "sd" / "unet")
-    tm.build_ip_adapter(root / "ip-sdxl", 32, root / "sdxl" / "unet")
+    tm.build_ip_adapter(root / "ip-sdxl", tm.SDXL_CROSS_DIM, root / "sdxl" / "unet")
     return ModelLibrary(
         models={"sd": root / "sd", "sdxl": root / "sdxl"},
         ip_adapters={"sd": root / "ip-sd", "sdxl": root / "ip-sdxl"},
