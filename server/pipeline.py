@@ -56,7 +56,12 @@ class FrameDone:
 
 
 class JobObserver:
-    """Receives a job's progress. Methods are called from the thread that runs `run_job`."""
+    """Receives a job's progress.
+
+    Calls come one at a time (the job serialises them) but not always from the thread that runs
+    `run_job`: `frame_done` arrives from the writer thread the moment a frame is on disk, so
+    progress never lags behind the engine.
+    """
 
     def job_started(self, job_id: str, frames: Sequence[int]) -> None:
         """The job starts; `frames` are the frames that will be produced (resumed ones excluded)."""
@@ -231,6 +236,8 @@ class _JobRun:
         self.provenance = prepared.provenance()
         self.compression_override = spec.output.compression
         self.log = logging.LoggerAdapter(log, {"job_id": job_id})
+        self.events = threading.RLock()
+        """Serialises observer calls from the job's threads."""
 
     # -- orchestration ---------------------------------------------------------------------------
     def execute(self) -> None:
@@ -260,10 +267,10 @@ class _JobRun:
                     time.perf_counter() - engine_started - reader.wait_seconds.pop(decoded.number, 0.0)
                 )
                 if in_flight is not None:
-                    self._finish(in_flight.result())
+                    in_flight.result()  # one frame in the writer at a time; raises its error
                 in_flight = writer.submit(self._write, decoded, styled, timings[decoded.number])
             if in_flight is not None:
-                self._finish(in_flight.result())
+                in_flight.result()
         finally:
             reader.stop()
             writer.shutdown(wait=True)
@@ -321,9 +328,10 @@ class _JobRun:
 
     def emit_warning(self, message: str, frame: int | None) -> None:
         text = f"frame {frame}: {message}" if frame is not None else message
-        self.warnings.append(text)
         self.log.warning("%s", text)
-        self.observer.warning(self.job_id, message, frame)
+        with self.events:
+            self.warnings.append(text)
+            self.observer.warning(self.job_id, message, frame)
 
     # -- per frame -------------------------------------------------------------------------------
     def _write(self, decoded: DecodedFrame, styled: np.ndarray, seconds: dict[str, float]) -> FrameDone:
@@ -337,11 +345,11 @@ class _JobRun:
         attributes = dict(self.provenance, **{"stylelock:frame": str(decoded.number)})
         write_exr(path, image, compression=compression, extra_attributes=attributes)
         seconds["write"] = time.perf_counter() - started
-        return FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))
-
-    def _finish(self, done: FrameDone) -> None:
-        self.outputs[done.frame] = done.path
-        self.observer.frame_done(self.job_id, done)
+        done = FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))
+        with self.events:
+            self.outputs[done.frame] = done.path
+            self.observer.frame_done(self.job_id, done)
+        return done
 
 
 class _Reader:
@@ -397,7 +405,8 @@ class _Reader:
                     "the engine and come back as they were",
                     item.number,
                 )
-            self.run.observer.frame_started(self.run.job_id, item.number)
+            with self.run.events:
+                self.run.observer.frame_started(self.run.job_id, item.number)
             pending.put(item)
             yield item.model
 
