@@ -43,7 +43,7 @@ class ModelSource:
     config: Path | None = None
     """For a single file: the diffusers config folder found for it (None: search at load time)."""
     family: str | None = None
-    """`sd` or `sdxl` when known from model_index.json; None for a single file until it is opened."""
+    """`sd` (1.x), `sd2` or `sdxl` when known from the folder; None for a single file until it is opened."""
 
 
 @dataclass(frozen=True)
@@ -148,16 +148,9 @@ def describe_model_path(path: Path) -> ModelSource:
     """What kind of model lives at `path`: a diffusers pipeline folder or a single checkpoint file."""
     path = Path(path)
     if path.is_dir():
-        index = path / "model_index.json"
-        if not index.is_file():
+        if not (path / "model_index.json").is_file():
             raise EngineError(f"model folder {str(path)!r} is not a diffusers pipeline (no model_index.json)")
-        try:
-            class_name = json.loads(index.read_text()).get("_class_name", "")
-        except (OSError, ValueError) as exc:
-            raise EngineError(
-                f"model folder {str(path)!r} has an unreadable model_index.json: {exc}"
-            ) from None
-        return ModelSource(path=path, format="diffusers", family=family_of_class(class_name))
+        return ModelSource(path=path, format="diffusers", family=family_of_folder(path))
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         return ModelSource(path=path, format="single_file")
     raise EngineError(
@@ -166,9 +159,17 @@ def describe_model_path(path: Path) -> ModelSource:
     )
 
 
-def family_of_class(class_name: str) -> str:
-    """`sdxl` for the SDXL pipelines, `sd` for SD 1.x/2.x (the only other family these engines run)."""
-    return "sdxl" if "XL" in class_name else "sd"
+def family_of_folder(path: Path) -> str:
+    """`sdxl`, `sd2` (OpenCLIP ViT-H text encoder, 1024 wide) or `sd` (SD 1.x) for a diffusers folder."""
+    try:
+        class_name = json.loads((path / "model_index.json").read_text()).get("_class_name", "")
+        if "XL" in class_name:
+            return "sdxl"
+        text = path / "text_encoder" / "config.json"
+        width = json.loads(text.read_text()).get("hidden_size") if text.is_file() else None
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"model folder {str(path)!r} has an unreadable config: {exc}") from None
+    return "sd2" if width == 1024 else "sd"
 
 
 def config_candidates(source: ModelSource, library: ModelLibrary | None) -> list[Path]:

@@ -24,7 +24,7 @@ from stylelock.server.engines.diffusion.library import (
     ModelLibrary,
     ModelSource,
     config_candidates,
-    family_of_class,
+    family_of_folder,
 )
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,8 @@ def _load_base(
 
 
 def single_file_family(path: Path) -> str:
-    """`sdxl` or `sd`, read from the checkpoint's key names (safetensors: the header alone)."""
+    """`sdxl`, `sd2` (OpenCLIP text encoder) or `sd`, from the checkpoint's key names (safetensors: the
+    header alone)."""
     try:
         if path.suffix.lower() == ".safetensors":
             from safetensors import safe_open
@@ -226,15 +227,14 @@ def single_file_family(path: Path) -> str:
             keys = list(data.get("state_dict", data).keys())
     except Exception as exc:
         raise EngineError(f"model {str(path)!r} is not a readable checkpoint: {_one_line(exc)}") from None
-    return "sdxl" if any(k.startswith("conditioner.embedders.1.") for k in keys) else "sd"
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return "sdxl"
+    return "sd2" if any(k.startswith("cond_stage_model.model.") for k in keys) else "sd"
 
 
 def _single_file_config(source: ModelSource, family: str, library: ModelLibrary | None) -> Path:
-    import json
-
     for candidate in config_candidates(source, library):
-        class_name = json.loads((candidate / "model_index.json").read_text()).get("_class_name", "")
-        if family_of_class(class_name) == family or candidate == source.config:
+        if candidate == source.config or family_of_folder(candidate) == family:
             return candidate
     stem = source.path.with_suffix("")
     raise EngineError(
