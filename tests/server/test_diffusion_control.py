@@ -118,3 +118,25 @@ def test_guide_errors_name_the_problem(models):
         run(models, frames, {"depth": "depth.Z"}, controlnet_weights="depht=1")
     with pytest.raises(SpecError, match="start must come first"):
         run(models, frames, {"depth": "depth.Z"}, controlnet_start=0.6, controlnet_end=0.4)
+
+
+def test_user_supplied_control_image_sequences(models, tmp_path):
+    import cv2
+
+    frames = tm.translating_plate(count=2)
+    for frame in frames:  # the artist's own depth pass, at twice the engine resolution, 16-bit
+        ramp = np.linspace(0, 65535, 128, dtype=np.float64)[None, :].repeat(96, axis=0)
+        cv2.imwrite(
+            str(tmp_path / f"depth.{frame.number:04d}.png"),
+            (ramp * (0.5 + frame.number % 2 / 2)).astype(np.uint16),
+        )
+    pattern = str(tmp_path / "depth.####.png")
+    maker = GuideMaker(plan_guides({"depth": pattern}, frames[0]), [1001, 1002], lambda n: frames[n - 1001])
+    image = maker.control_images(frames[1])["depth"]
+    assert image.shape == (48, 64, 3) and image.dtype == np.float32
+    assert image[0, 0, 0] == pytest.approx(0.0, abs=0.01) and image[0, -1, 0] == pytest.approx(0.5, abs=0.02)
+    guided = run(models, frames, {"depth": pattern})
+    plain = run(models, frames, {})
+    assert np.abs(guided[0] - plain[0]).mean() > 1e-3
+    with pytest.raises(EngineError, match=r"guide image '.*missing\.1001\.png' cannot be read"):
+        run(models, frames, {"depth": str(tmp_path / "missing.####.png")})

@@ -10,7 +10,10 @@ A job's guides map a ControlNet name to a source (`--guide depth=depth.Z --guide
 - `normal` / `normals` (source: a layer, default `N`): the three channels of a normals AOV mapped
   from [-1, 1] to [0, 1];
 - any other name: an AOV layer (three channels `.R/.G/.B` or `.X/.Y/.Z`) or channel given as the
-  source, normalised over the shot like depth.
+  source, normalised over the shot like depth;
+- a source that is a frame sequence (`--guide depth=/shots/sh010/depth.####.png`): the user's own
+  control images, one per plate frame. 8- and 16-bit images are used as they are; float EXRs are
+  normalised over the shot like depth. Resized to the engine's resolution when they differ.
 
 Pure numpy and OpenCV: no torch here.
 """
@@ -37,7 +40,8 @@ SHOT_SAMPLES = 7
 class GuideSpec:
     name: str
     kind: str
-    """`edges`, `depth`, `normals`, `channel` (one AOV channel) or `layer` (three AOV channels)."""
+    """`edges`, `depth`, `normals`, `channel` (one AOV channel), `layer` (three AOV channels) or
+    `sequence` (control images on disk; `channels` holds the pattern)."""
     channels: tuple[str, ...] = ()
 
 
@@ -46,7 +50,9 @@ def plan_guides(guides: Mapping[str, str], sample: ModelFrame) -> list[GuideSpec
     specs = []
     for name, source in guides.items():
         lowered = name.lower()
-        if lowered in EDGE_NAMES and not source:
+        if is_sequence(source):
+            specs.append(GuideSpec(name, "sequence", (source,)))
+        elif lowered in EDGE_NAMES and not source:
             specs.append(GuideSpec(name, "edges"))
         elif lowered in NORMAL_NAMES or (source and _triple(sample.aovs, source)):
             layer = source or "N"
@@ -69,6 +75,13 @@ def plan_guides(guides: Mapping[str, str], sample: ModelFrame) -> list[GuideSpec
                 )
             specs.append(GuideSpec(name, "depth" if lowered in DEPTH_NAMES else "channel", (channel,)))
     return specs
+
+
+def is_sequence(source: str) -> bool:
+    """Whether a guide source names files (a frame token and a path) rather than a plate channel."""
+    return any(token in source for token in ("#", "%0", "%d", "@", "$F")) and (
+        "/" in source or "\\" in source or "." in source.rsplit("#", 1)[-1]
+    )
 
 
 def _triple(aovs: Mapping[str, np.ndarray], layer: str) -> tuple[str, ...] | None:
@@ -117,7 +130,11 @@ class GuideMaker:
         self.specs = list(specs)
         self.canny = canny
         self.ranges: dict[str, ShotRange] = {}
-        needs_range = [s for s in self.specs if s.kind in ("depth", "channel", "layer")]
+        needs_range = [
+            s
+            for s in self.specs
+            if s.kind in ("depth", "channel", "layer") or (s.kind == "sequence" and _is_exr(s.channels[0]))
+        ]
         if needs_range:
             picks = _spread(frames, SHOT_SAMPLES)
             samples = [load_frame(n) for n in picks]
@@ -139,6 +156,8 @@ class GuideMaker:
         return {spec.name: self._image(spec, frame) for spec in self.specs}
 
     def _raw(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
+        if spec.kind == "sequence":
+            return read_control_image(spec.channels[0], frame.number, (frame.height, frame.width))
         arrays = [np.asarray(frame.aovs[c], dtype=np.float64) for c in spec.channels]
         if spec.kind == "depth":
             return disparity(arrays[0])
@@ -147,6 +166,8 @@ class GuideMaker:
     def _image(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
         if spec.kind == "edges":
             return canny_edges(frame.rgb, *self.canny)
+        if spec.kind == "sequence" and spec.name not in self.ranges:
+            return self._raw(spec, frame).astype(np.float32)
         if spec.kind == "normals":
             normals = np.stack([np.asarray(frame.aovs[c], dtype=np.float32) for c in spec.channels], axis=-1)
             normals = np.nan_to_num(normals, nan=0.0, posinf=0.0, neginf=0.0)
@@ -154,6 +175,45 @@ class GuideMaker:
         values = np.nan_to_num(self._raw(spec, frame), nan=0.0, posinf=0.0, neginf=0.0)
         image = self.ranges[spec.name].normalise(values)
         return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+
+
+def _is_exr(pattern: str) -> bool:
+    return pattern.lower().endswith(".exr")
+
+
+def read_control_image(pattern: str, number: int, shape: tuple[int, int]) -> np.ndarray:
+    """Frame `number` of a control-image sequence as (h, w, 3): integer images scaled to [0, 1],
+    float EXRs as they are (normalised over the shot by the caller); resized to `shape`."""
+    import cv2
+
+    from stylelock.core.sequence import FramePattern
+
+    path = FramePattern.parse(pattern).path(number)
+    try:
+        if _is_exr(path):
+            from stylelock.core.exr import read_exr
+
+            part = read_exr(path).main
+            image = (
+                part.rgb()
+                if part.rgb_layers()
+                else np.repeat(part.pixels[part.channels[0]].astype(np.float32)[..., None], 3, axis=-1)
+            )
+        else:
+            data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            if data is None:
+                raise OSError("not a readable image")
+            scale = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else 1.0
+            data = data.astype(np.float32) / scale
+            if data.ndim == 2:
+                data = np.repeat(data[..., None], 3, axis=-1)
+            image = np.ascontiguousarray(data[..., 2::-1])  # BGR(A) -> RGB
+    except Exception as exc:
+        raise EngineError(f"guide image {path!r} cannot be read: {exc}") from None
+    h, w = shape
+    if image.shape[:2] != (h, w):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return np.clip(image, 0.0, None) if _is_exr(path) else np.clip(image, 0.0, 1.0)
 
 
 def canny_edges(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
