@@ -89,5 +89,7 @@ def test_errors(models, plate):
         run(models, plate, overlap=4)
     with pytest.raises(EngineError, match=r"needs an SD 1\.x model"):
         run(models, plate, model="sdxl")
+    with pytest.raises(SpecError, match="context 40 is longer than the motion adapter's 32 frames"):
+        run(models, plate, context=40)
     with pytest.raises(EngineError, match="no motion adapter is registered"):
         run(ModelLibrary(models=models.models), plate)

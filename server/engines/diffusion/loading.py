@@ -104,8 +104,10 @@ class PipelineCache:
         return len(self._items)
 
 
-#: Models resident in this process, shared by both diffusion engines.
-PIPELINES = PipelineCache(capacity=3)
+#: Models resident in this process, shared by both diffusion engines: base pipelines, ControlNets and
+#: AnimateDiff pipelines. On a card, what does not fit evicts the least recently used first
+#: (`move_to_device`); the count only bounds what stays loaded when memory is plentiful.
+PIPELINES = PipelineCache(capacity=6)
 
 
 def _free(device: str) -> None:

@@ -15,7 +15,8 @@ from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion.image_job import Cancelled, ImageJob
 from stylelock.server.engines.diffusion.library import ModelLibrary
 
-RUN_LOCK = threading.RLock()
+#: Not an RLock: a job's generator may be finished (closed) by another thread than the one that began it.
+RUN_LOCK = threading.Lock()
 
 
 def restyle_image(

@@ -107,6 +107,11 @@ class VideoJob:
         key = CacheKey("animatediff", str(source.path), str(self.dtype), device, (str(adapter),))
         self.pipe = PIPELINES.get(key, lambda: _build(base, adapter, self.dtype, device, key))
         self.pipe.scheduler = fresh_scheduler(base, self.p["scheduler"])
+        longest = int(getattr(self.pipe.unet.config, "motion_max_seq_length", 0) or 0)
+        if longest and int(self.p["context"]) > longest:
+            raise SpecError(
+                f"context {self.p['context']} is longer than the motion adapter's {longest} frames"
+            )
 
         style = pick_style(shot.styles)
         ip_path = None
