@@ -16,7 +16,9 @@ at strength 0.6, 20 steps, guidance 7.5, measured in the same process:
 - `plain-batch8`: the same pipeline handed 8 frames at once;
 - `engine-temporal`: this engine, temporal layers on (shared noise, cross-frame attention, flow
   fusion on the plate's vectors, colour lock), frames batched;
-- `engine-plain`: this engine with every temporal layer off.
+- `engine-plain`: this engine with every temporal layer off;
+- `engine-hybrid-k4`: `keyframe_every 4`, diffusion on every 4th frame (and the last), the keyframe
+  engine carrying the frames between.
 
 Seconds per frame are wall-clock over all frames of a timed run after a warm-up run (model loaded,
 kernels chosen). Quality: the short-term warp-error ratio (output over plate, Lai et al., on the
@@ -284,6 +286,7 @@ def bench_size(
             "engine-plain",
             lambda fr: run_engine(library, fr, device, {**base, "batch": batch, **TEMPORAL_OFF}),
         ),
+        ("engine-hybrid-k4", lambda fr: run_engine(library, fr, device, {**base, "keyframe_every": 4})),
     ]
     rows = []
     for name, work in configs:
@@ -295,7 +298,7 @@ def bench_size(
                 "width": width,
                 "height": height,
                 "frames": count,
-                "batch": 1 if name == "plain-loop" else (8 if name == "plain-batch8" else batch),
+                "batch": {"plain-loop": 1, "plain-batch8": 8, "engine-hybrid-k4": 1}.get(name, batch),
                 "seconds_per_frame": round(seconds / count, 4),
                 "warp_error_ratio": round(warp_ratio(frames, outputs), 3),
             }
