@@ -140,3 +140,13 @@ def test_user_supplied_control_image_sequences(models, tmp_path):
     assert np.abs(guided[0] - plain[0]).mean() > 1e-3
     with pytest.raises(EngineError, match=r"guide image '.*missing\.1001\.png' cannot be read"):
         run(models, frames, {"depth": str(tmp_path / "missing.####.png")})
+
+
+def test_controlnets_by_path_for_one_job(models):
+    frames = tm.translating_plate(count=1)
+    bare = ModelLibrary(models=models.models)
+    by_path = run(bare, frames, {"edges": ""}, controlnet_paths=f"edges={models.controlnets['edges']}")
+    registered = run(models, frames, {"edges": ""})
+    assert by_path[0].tobytes() == registered[0].tobytes()
+    with pytest.raises(SpecError, match="controlnet_paths entry 'edges' must be GUIDE=PATH"):
+        run(bare, frames, {"edges": ""}, controlnet_paths="edges")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,9 @@ class ImageJob:
         self.ip_image = style_image(self.style) if ip_path is not None and self.style is not None else None
 
         self.guide_names = list(shot.guides)
+        extra = _controlnet_paths(self.p["controlnet_paths"])
+        if extra:
+            library = replace(library, controlnets={**library.controlnets, **extra})
         nets = [load_controlnet(library.resolve_controlnet(n), self.dtype, device) for n in self.guide_names]
         self.guides = (
             GuideMaker(
@@ -257,6 +262,16 @@ class ImageJob:
             vae.enable_tiling()
         else:
             vae.disable_tiling()
+
+
+def _controlnet_paths(text: str) -> dict[str, Path]:
+    paths = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SpecError(f"controlnet_paths entry {item!r} must be GUIDE=PATH")
+        paths[name.strip()] = Path(path.strip()).expanduser()
+    return paths
 
 
 def _per_guide(text: str, names: list[str], default: float, what: str) -> list[float]:

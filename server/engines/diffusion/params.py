@@ -106,6 +106,14 @@ _CONTROL = (
     ParamSpec("controlnet_starts", "string", "", "Per-guide start fractions: `edges=0.2`.", advanced=True),
     ParamSpec("controlnet_ends", "string", "", "Per-guide end fractions: `depth=0.6`.", advanced=True),
     ParamSpec(
+        "controlnet_paths",
+        "string",
+        "",
+        "ControlNets by path for this job, for guides the server has no ControlNet registered for: "
+        "`edges=/models/cn-canny,depth=/models/cn-depth`.",
+        advanced=True,
+    ),
+    ParamSpec(
         "canny_low", "int", 100, "Canny low threshold (8-bit luma).", minimum=0, maximum=255, advanced=True
     ),
     ParamSpec(
