@@ -242,3 +242,19 @@ def test_single_files_borrow_the_configs_of_their_own_family(models, tmp_path):
     for single, folder in (("xl-file", "sdxl"), ("sd-file", "sd")):
         loaded = run(library, frames, model=single)
         assert loaded[0].tobytes() == run(models, frames, model=folder)[0].tobytes()
+
+
+def test_models_stay_resident_between_jobs(models):
+    import torch
+
+    from stylelock.server.engines.diffusion import loading
+
+    frames = tm.translating_plate(count=1)
+    DiffusionImageEngine().close()
+    run(models, frames)
+    key = loading.CacheKey("img2img", str(models.models["sd"]), str(torch.float32), "cpu")
+    resident = loading.PIPELINES.get(key, lambda: pytest.fail("the model was not kept"))
+    run(models, frames, seed=9)
+    assert loading.PIPELINES.get(key, lambda: pytest.fail("the model was reloaded")) is resident
+    DiffusionImageEngine().close()
+    assert len(loading.PIPELINES) == 0
