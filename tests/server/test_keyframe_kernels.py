@@ -9,7 +9,7 @@ import pytest
 from stylelock.server.engines.keyframe import blend, rng
 from stylelock.server.engines.keyframe.backend import NumbaBackend, TorchBackend, make_backend
 from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
-from stylelock.server.engines.keyframe.styleblit import styleblit
+from stylelock.server.engines.keyframe.styleblit import styleblit, styleblit_reference
 from stylelock.server.engines.keyframe.synth import Schedule, build_source, identity_nnf, synthesize
 
 torch = pytest.importorskip("torch")
@@ -162,6 +162,14 @@ def test_styleblit_copies_chunks_along_the_positions() -> None:
     # the jitter table is frozen: same seed, same chunks on every frame
     again, _ = styleblit(positions, tgt, src, 8.5, 24.0, seed=3)
     assert np.array_equal(nnf, again)
+    # the numba kernel computes what the numpy reference does, also where chunks must split
+    wobbly = (
+        positions + np.stack([np.sin(coords(h, w)[..., 1] / 5), np.cos(coords(h, w)[..., 0] / 7)], -1) * 3
+    )
+    fast, fast_err = styleblit(wobbly, tgt, src, 8.5, 10.0, seed=5)
+    ref, ref_err = styleblit_reference(wobbly, tgt, src, 8.5, 10.0, seed=5)
+    assert (fast == ref).all(-1).mean() > 0.999
+    np.testing.assert_allclose(fast_err, ref_err, rtol=1e-3, atol=1e-3)
 
 
 def test_poisson_solve_reproduces_an_image_from_its_own_gradients() -> None:

@@ -138,9 +138,10 @@ PARAMS = ParamSchema(
         ParamSpec(
             "temporal_weight",
             "float",
-            0.5,
-            "Weight of the temporal guide (previous output "
-            "warped by the flow): less flicker, more smearing if raised far.",
+            2.0,
+            "Weight of the temporal guide (previous output warped by the flow): less flicker, more "
+            "smearing where the motion is wrong (translucent objects) if raised far. EbSynth uses "
+            "0.5; 2 measured a quarter less warp error on the sample plate.",
             minimum=0.0,
             maximum=100.0,
         ),

@@ -229,3 +229,58 @@ def vote_float(style, nnf, exact, r, out):
                     n += 1
             for c in range(ns):
                 out[y, x, c] /= np.float32(n)
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def styleblit(px, py, tgt, src, total, threshold, steps, widths, offsets, jx, jy, out, err):
+    """StyleBlit's seed hierarchy per pixel (see `styleblit.styleblit`, the reference in numpy).
+
+    ``px``/``py`` (h, w) int64 rounded keyframe coordinates; ``steps`` the seed spacing of each
+    level, coarse first; ``jx``/``jy`` the frozen jitter tables of all levels, flattened, level k
+    starting at ``offsets[k]`` with ``widths[k]`` cells per row. Writes source coordinates into
+    ``out`` (h, w, 2) int32 and the guide error (0..255 RMS) into ``err``."""
+    h, w = px.shape[0], px.shape[1]
+    hs, ws, ng = src.shape[0], src.shape[1], src.shape[2]
+    nlev = steps.shape[0]
+    for y in prange(h):
+        for x in range(w):
+            ux = min(max(px[y, x], 0), ws - 1)
+            uy = min(max(py[y, x], 0), hs - 1)
+            for k in range(nlev):
+                step = steps[k]
+                cw = widths[k]
+                ch = (h // step) + 2
+                cx0 = x // step
+                cy0 = y // step
+                best = 1 << 62
+                qx = 0
+                qy = 0
+                for oy in range(-1, 2):
+                    cy = min(max(cy0 + oy, 0), ch - 1)
+                    for ox in range(-1, 2):
+                        cx = min(max(cx0 + ox, 0), cw - 1)
+                        cell = offsets[k] + cy * cw + cx
+                        sx = min(max(cx * step + jx[cell], 0), w - 1)
+                        sy = min(max(cy * step + jy[cell], 0), h - 1)
+                        d = (sx - x) * (sx - x) + (sy - y) * (sy - y)
+                        if d < best:
+                            best = d
+                            qx = sx
+                            qy = sy
+                cx_ = min(max(px[qy, qx] + (x - qx), 0), ws - 1)
+                cy_ = min(max(py[qy, qx] + (y - qy), 0), hs - 1)
+                acc = np.float32(0.0)
+                for c in range(ng):
+                    dd = tgt[y, x, c] - src[cy_, cx_, c]
+                    acc += dd * dd
+                if np.sqrt(acc / total) < threshold:
+                    ux = cx_
+                    uy = cy_
+                    break
+            acc = np.float32(0.0)
+            for c in range(ng):
+                dd = tgt[y, x, c] - src[uy, ux, c]
+                acc += dd * dd
+            out[y, x, 0] = ux
+            out[y, x, 1] = uy
+            err[y, x] = np.sqrt(acc / total)

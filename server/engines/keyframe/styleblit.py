@@ -21,6 +21,16 @@ def _guide_error(
     return np.sqrt(np.einsum("...c,...c->...", diff, diff) / np.float32(total))
 
 
+def _jitter(seed: int, level: int, ch: int, cw: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frozen jitter table of one level: a seed offset in [0, 2**level) per grid cell."""
+    step = 2**level
+    cells = np.arange(ch * cw, dtype=np.uint64)
+    key = rng.mix(seed, level, 0x5B17)
+    jx = (rng.draw(key, cells, 0) % np.uint64(step)).astype(np.int64).reshape(ch, cw)
+    jy = (rng.draw(key, cells, 1) % np.uint64(step)).astype(np.int64).reshape(ch, cw)
+    return jx, jy
+
+
 def styleblit(
     positions: np.ndarray,
     tgt: np.ndarray,
@@ -34,8 +44,55 @@ def styleblit(
 
     ``positions`` (h, w, 2) are keyframe coordinates advected to this frame; ``tgt`` and ``src``
     are weighted guides (h, w, G) and (hs, ws, G); errors are RMS guide differences in 0..255
-    units, compared with ``threshold``.
+    units, compared with ``threshold``. Runs the numba kernel when numba is present.
     """
+    try:
+        from stylelock.server.engines.keyframe import kernels_numba
+    except ImportError:
+        return styleblit_reference(positions, tgt, src, total_weight, threshold, seed, top_level)
+    h, w = tgt.shape[:2]
+    steps, widths, offsets, jxs, jys = [], [], [], [], []
+    start = 0
+    for level in range(top_level, 0, -1):
+        step = 2**level
+        cw, ch = w // step + 2, h // step + 2
+        jx, jy = _jitter(seed, level, ch, cw)
+        steps.append(step)
+        widths.append(cw)
+        offsets.append(start)
+        jxs.append(jx.ravel())
+        jys.append(jy.ravel())
+        start += ch * cw
+    out = np.empty((h, w, 2), np.int32)
+    err = np.empty((h, w), np.float32)
+    kernels_numba.styleblit(
+        np.rint(positions[..., 0]).astype(np.int64),
+        np.rint(positions[..., 1]).astype(np.int64),
+        np.ascontiguousarray(tgt, dtype=np.float32),
+        np.ascontiguousarray(src, dtype=np.float32),
+        np.float32(total_weight),
+        np.float32(threshold),
+        np.array(steps, np.int64),
+        np.array(widths, np.int64),
+        np.array(offsets, np.int64),
+        np.concatenate(jxs),
+        np.concatenate(jys),
+        out,
+        err,
+    )
+    return out, err
+
+
+def styleblit_reference(
+    positions: np.ndarray,
+    tgt: np.ndarray,
+    src: np.ndarray,
+    total_weight: float,
+    threshold: float,
+    seed: int,
+    top_level: int = 6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`styleblit` in plain numpy: the readable reference the numba kernel is tested against."""
     h, w = tgt.shape[:2]
     hs, ws = src.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w]
@@ -48,10 +105,7 @@ def styleblit(
     for level in range(top_level, 0, -1):
         step = 2**level
         cw, ch = w // step + 2, h // step + 2
-        cells = np.arange(ch * cw, dtype=np.uint64)
-        key = rng.mix(seed, level, 0x5B17)
-        jx = (rng.draw(key, cells, 0) % np.uint64(step)).astype(np.int64).reshape(ch, cw)
-        jy = (rng.draw(key, cells, 1) % np.uint64(step)).astype(np.int64).reshape(ch, cw)
+        jx, jy = _jitter(seed, level, ch, cw)
         cx0, cy0 = xs // step, ys // step
         best = np.full((h, w), np.iinfo(np.int64).max, dtype=np.int64)
         qx = np.zeros((h, w), dtype=np.int64)
