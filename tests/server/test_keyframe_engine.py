@@ -298,3 +298,54 @@ def test_odd_plate_sizes_run_at_every_pyramid_level() -> None:
     outs = restyle(make_shot(frames, [StyleFrame(key, None, FIRST, "k")], params={"levels": 4}))
     assert [o.shape for o in outs] == [(61, 97, 3)] * 3
     assert all(np.isfinite(o).all() for o in outs)
+
+
+def test_torch_kernels_run_the_whole_engine_like_numba(monkeypatch) -> None:
+    """The CUDA path is the torch backend; here it runs on the CPU through the whole engine
+    (pyramid, tracks, two keyframes, blend) and must agree with the numba run."""
+    pytest.importorskip("torch")
+    from stylelock.server.engines.keyframe import run as run_module
+    from stylelock.server.engines.keyframe.backend import TorchBackend
+
+    frames = [np.ascontiguousarray(f[:48, :72]) for f in make_plate(4)]
+    styles = [
+        StyleFrame(stylise(frames[0]), None, FIRST, "a"),
+        StyleFrame(stylise(frames[3], tint=(0.5, 0.8, 1.1)), None, FIRST + 3, "b"),
+    ]
+    numba_outs = restyle(make_shot(frames, styles))
+    monkeypatch.setattr(run_module, "make_backend", lambda device, log_to=None: TorchBackend("cpu"))
+    torch_outs = restyle(make_shot(frames, styles))
+    for a, b in zip(numba_outs, torch_outs, strict=True):
+        assert np.abs(a - b).mean() < 0.01
+        assert (np.abs(a - b) > 0.1).mean() < 0.02
+
+
+def test_thread_count_does_not_change_the_bytes() -> None:
+    import hashlib
+    import os
+    from pathlib import Path
+
+    script = (
+        "import hashlib, test_keyframe_engine as t\n"
+        "frames = t.make_plate(4)\n"
+        "styles = [t.StyleFrame(t.stylise(frames[0]), None, t.FIRST, 'a'),"
+        " t.StyleFrame(t.stylise(frames[3]), None, t.FIRST + 3, 'b')]\n"
+        "outs = t.restyle(t.make_shot(frames, styles))\n"
+        "print(hashlib.sha256(b''.join(o.tobytes() for o in outs)).hexdigest())\n"
+    )
+    here = Path(__file__).parent
+    env = {
+        **os.environ,
+        "NUMBA_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)]),
+    }
+    single = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    frames = make_plate(4)
+    styles = [
+        StyleFrame(stylise(frames[0]), None, FIRST, "a"),
+        StyleFrame(stylise(frames[3]), None, FIRST + 3, "b"),
+    ]
+    here_hash = hashlib.sha256(b"".join(o.tobytes() for o in restyle(make_shot(frames, styles)))).hexdigest()
+    assert single.stdout.strip() == here_hash

@@ -182,6 +182,8 @@ class KeyframeRun:
             self.fwd = Pass(self.settings, self.keys[key], +1)
         result = None
         while self.fwd.number < frame.number:
+            if self.shot.is_cancelled():
+                return None
             result = self.fwd.step(self.plate(self.fwd.number + 1))
             if result is None:
                 return None
@@ -200,6 +202,8 @@ class KeyframeRun:
             if self.bwd.number <= t:
                 self.bwd = Pass(self.settings, self.keys[key], -1)
             while self.bwd.number > lowest:
+                if self.shot.is_cancelled():
+                    return None
                 result = self.bwd.step(self.plate(self.bwd.number - 1))
                 if result is None:
                     return None
