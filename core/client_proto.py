@@ -186,6 +186,13 @@ def engine_from_proto(message: pb.EngineInfo) -> dict[str, Any]:
     }
 
 
+def _models_from_proto(entries: Any) -> dict[str, dict[str, str]]:
+    models: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        models.setdefault(entry.kind, {})[entry.name] = entry.path
+    return models
+
+
 def server_info_from_proto(message: pb.ServerInfo) -> dict[str, Any]:
     """The server info as plain data, the form `StyleLockClient.info()` returns."""
     limits = message.limits
@@ -206,6 +213,7 @@ def server_info_from_proto(message: pb.ServerInfo) -> dict[str, Any]:
             "description": message.colour.description,
         },
         "allowed_roots": list(message.allowed_roots),
+        "models": _models_from_proto(message.models),
         "limits": {
             "max_queue": limits.max_queue,
             "max_active_jobs": limits.max_active_jobs,

@@ -119,6 +119,11 @@ def create_server(
         raise SpecError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
         raise SpecError(f"cannot listen on {address} (address in use or not allowed)")
+    if engines is None:
+        from stylelock.server.engine_cache import EngineCache
+        from stylelock.server.models import engine_options
+
+        engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(config))
     manager = JobManager(config, roots, engines)
     pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

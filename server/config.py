@@ -57,10 +57,21 @@ class ServerConfig:
     """Ended jobs the server remembers (for ListJobs, WatchJob replays and idempotent retries)."""
     max_engines: int = 2
     grace_s: float = 5.0
+    models: tuple[str, ...] = ()
+    """Diffusion models on local disk as NAME=PATH (a diffusers folder or a .safetensors file)."""
+    controlnets: tuple[str, ...] = ()
+    """ControlNets as NAME=PATH (folders)."""
+    ip_adapters: tuple[str, ...] = ()
+    """IP-Adapters as PATH or NAME=PATH (folders with the image encoder and adapter weights)."""
+    motion_adapters: tuple[str, ...] = ()
+    """AnimateDiff motion adapters as PATH or NAME=PATH."""
+    model_configs: tuple[str, ...] = ()
+    """Diffusers config folders for single-file models as NAME=DIR."""
     """Seconds in-flight calls get when the server stops."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "allow_roots", tuple(str(r) for r in self.allow_roots))
+        for name in LIST_SETTINGS:
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         for name in ("max_queue", "max_active_jobs", "max_frame_bytes", "max_upload_bytes", "max_history"):
             if int(getattr(self, name)) < 1:
                 raise SpecError(f"server setting {name}={getattr(self, name)} must be at least 1")
@@ -78,6 +89,10 @@ class ServerConfig:
         return replace(self, **_checked(values, "overrides"))
 
 
+#: Settings that hold a list of text values (flags that repeat, TOML arrays).
+LIST_SETTINGS = ("allow_roots", "models", "controlnets", "ip_adapters", "motion_adapters", "model_configs")
+
+
 def _checked(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
     types = {f.name: f.type for f in fields(ServerConfig)}
     out: dict[str, Any] = {}
@@ -89,9 +104,10 @@ def _checked(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
             known = ", ".join(sorted(types))
             raise SpecError(f"unknown server setting {key!r} in {origin} (known: {known})")
         expected = types[key]
-        if key == "allow_roots":
+        if key in LIST_SETTINGS:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-                raise SpecError(f"server setting allow_roots in {origin} must be a list of folders")
+                what = "folders" if key == "allow_roots" else "NAME=PATH values"
+                raise SpecError(f"server setting {key} in {origin} must be a list of {what}")
             value = tuple(value)
         elif expected == "bool":
             if not isinstance(value, bool):

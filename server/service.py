@@ -55,6 +55,7 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
 
     def _build_info(self) -> pb.ServerInfo:
         from stylelock.server.info import server_info
+        from stylelock.server.models import describe_models
 
         info = server_info(None)
         device, colour, config = info.get("device", {}), info.get("colour", {}), self.config
@@ -75,6 +76,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
                 description=str(colour.get("description") or ""),
             ),
             allowed_roots=list(self.manager.roots.roots),
+            models=[
+                pb.ModelEntry(kind=kind, name=name, path=path)
+                for kind, names in describe_models(config).items()
+                for name, path in names.items()
+            ],
             limits=pb.Limits(
                 max_queue=config.max_queue,
                 max_active_jobs=config.max_active_jobs,

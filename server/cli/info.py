@@ -44,6 +44,9 @@ def format_info(info: dict[str, Any]) -> str:
     lines.append(f"device: {device.get('kind', '?')} ({device.get('name', '?')}{memory_text})")
     colour = info.get("colour", {})
     lines.append(f"colour config: {colour.get('config')} (from {colour.get('source')})")
+    for kind, names in (info.get("models") or {}).items():
+        listed = ", ".join(f"{name}={path}" for name, path in names.items())
+        lines.append(f"{kind.replace('_', ' ')}: {listed}")
     lines.append("engines:")
     for engine in info.get("engines", []):
         lines.append(f"  {engine['name']}: {engine['summary']}")

@@ -47,11 +47,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="allow a non-loopback --listen address (the server has no authentication)",
     )
+    models = parser.add_argument_group("models on local disk (diffusion engines)")
+    for flag, dest, text in (
+        ("--model", "models", "NAME=PATH: a diffusers folder or a .safetensors/.ckpt checkpoint"),
+        ("--controlnet", "controlnets", "NAME=PATH: a ControlNet folder"),
+        ("--ip-adapter", "ip_adapters", "[NAME=]PATH: an IP-Adapter folder (image encoder + weights)"),
+        ("--motion-adapter", "motion_adapters", "[NAME=]PATH: an AnimateDiff motion adapter folder"),
+        ("--model-config", "model_configs", "NAME=DIR: diffusers config folder for a single-file model"),
+    ):
+        models.add_argument(
+            flag, action="append", dest=dest, metavar="NAME=PATH", help=f"{text} (repeatable)"
+        )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from stylelock.server.app import create_server
+    from stylelock.server.models import describe_models
 
     overrides = {
         key: getattr(args, key, None)
@@ -64,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
             "max_upload_bytes",
             "spool_dir",
             "allow_remote",
+            "models",
+            "controlnets",
+            "ip_adapters",
+            "motion_adapters",
+            "model_configs",
         )
     }
     config = load_config(args.config, **overrides)
@@ -72,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"stylelock server listening on {address}", flush=True)
     if server.manager.roots.roots:
         print(f"shared-path roots: {', '.join(server.manager.roots.roots)}", flush=True)
+    for kind, names in describe_models(config).items():
+        listed = ", ".join(f"{name}={path}" for name, path in names.items())
+        print(f"{kind.replace('_', ' ')}: {listed}", flush=True)
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -130,7 +130,7 @@ class Limits(_message.Message):
     def __init__(self, max_queue: _Optional[int] = ..., max_active_jobs: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("server_version", "api_version", "versions", "engines", "device", "colour", "allowed_roots", "limits")
+    __slots__ = ("server_version", "api_version", "versions", "engines", "device", "colour", "allowed_roots", "limits", "models")
     class VersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,7 @@ class ServerInfo(_message.Message):
     COLOUR_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_ROOTS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     versions: _containers.ScalarMap[str, str]
@@ -154,7 +155,18 @@ class ServerInfo(_message.Message):
     colour: ColourConfigInfo
     allowed_roots: _containers.RepeatedScalarFieldContainer[str]
     limits: Limits
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., versions: _Optional[_Mapping[str, str]] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., colour: _Optional[_Union[ColourConfigInfo, _Mapping]] = ..., allowed_roots: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelEntry]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., versions: _Optional[_Mapping[str, str]] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ..., colour: _Optional[_Union[ColourConfigInfo, _Mapping]] = ..., allowed_roots: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelEntry, _Mapping]]] = ...) -> None: ...
+
+class ModelEntry(_message.Message):
+    __slots__ = ("kind", "name", "path")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    path: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec_json", "idempotency_key", "inline")
