@@ -116,7 +116,7 @@ def delta_e(a: np.ndarray, b: np.ndarray) -> float:
 def one_key_run():
     frames = make_plate(6)
     key = stylise(frames[0])
-    shot = make_shot(frames, [StyleFrame(key, None, FIRST, "k0")])
+    shot = make_shot(frames, [StyleFrame(key, None, FIRST, "k0")], params={"softness": 0.0})
     return frames, key, restyle(shot)
 
 
@@ -140,7 +140,7 @@ def test_one_output_per_frame_styled_with_the_paint(one_key_run) -> None:
     for out in outs:
         assert out.shape == (H, W, 3) and out.dtype == np.float32
         assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
-    assert np.array_equal(outs[0], key)  # the keyframe itself is the paint, exactly
+    assert np.array_equal(outs[0], key)  # the keyframe itself is the paint, exactly (softness 0)
     for i, out in enumerate(outs[1:], start=1):
         # far from the plate, close to the paint's palette where the paint went
         assert delta_e(out, frames[i]) > 3 * delta_e(out, carried(key, i))
@@ -164,6 +164,19 @@ def test_temporally_stable_against_a_flickering_baseline(one_key_run) -> None:
         return np.mean([mae(seq[i], _shift(seq[i - 1], STEP[0], STEP[1])) for i in range(2, len(seq))])
 
     assert flicker(outs) < 0.5 * flicker(baseline), (flicker(outs), flicker(baseline))
+
+
+def test_softness_treats_every_frame_alike() -> None:
+    import cv2
+
+    frames = make_plate(3)
+    key = stylise(frames[0])
+    sharp = restyle(make_shot(frames, [StyleFrame(key, None, FIRST, "k")], params={"softness": 0.0}))
+    soft = restyle(make_shot(frames, [StyleFrame(key, None, FIRST, "k")], params={"softness": 0.8}))
+    for a, b in zip(sharp, soft, strict=True):
+        np.testing.assert_allclose(
+            b, cv2.GaussianBlur(a, (0, 0), 0.8, borderType=cv2.BORDER_REPLICATE), atol=1e-6
+        )
 
 
 def test_two_runs_give_identical_bytes() -> None:

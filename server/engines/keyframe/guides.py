@@ -25,7 +25,7 @@ class GuideWeights:
     colour: float = 6.0
     edges: float = 0.5
     positional: float = 2.0
-    temporal: float = 2.0
+    temporal: float = 4.0
     style: float = 1.0
 
 

@@ -68,6 +68,13 @@ class Keyframe:
         """Free the pyramids while no pass uses this keyframe (they are rebuilt identically)."""
         self._cache.clear()
 
+    def padded_style(self, backend: Backend, r: int) -> Any:
+        """The paint padded by `r` on the backend (what StyleBlit's blend samples)."""
+        name = f"style_pad{r}"
+        if name not in self._cache:
+            self._cache[name] = backend.pad(backend.asarray(self.style), r)
+        return self._cache[name]
+
     def guides(self, weights: GuideWeights) -> np.ndarray:
         if "guides" not in self._cache:
             h, w = self.style.shape[:2]
@@ -165,9 +172,7 @@ class Pass:
         """The style a stored (sub-pixel) correspondence field stands for."""
         b = self.s.backend
         if self.s.mode == "styleblit":
-            style = self.key._cache.get("style_pad1")
-            if style is None:
-                style = self.key._cache["style_pad1"] = b.pad(b.asarray(self.key.style), 1)
+            style = self.key.padded_style(b, 1)
             return b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), 1))
         src = self.key.source(self.s, self.style_scale)[0]
         return b.numpy(b.vote_float(src.style, b.asarray(field), b.asarray(exact), self.s.sched.patch // 2))
