@@ -1,0 +1,239 @@
+"""Benchmark of the keyframe engine: seconds per frame and quality on the sample plate.
+
+    python bench/keyframe.py [--frames 10] [--out bench/results/keyframe.json]
+
+Renders the synthetic sample plate (`stylelock.core.sample_scene`: parallax, camera move,
+occlusions, exact Nuke motion vectors) at 960x540, paints its first frame with the demo's
+paint-over filter (`stylelock.core.paint`), and restyles it with the engine through its Engine
+interface in several configurations, all measured in the same run:
+
+- ebsynth, one keyframe, flow estimated by DIS; the same with the plate's motion vectors; and
+  with vectors, EbSynth's own temporal weight (0.5) and no softening, for comparison;
+- ebsynth, two keyframes (first and last frame) merged by the Poisson blend;
+- baselines: the StyleBlit preview mode, and one full-resolution PatchMatch sweep alone.
+
+On a machine with CUDA it also runs the torch kernels at 1920x1080 (and 960x540). Seconds per
+frame count only synthesized frames (keyframes are copies) and include flow and guides. Quality:
+Lai et al. warp-error ratios (output over plate, short- and long-term, on the plate's exact
+vectors; for the estimated-flow run also on DIS flow, as `stylelock qc` measures a plate without
+vectors) and the palette drift (CIEDE2000) of the output against the keyframe's palette. The two
+keyframes are painted independently (different brush strokes), so that run's long-term ratio
+compares two different paintings. The numbers are measurements, not pass/fail checks. The machine's
+load average is recorded: other processes on a shared CPU slow every number alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stylelock.core.metrics import extract_palette, palette_drift, temporal_stability
+from stylelock.core.paint import paint_keyframe
+from stylelock.core.sample_scene import render_sample_frame, windows
+from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
+from stylelock.server.engines.keyframe import KeyframeEngine
+
+FIRST = 1001
+log = logging.getLogger("bench.keyframe")
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def sample_frames(width: int, height: int, count: int) -> list[ModelFrame]:
+    """Sample plate frames in a display-referred encoding (plain sRGB), with their vectors."""
+    (dx, dy, _, _), _ = windows(width, height)
+    crop = (slice(-dy, -dy + height), slice(-dx, -dx + width))
+    frames = []
+    for n in range(FIRST, FIRST + count):
+        ch = render_sample_frame(n, width, height)
+        alpha = ch["A"][crop]
+        rgb = np.stack([ch["R"], ch["G"], ch["B"]], axis=-1)[crop] / np.maximum(alpha, 1e-6)[..., None]
+        aovs = {
+            k: np.ascontiguousarray(ch[k][crop])
+            for k in ("forward.u", "forward.v", "backward.u", "backward.v")
+        }
+        frames.append(ModelFrame(n, np.ascontiguousarray(srgb_encode(rgb)), None, aovs, 1.0))
+    return frames
+
+
+def run_job(frames, styles, params, vectors: bool):
+    by_number = {f.number: f for f in frames}
+
+    def load(n: int) -> ModelFrame:
+        f = by_number[n]
+        return f if vectors else ModelFrame(f.number, f.rgb, f.alpha, {}, f.scale)
+
+    shot = ShotContext(
+        job_id="bench",
+        frames=tuple(by_number),
+        styles=tuple(styles),
+        params=params,
+        load_frame=load,
+        log=log,
+    )
+    keys = {s.frame for s in styles}
+    engine = KeyframeEngine()
+    outs, seconds = [], []
+    started = time.perf_counter()
+    for n, out in zip(by_number, engine.restyle(shot, (load(n) for n in by_number)), strict=True):
+        now = time.perf_counter()
+        if n not in keys:
+            seconds.append(now - started)
+        outs.append(out)
+        started = time.perf_counter()
+    return outs, seconds
+
+
+def quality(frames, outs, key: np.ndarray, estimated_too: bool = False) -> dict:
+    """Warp-error ratios measured on the plate's exact vectors (and, when asked, on DIS flow, as
+    `stylelock qc` measures a plate without vectors), and the palette drift from the keyframe."""
+    long_k = min(10, len(frames) - 1)
+    _, summary = temporal_stability(
+        ((f.number, f.rgb, o, f.aovs) for f, o in zip(frames, outs, strict=True)), long_k=long_k
+    )
+    extra = {}
+    if estimated_too:
+        _, dis = temporal_stability(
+            ((f.number, f.rgb, o) for f, o in zip(frames, outs, strict=True)), long_k=long_k
+        )
+        extra = {
+            "warp_ratio_short_on_dis_flow": round(dis["short"].ratio, 3),
+            "warp_ratio_long_on_dis_flow": round(dis["long"].ratio, 3),
+        }
+    ref = extract_palette(key, k=8)
+    drift = [palette_drift(ref, extract_palette(o, k=8, init=ref)) for o in outs[1:]]
+    return {
+        "warp_ratio_short": round(summary["short"].ratio, 3),
+        "warp_ratio_long": round(summary["long"].ratio, 3),
+        **extra,
+        "palette_drift_de2000_mean": round(float(np.mean(drift)), 3),
+        "palette_drift_de2000_max": round(float(np.max(drift)), 3),
+    }
+
+
+def one_sweep_seconds(frames, key, device: str) -> float:
+    """The cost of a single full-resolution PatchMatch sweep (propagation + random search)."""
+    from stylelock.server.engines.keyframe.backend import make_backend
+    from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
+    from stylelock.server.engines.keyframe.synth import build_source, identity_nnf
+
+    backend = make_backend(device)
+    h, w = key.shape[:2]
+    weights = GuideWeights()
+    scale = 255.0 * np.sqrt(1.5 / 3)
+    src = build_source(
+        backend, plate_guides(frames[0].rgb, None, coords(h, w), w, weights, False), key, scale, 1, 5
+    )[0]
+    tgt_guides = plate_guides(frames[1].rgb, None, coords(h, w), w, weights, False)
+    tgt = backend.pad(backend.asarray(np.concatenate([tgt_guides, key * np.float32(scale)], axis=2)), 2)
+    nnf = backend.asarray(identity_nnf(h, w))
+    err = backend.patch_errors(tgt, src.src, nnf, 5)
+    occ = backend.occupancy(nnf, h, w, 5, 25.0)
+    backend.sweep(tgt, src.src, nnf, err, occ, 3500.0, 5, [16, 8, 4, 2, 1], 1)  # warm
+    runs = []
+    for i in range(3):
+        started = time.perf_counter()
+        out = backend.sweep(tgt, src.src, nnf, err, occ, 3500.0, 5, [16, 8, 4, 2, 1], 2 + i)
+        backend.numpy(out[1])  # wait for the device
+        runs.append(time.perf_counter() - started)
+    return float(np.median(runs))
+
+
+def bench_size(width: int, height: int, count: int, device: str) -> dict:
+    log.info("rendering %d sample frames at %dx%d", count, width, height)
+    frames = sample_frames(width, height, count)
+    key = paint_keyframe(frames[0].rgb)
+    last = paint_keyframe(frames[-1].rgb)
+    one = [StyleFrame(key, None, FIRST, "first")]
+    two = [*one, StyleFrame(last, None, FIRST + count - 1, "last")]
+    base = {"device": device}
+    configs = {
+        "ebsynth_1key_estimated_flow": (one, {**base, "flow": "estimated"}, False),
+        "ebsynth_1key_plate_vectors": (one, base, True),
+        "ebsynth_1key_plate_vectors_ebsynth_weights_crisp": (
+            one,
+            {**base, "temporal_weight": 0.5, "softness": 0.0},
+            True,
+        ),
+        "ebsynth_2key_poisson_blend": (two, base, True),
+        "styleblit_1key_plate_vectors": (one, {**base, "mode": "styleblit"}, True),
+    }
+    results = {}
+    for name, (styles, params, vectors) in configs.items():
+        log.info("%s", name)
+        outs, seconds = run_job(frames, styles, params, vectors)
+        results[name] = {
+            "seconds_per_frame": round(float(np.mean(seconds)), 3),
+            "seconds_per_frame_median": round(float(np.median(seconds)), 3),
+            "frames_timed": len(seconds),
+            **quality(frames, outs, key, estimated_too=not vectors),
+        }
+    sweep = one_sweep_seconds(frames, key, device)
+    results["single_full_res_sweep"] = {"seconds": round(sweep, 4)}
+    blit = results["styleblit_1key_plate_vectors"]["seconds_per_frame"]
+    for r in results.values():
+        if "seconds_per_frame" in r:
+            r["ratio_to_styleblit"] = round(r["seconds_per_frame"] / blit, 2)
+            r["ratio_to_one_sweep"] = round(r["seconds_per_frame"] / sweep, 2)
+    return {"width": width, "height": height, "frames": count, "configs": results}
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    import numba
+    import torch
+
+    info["numba"] = numba.__version__
+    info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    info["torch"] = torch.__version__
+    info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "keyframe.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    report = {"benchmark": "keyframe engine", "machine": machine(), "runs": []}
+    # compile (or load cached) kernels outside the timings
+    tiny = sample_frames(96, 64, 3)
+    run_job(tiny, [StyleFrame(paint_keyframe(tiny[0].rgb), None, FIRST, "k")], {"device": "cpu"}, True)
+    report["runs"].append({"backend": "cpu (numba)", **bench_size(960, 540, args.frames, "cpu")})
+    if torch.cuda.is_available():
+        for w, h in ((960, 540), (1920, 1080)):
+            report["runs"].append({"backend": "cuda (torch)", **bench_size(w, h, args.frames, "cuda")})
+    report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
