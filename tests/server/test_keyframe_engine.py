@@ -240,6 +240,16 @@ def test_look_image_transfers_its_palette() -> None:
         assert to_palette(out) < 0.3 * to_palette(frames[i]), (to_palette(out), to_palette(frames[i]))
 
 
+def test_look_image_chunks_match_when_the_look_frame_is_fixed() -> None:
+    frames = make_plate(4)
+    look = stylise(_canvas(50, 70, seed=3), tint=(0.9, 0.5, 0.8))
+    styles = [StyleFrame(look, None, None, "look")]
+    params = {"look_frame": FIRST, "look_iters": 2}
+    whole = restyle(make_shot(frames, styles, params=params))
+    chunk = restyle(make_shot(frames, styles, [FIRST + 2, FIRST + 3], params=params))
+    assert chunk[0].tobytes() == whole[2].tobytes() and chunk[1].tobytes() == whole[3].tobytes()
+
+
 def test_styleblit_preview_carries_the_paint() -> None:
     frames = make_plate(5)
     key = stylise(frames[0])

@@ -128,6 +128,23 @@ def subpixel_field(nnf: np.ndarray, carried: np.ndarray) -> tuple[np.ndarray, np
     return np.ascontiguousarray(field, dtype=np.float32), np.ascontiguousarray(exact)
 
 
+#: Mean RGB difference (display-referred) above which the plate's own change is not explained by
+#: the motion: translucency, reflections, lighting, or a wrong flow.
+PHOTOMETRIC_LIMIT = 0.04
+
+
+def explained_by_motion(rgb: np.ndarray, prev_rgb: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Pixels whose plate colour the previous plate frame, warped by the flow, predicts.
+
+    Where it does not (a ball seen through a translucent leaf moves under the leaf's vectors), a
+    carried track is no promise: it must win on its merits like any new patch."""
+    import cv2
+
+    diff = np.abs(rgb - coreflow.warp(prev_rgb, back)).mean(axis=-1)
+    diff = cv2.GaussianBlur(diff.astype(np.float32), (0, 0), 1.0)
+    return diff < PHOTOMETRIC_LIMIT
+
+
 def advect_positions(positions: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Keyframe coordinates carried along `flow`: bilinear inside a surface, nearest across a
     motion boundary (where interpolating the coordinates of two layers would name a point on
@@ -183,6 +200,9 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         valid = coreflow.occlusion_mask(ahead, back)
+        # a track gets the benefit of the doubt only where the motion explains the plate's change
+        # (the temporal guide keeps the plain occlusion mask: narrowing it too measured more flicker)
+        trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
         positions = advect_positions(self.positions, back)
         temporal = coreflow.warp(self.style, back)
         init = advect_field(self.nnf, back)
@@ -211,6 +231,7 @@ class Pass:
                 temporal_mix=self.temporal_mix,
                 init=init,
                 track=carried,
+                track_trust=trust,
                 cancelled=self.s.cancelled,
             )
             if result is None:

@@ -166,6 +166,7 @@ def synthesize(
     temporal_mix: float = 0.0,
     init: np.ndarray | None = None,
     track: np.ndarray | None = None,
+    track_trust: np.ndarray | None = None,
     cancelled=lambda: False,
 ) -> SynthResult | None:
     """Synthesize the target described by ``guides`` (h, w, G, weighted) from ``source``.
@@ -237,7 +238,7 @@ def synthesize(
         if lev == 0:
             result = SynthResult(nnf=nnf_np, error=backend.numpy(err), style=backend.numpy(estimate))
             if track is not None:
-                result = _continue_track(backend, result, first_tgt, src, nnf, track, p)
+                result = _continue_track(backend, result, first_tgt, src, nnf, track, track_trust, p)
     return result
 
 
@@ -247,14 +248,15 @@ TRACK_FACTOR = 1.5
 TRACK_MARGIN = 40.0
 
 
-def _continue_track(backend, result, tgt, src, nnf, track, p) -> SynthResult:
+def _continue_track(backend, result, tgt, src, nnf, track, trust, p) -> SynthResult:
     """Keep the carried sub-pixel track wherever it matches about as well as the search's best
     (both judged on the same target, the track at its exact position)."""
     best = backend.numpy(backend.patch_errors(tgt, src.src, nnf, p))
     carried = backend.numpy(backend.patch_errors_float(tgt, src.src, backend.asarray(track), p))
     # a little hysteresis: a new patch must be clearly better to break a track (re-synthesizing
     # texture that is still visible is what reads as flicker)
-    keep = carried <= TRACK_FACTOR * best + TRACK_MARGIN * p * p
+    lenient = TRACK_FACTOR * best + TRACK_MARGIN * p * p
+    keep = carried <= (lenient if trust is None else np.where(trust, lenient, best))
     whole = np.stack(
         [np.clip(np.rint(track[..., 0]), 0, src.w - 1), np.clip(np.rint(track[..., 1]), 0, src.h - 1)], -1
     )
