@@ -17,9 +17,11 @@ Decoding the engine's output m (l = OCIO(E -> L)(m)), per channel, in L where th
 (v = the plate's value in L, kept at encode time for the pixels the encoding clipped):
 
 * channels the encoding carried: d = l - l0, the engine's change;
-* highlights clipped at 1: d = v * (g - 1) with g = clip(l / l0, 0, 1), the plate highlight scaled
-  by the engine's own gain on that channel: a sky the engine darkens does not keep a full-strength
-  blown highlight, one it leaves alone keeps all of it;
+* highlights clipped at 1: d = (l - l0) - (v - l0) * (1 - w), with w = smoothstep of the engine's
+  value m over the top HIGHLIGHT_BAND of the encoding: where the engine leaves the channel at the
+  top ("as bright as it gets") the plate's highlight comes back whole; where it paints the channel
+  darker the output is what it painted, so the result re-encodes to the engine's own value (a
+  highlight scaled by the engine's gain would still read as white: 3000 x 0.2 is far above 1);
 * negatives clipped at 0 (colours outside the encoding's gamut): d = (l - l0) + (v - l0) * (G - 1),
   where G = clip(max(l) / max(l0), 0, 1) is the pixel's brightness gain, so the out-of-gamut part
   follows the engine's darkening of the pixel instead of outweighing it;
@@ -28,9 +30,9 @@ Decoding the engine's output m (l = OCIO(E -> L)(m)), per channel, in L where th
 * non-finite plate pixels come back as they were.
 
 An unchanged model gives d == 0 exactly (l and l0 come from the same processor on the same values,
-and l / l0 == 1 exactly), so a passthrough engine returns the plate bit for bit, not merely within
-1e-4, whatever the values (1e-4..1e4, negatives, alpha 0..1) and whichever encoding. docs/colour.md
-has the measured numbers.
+and a clipped channel sits at m == 1, so w == 1), so a passthrough engine returns the plate bit for
+bit, not merely within 1e-4, whatever the values (1e-4..1e4, negatives, alpha 0..1) and whichever
+encoding. docs/colour.md has the measured numbers.
 
 A plate in a config other than the bundled one is converted with
 `OCIO.Config.GetProcessorFromConfigs` through the configs' interchange roles (`aces_interchange` or
@@ -57,6 +59,11 @@ log = logging.getLogger(__name__)
 
 #: Alpha at or below this is treated as 1 for unpremultiplying (glows, holdouts, empty pixels).
 ALPHA_EPSILON = 1e-6
+
+#: Width, in model-space code values, of the ramp at the top of the encoding over which a clipped
+#: highlight fades from "restored from the plate" (engine value 1) to "as the engine painted it"
+#: (two 8-bit code values below). Narrow, so what an engine paints re-encodes to what it painted.
+HIGHLIGHT_BAND = 2.0 / 255.0
 
 #: Pixels per OCIO call above which a frame is split across threads (OCIO releases the GIL).
 _SPLIT_PIXELS = 1 << 18
@@ -193,7 +200,9 @@ class ModelSpaceCodec:
         np.clip(linear, 0.0, 1.0, out=linear)
         _apply(self._decode_curve, linear)
 
-        clipped_delta = _clipped_delta(linear, state) if state.clipped_index.size else None
+        clipped_delta = (
+            _clipped_delta(linear, model.reshape(-1, 3), state) if state.clipped_index.size else None
+        )
         delta = linear
         delta -= state.linear0
         if clipped_delta is not None:
@@ -264,14 +273,15 @@ class ModelSpaceCodec:
         }
 
 
-def _clipped_delta(linear: np.ndarray, state: EncodeState) -> np.ndarray:
+def _clipped_delta(linear: np.ndarray, model: np.ndarray, state: EncodeState) -> np.ndarray:
     """The change in L for pixels the encoding clipped (see the module docstring)."""
     now = linear[state.clipped_index]
     before = state.linear0[state.clipped_index]
     value = state.clipped_value
     sign = state.clipped_sign
+    ramp = np.clip((model[state.clipped_index] - (1.0 - HIGHLIGHT_BAND)) / HIGHLIGHT_BAND, 0.0, 1.0)
+    keep = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: 1 at the top, 0 two code values below
     with np.errstate(divide="ignore", invalid="ignore"):
-        channel_gain = np.clip(now / before, 0.0, 1.0)
         peak_before = np.maximum(np.maximum(before[:, 0], before[:, 1]), before[:, 2])
         peak_now = np.maximum(np.maximum(now[:, 0], now[:, 1]), now[:, 2])
         pixel_gain = np.where(peak_before > 0.0, np.clip(peak_now / peak_before, 0.0, 1.0), 1.0)
@@ -279,9 +289,8 @@ def _clipped_delta(linear: np.ndarray, state: EncodeState) -> np.ndarray:
     low = (value - before) * (pixel_gain[:, None] - 1.0)
     low += delta
     delta = np.where(sign < 0, low, delta)
-    channel_gain -= 1.0
-    channel_gain *= value
-    return np.where(sign > 0, channel_gain, delta).astype(np.float32, copy=False)
+    high = (now - before) - (value - before) * (1.0 - keep)
+    return np.where(sign > 0, high, delta).astype(np.float32, copy=False)
 
 
 def _role(config: ResolvedConfig, role: str) -> str:

@@ -318,18 +318,24 @@ def test_engine_change_in_range_is_taken_as_is_and_premultiplied():
     assert np.allclose(out, expected, rtol=1e-5)
 
 
-def test_highlights_follow_the_engines_gain_and_are_kept_when_untouched():
-    rgb = np.array([[[100.0, 100.0, 100.0], [40.0, 0.2, 0.1]]], np.float32)
+def test_highlights_come_back_where_the_engine_keeps_them_and_follow_its_paint_elsewhere():
+    rgb = np.array([[[100.0, 100.0, 100.0], [40.0, 0.2, 0.1], [3000.0, 3000.0, 3000.0]]], np.float32)
     codec = ModelSpaceCodec(bundled_config(), "Linear Rec.709", "srgb")
     model, state = codec.encode(rgb, None)
-    assert state.clipped_pixels == 2
+    assert state.clipped_pixels == 3
     assert (model[..., 0] == 1.0).all()
-    # The engine halves the light of the first pixel and leaves the second alone.
+    # The engine paints the first pixel mid grey, leaves the second alone and keeps the third at
+    # the very top but for one code value.
     edited = model.copy()
     edited[0, 0] = _curve("srgb")(np.full(3, 0.5))
+    edited[0, 2] = 1.0 - 1.0 / 255.0
     out = codec.decode(edited, state)
-    assert np.allclose(out[0, 0], 50.0, rtol=1e-4)
+    assert np.allclose(out[0, 0], 0.5, rtol=1e-4)  # what it painted, not a sun scaled down to 50
     assert np.array_equal(out[0, 1], rgb[0, 1])
+    assert 1.0 < out[0, 2, 0] < 3000.0  # half way up the ramp: part of the highlight
+    # What the engine painted below the ramp re-encodes to exactly what it painted.
+    again, _ = codec.encode(out, None)
+    assert np.allclose(again[0, 0], edited[0, 0], atol=1e-5)
     # An engine that paints the first pixel black removes the highlight rather than keeping it.
     edited[0, 0] = 0.0
     assert np.abs(codec.decode(edited, state)[0, 0]).max() < 1e-6
