@@ -73,6 +73,8 @@ class _Decoded:
     nan: int
     inf: int
     size: tuple[int, int]
+    alpha: np.ndarray | None = None
+    """Alpha at analysis size, when the frame has one."""
 
 
 class _Reader:
@@ -114,7 +116,8 @@ class _Reader:
             for name in part.channels:
                 if any(name == v or name.endswith("." + v) for v in _VECTOR_NAMES):
                     aovs[name] = _resize(np.asarray(part.channel_float(name), dtype=np.float32), tw, th)
-        return _Decoded(small, aovs, tw / w, counts.nan, counts.inf, (w, h))
+        small_alpha = None if alpha is None else _resize(np.asarray(alpha, dtype=np.float32), tw, th)
+        return _Decoded(small, aovs, tw / w, counts.nan, counts.inf, (w, h), small_alpha)
 
     def read_style(self, path: str) -> tuple[np.ndarray, np.ndarray | None]:
         suffix = Path(path).suffix.lower()
@@ -207,9 +210,11 @@ def run_qc(
 
     ref_palette: Palette | None = None
     ref_label = "first output frame"
+    masked = False  # the reference's palette is taken where it is opaque; outputs' likewise
     if reference is not None:
         ref_rgb, ref_alpha = reader.read_style(reference.path)
         mask = ref_alpha > 0.5 if ref_alpha is not None and np.any(ref_alpha > 0.5) else None
+        masked = mask is not None
         ref_palette = extract_palette(ref_rgb, k=palette_k, seed=0, mask=mask)
         ref_label = f"style {reference.path}" + (f" (keyframe {reference.frame})" if reference.frame else "")
 
@@ -250,7 +255,8 @@ def run_qc(
         temporal = stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
         if ref_palette is None:
             ref_palette = extract_palette(o.model, k=palette_k, seed=0)
-        out_palette = extract_palette(o.model, seed=0, init=ref_palette)
+        opaque = o.alpha > 0.5 if masked and o.alpha is not None and np.any(o.alpha > 0.5) else None
+        out_palette = extract_palette(o.model, seed=0, init=ref_palette, mask=opaque)
         drift = palette_drift(ref_palette, out_palette)
         per_frame.append(QcFrame(number, temporal, drift, p.nan, p.inf, o.nan, o.inf))
         if i in thumb_at:

@@ -203,3 +203,18 @@ def test_user_errors_have_exit_codes(shot: dict[str, str], tmp_path: Path, capsy
         main(["qc", shot["plate"], shot["good"], "--max-warp-ratio", "-1"])
     with pytest.raises(SpecError, match="max-delta-e must be a positive number"):
         QcThresholds(max_delta_e=0.0)
+
+
+def test_a_painted_keyframe_with_soft_alpha_matches_itself(tmp_path: Path) -> None:
+    """Reference and outputs are measured over the same (opaque) pixels: a keyframe equals itself."""
+    (tmp_path / "p").mkdir()
+    base = _base(seed=9)
+    alpha = np.tile(np.linspace(0.2, 1.0, W, dtype=np.float32), (H, 1))  # half the frame below 0.5
+    sky = np.zeros((H, W, 3), np.float32)
+    sky[:, : W // 3] = (0.9, 0.05, 0.02)  # a colour that exists only where alpha is low
+    for i, n in enumerate(range(1001, 1004)):
+        rgb = np.where(alpha[..., None] < 0.5, sky, _frame(base, i)) * alpha[..., None]
+        write_exr(tmp_path / "p" / f"plate.{n}.exr", _rgba(rgb) | {"A": alpha})
+    plate = str(tmp_path / "p" / "plate.####.exr")
+    report = run_qc(plate, plate, "1001-1003", style=f"1001={tmp_path / 'p' / 'plate.1001.exr'}")
+    assert report.per_frame[0].palette_drift < 0.5
