@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="restyle the bundled sample plate with the keyframe engine, then QC it"
     )
     parser.add_argument("folder", nargs="?", default="stylelock-demo", help="output folder")
-    parser.add_argument("--size", default="480x270", help="plate size WIDTHxHEIGHT (default 480x270)")
+    parser.add_argument("--size", default="960x540", help="plate size WIDTHxHEIGHT (default 960x540)")
     parser.add_argument("--engine", default="keyframe", help="engine to demo (default keyframe)")
     parser.set_defaults(run=run)
 
