@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stylelock.core import errors as _errors
-from stylelock.core.errors import ServerUnavailableError, StyleLockError
+from stylelock.core.errors import (  # noqa: F401 - re-exported for the server and clients
+    ServerInternalError,
+    ServerUnavailableError,
+    StyleLockError,
+    UnknownJobError,
+)
 
 if TYPE_CHECKING:
     import grpc
@@ -19,26 +24,11 @@ if TYPE_CHECKING:
 ERROR_TYPE_KEY = "stylelock-error-type"
 
 
-class UnknownJobError(StyleLockError):
-    """A job id the server does not know (never submitted, or forgotten after it ended)."""
-
-    exit_code = 2
-    grpc_status = "NOT_FOUND"
-
-
-class ServerInternalError(StyleLockError):
-    """The server failed in a way it did not expect (its log has the details)."""
-
-    exit_code = 1
-    grpc_status = "INTERNAL"
-
-
 def _error_classes() -> dict[str, type[StyleLockError]]:
     found: dict[str, type[StyleLockError]] = {}
-    for module_vars in (vars(_errors), globals()):
-        for name, value in module_vars.items():
-            if isinstance(value, type) and issubclass(value, StyleLockError):
-                found[name] = value
+    for name, value in vars(_errors).items():
+        if isinstance(value, type) and issubclass(value, StyleLockError):
+            found[name] = value
     return found
 
 

@@ -93,6 +93,20 @@ class ServerUnavailableError(StyleLockError):
     grpc_status = "UNAVAILABLE"
 
 
+class UnknownJobError(StyleLockError):
+    """A job id the server does not know (never submitted, or forgotten after it ended)."""
+
+    exit_code = 2
+    grpc_status = "NOT_FOUND"
+
+
+class ServerInternalError(StyleLockError):
+    """The server failed in a way it did not expect (its log has the details)."""
+
+    exit_code = 1
+    grpc_status = "INTERNAL"
+
+
 class JobCancelledError(StyleLockError):
     """The job was cancelled by the user; finished frames stay on disk, no partial frame does."""
 

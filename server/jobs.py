@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from stylelock.core import client_types as kinds
-from stylelock.core.client_errors import UnknownJobError, status_of
+from stylelock.core.client_errors import status_of
 from stylelock.core.client_types import JobEvent, JobInfo
 from stylelock.core.errors import (
     JobCancelledError,
@@ -35,6 +35,7 @@ from stylelock.core.errors import (
     ServerUnavailableError,
     SpecError,
     StyleLockError,
+    UnknownJobError,
 )
 from stylelock.core.jobspec import JobSpec
 from stylelock.core.params import validate_params
