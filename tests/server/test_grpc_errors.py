@@ -260,11 +260,14 @@ def test_a_client_that_vanishes_mid_upload_frees_the_job(server, plate: str, tmp
         call = stub.UploadFrames.future(chunks(job_id))
         sent.wait(5)
         wait_for(lambda: srv.manager.get(job_id).uploading)
-        call.cancel()
-        gone.set()
+        call.cancel()  # gone, without ever closing its stream (the generator still hangs)
         wait_for(lambda: srv.manager.get(job_id).state == "failed")
+        gone.set()
     assert not (srv.manager.config.spool_root() / job_id).exists()
-    assert "went away" in srv.manager.get(job_id).message
+    # grpc reports a cancelled client stream either as an error or, at times, as a plain end of
+    # stream; the job is freed either way, and the message says which the server saw.
+    message = srv.manager.get(job_id).message
+    assert "went away" in message or "ended with 3 files missing" in message
     _healthy(address)
 
 
