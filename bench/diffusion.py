@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sample_frames import sample_frames
 
 from stylelock.core.metrics import temporal_stability
 from stylelock.core.params import validate_params
-from stylelock.core.sample_scene import render_sample_frame, windows
 from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
 
@@ -172,28 +172,6 @@ def build_model(folder: Path, smoke: bool, device: str) -> Path:
         pipe = pipe.to(dtype=torch.float16)
     pipe.save_pretrained(folder)
     return folder
-
-
-def srgb(linear: np.ndarray) -> np.ndarray:
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
-
-
-def sample_frames(width: int, height: int, count: int) -> list[ModelFrame]:
-    """The sample scene in plain sRGB with its motion vectors (the engine-facing model space)."""
-    (dx, dy, _, _), _ = windows(width, height)
-    crop = (slice(-dy, -dy + height), slice(-dx, -dx + width))
-    frames = []
-    for number in range(FIRST, FIRST + count):
-        ch = render_sample_frame(number, width, height)
-        alpha = np.maximum(ch["A"][crop], 1e-6)[..., None]
-        rgb = np.stack([ch["R"], ch["G"], ch["B"]], axis=-1)[crop] / alpha
-        aovs = {
-            k: np.ascontiguousarray(ch[k][crop])
-            for k in ("forward.u", "forward.v", "backward.u", "backward.v")
-        }
-        frames.append(ModelFrame(number, np.ascontiguousarray(srgb(rgb)), None, aovs, 1.0))
-    return frames
 
 
 def warp_ratio(frames: list[ModelFrame], outputs: list[np.ndarray]) -> float:

@@ -34,37 +34,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sample_frames import sample_frames
 
 from stylelock.core.metrics import extract_palette, palette_drift, temporal_stability
 from stylelock.core.paint import paint_keyframe
-from stylelock.core.sample_scene import render_sample_frame, windows
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
 
 FIRST = 1001
 log = logging.getLogger("bench.keyframe")
-
-
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
-
-
-def sample_frames(width: int, height: int, count: int) -> list[ModelFrame]:
-    """Sample plate frames in a display-referred encoding (plain sRGB), with their vectors."""
-    (dx, dy, _, _), _ = windows(width, height)
-    crop = (slice(-dy, -dy + height), slice(-dx, -dx + width))
-    frames = []
-    for n in range(FIRST, FIRST + count):
-        ch = render_sample_frame(n, width, height)
-        alpha = ch["A"][crop]
-        rgb = np.stack([ch["R"], ch["G"], ch["B"]], axis=-1)[crop] / np.maximum(alpha, 1e-6)[..., None]
-        aovs = {
-            k: np.ascontiguousarray(ch[k][crop])
-            for k in ("forward.u", "forward.v", "backward.u", "backward.v")
-        }
-        frames.append(ModelFrame(n, np.ascontiguousarray(srgb_encode(rgb)), None, aovs, 1.0))
-    return frames
 
 
 def run_job(frames, styles, params, vectors: bool):
