@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from pipeline_engines import SlowEngine  # noqa: F401 - shared with the pipeline tests
 
-from stylelock.core.params import ParamSchema, ParamSpec
 from stylelock.server.app import StyleLockServer, create_server
 from stylelock.server.config import ServerConfig
-from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
+from stylelock.server.engines.base import Engine
 
 
 @contextlib.contextmanager
@@ -62,21 +61,6 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> A
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
-
-
-class SlowEngine(Engine):
-    """Passthrough that takes `delay` seconds per frame: long enough to cancel or interleave."""
-
-    name = "test-slow"
-    summary = "passthrough with a delay per frame"
-    params = ParamSchema((ParamSpec("delay", "float", 0.1, "seconds per frame", minimum=0.0, maximum=5.0),))
-
-    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
-        for frame in frames:
-            if shot.is_cancelled():
-                return
-            time.sleep(float(shot.params["delay"]))
-            yield frame.rgb
 
 
 def register_engine(monkeypatch: Any, cls: type[Engine]) -> None:

@@ -73,19 +73,18 @@ class CountingEngine(Engine):
 
 
 class SlowEngine(Engine):
-    """Takes `delay` seconds a frame: time for a test to interrupt it."""
+    """Passthrough that takes `delay` seconds a frame and finishes the frame in hand when
+    cancelled: time to cancel, interrupt or interleave."""
 
     name = "test-slow"
-    summary = "sleeps on every frame"
-    params = ParamSchema((ParamSpec("delay", "float", 0.2, "seconds per frame", minimum=0.0, maximum=10.0),))
+    summary = "passthrough with a delay per frame"
+    params = ParamSchema((ParamSpec("delay", "float", 0.1, "seconds per frame", minimum=0.0, maximum=10.0),))
 
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         import time
 
         for frame in frames:
-            deadline = time.monotonic() + shot.params["delay"]
-            while time.monotonic() < deadline:
-                if shot.is_cancelled():
-                    return
-                time.sleep(0.01)
-            yield 1.0 - frame.rgb
+            if shot.is_cancelled():
+                return
+            time.sleep(float(shot.params["delay"]))
+            yield frame.rgb
