@@ -19,16 +19,26 @@ from stylelock.server.engines.diffusion.library import ModelLibrary
 RUN_LOCK = threading.Lock()
 
 
-def restyle_image(
-    shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
-) -> Iterator[np.ndarray]:
+def begin(
+    shot: ShotContext, frames: Iterator[ModelFrame], device: str
+) -> tuple[str, ModelFrame, Iterator[ModelFrame]] | None:
+    """The resolved device, the first frame and the rest; None when there is nothing to do."""
     from stylelock.server.engines.diffusion.loading import resolve_device
 
-    device = resolve_device(device)
     frames = iter(frames)
     first = next(frames, None)
     if first is None or shot.is_cancelled():
+        return None
+    return resolve_device(device), first, frames
+
+
+def restyle_image(
+    shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
+) -> Iterator[np.ndarray]:
+    started = begin(shot, frames, device)
+    if started is None:
         return
+    device, first, frames = started
     with RUN_LOCK:
         job = ImageJob(shot, library, device, first)
         shot.log.info(

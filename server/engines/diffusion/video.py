@@ -35,20 +35,17 @@ from stylelock.server.engines.diffusion.loading import (
     resolve_dtype,
 )
 from stylelock.server.engines.diffusion.noise import frame_noise
-from stylelock.server.engines.diffusion.run import RUN_LOCK
+from stylelock.server.engines.diffusion.run import RUN_LOCK, begin
 from stylelock.server.engines.diffusion.style import ip_adapter_scales, pick_style, style_image
 
 
 def restyle_video(
     shot: ShotContext, frames: Iterator[ModelFrame], library: ModelLibrary, device: str
 ) -> Iterator[np.ndarray]:
-    from stylelock.server.engines.diffusion.loading import resolve_device
-
-    device = resolve_device(device)
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None or shot.is_cancelled():
+    started = begin(shot, frames, device)
+    if started is None:
         return
+    device, first, frames = started
     context, overlap = int(shot.params["context"]), int(shot.params["overlap"])
     if overlap >= context:
         raise SpecError(f"overlap {overlap} must be smaller than the context of {context} frames")
