@@ -141,17 +141,12 @@ def warp(image: np.ndarray, flow: np.ndarray, *, border: str = "replicate") -> n
     return np.stack([remap(img[..., c]) for c in range(img.shape[2])], axis=-1)
 
 
-def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
-    """Pixels of frame t whose backward correspondence can be trusted; (h, w) bool, True = VALID.
+def revealed_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels of frame t that frame s does not show: (h, w) bool, True = uncovered.
 
-    ``flow_bw`` is the flow of frame t towards another frame s (t -> s, on t's grid: it is the flow
-    that warps s onto t) and ``flow_fw`` the flow of s towards t (s -> t, on s's grid). With
-    s = t - 1 these are the backward and forward flows of Lai et al. (2018). A pixel is invalid when:
-
-    - the round trip disagrees (forward-backward check of Ruder et al. 2016, used by Lai et al.):
-      ``|F_f(x + F_b(x)) + F_b(x)|^2 > 0.01 (|F_f(x + F_b(x))|^2 + |F_b(x)|^2) + 0.5``;
-    - it sits on a motion boundary: ``|grad u_b|^2 + |grad v_b|^2 > 0.01 |F_b|^2 + 0.002``;
-    - its correspondence ``x + F_b(x)`` falls outside frame s (nothing to compare with).
+    Flows as in `occlusion_mask`. A pixel is uncovered when the round trip through s does not come
+    back (``|F_f(x + F_b(x)) + F_b(x)|^2 > 0.01 (|F_f(x + F_b(x))|^2 + |F_b(x)|^2) + 0.5``, the
+    forward-backward check of Ruder et al. 2016) or when its correspondence falls outside frame s.
     """
     fw = np.asarray(flow_fw, dtype=np.float32)
     bw = np.asarray(flow_bw, dtype=np.float32)
@@ -161,17 +156,30 @@ def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
     fw_at = warp(fw, bw, border="replicate")  # F_f sampled at x + F_b(x)
     round_trip = np.sum((fw_at + bw) ** 2, axis=-1)
     mag = np.sum(fw_at**2, axis=-1) + np.sum(bw**2, axis=-1)
-    occluded = round_trip > 0.01 * mag + 0.5
+    tx = np.arange(w, dtype=np.float32)[None, :] + bw[..., 0]
+    ty = np.arange(h, dtype=np.float32)[:, None] + bw[..., 1]
+    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
+    return (round_trip > 0.01 * mag + 0.5) | outside
 
+
+def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels of frame t whose backward correspondence can be trusted; (h, w) bool, True = VALID.
+
+    ``flow_bw`` is the flow of frame t towards another frame s (t -> s, on t's grid: it is the flow
+    that warps s onto t) and ``flow_fw`` the flow of s towards t (s -> t, on s's grid). With
+    s = t - 1 these are the backward and forward flows of Lai et al. (2018). A pixel is invalid when:
+
+    - frame s does not show it (`revealed_mask`: the forward-backward check of Ruder et al. 2016,
+      used by Lai et al., or a correspondence outside frame s);
+    - it sits on a motion boundary: ``|grad u_b|^2 + |grad v_b|^2 > 0.01 |F_b|^2 + 0.002``.
+    """
+    uncovered = revealed_mask(flow_fw, flow_bw)
+    bw = np.asarray(flow_bw, dtype=np.float32)
     du_y, du_x = np.gradient(bw[..., 0])
     dv_y, dv_x = np.gradient(bw[..., 1])
     grad = du_x**2 + du_y**2 + dv_x**2 + dv_y**2
     boundary = grad > 0.01 * np.sum(bw**2, axis=-1) + 0.002
-
-    tx = np.arange(w, dtype=np.float32)[None, :] + bw[..., 0]
-    ty = np.arange(h, dtype=np.float32)[:, None] + bw[..., 1]
-    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
-    return ~(occluded | boundary | outside)
+    return ~(uncovered | boundary)
 
 
 def _find_channel(aovs: Mapping[str, np.ndarray], name: str) -> str | None:

@@ -20,8 +20,9 @@ from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.keyframe import rng
 from stylelock.server.engines.keyframe.backend import Backend
+from stylelock.server.engines.keyframe.disocclusion import PaintPrior, fill_from_layer
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
-from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
+from stylelock.server.engines.keyframe.guides import GuideWeights, coords, edges, luma, plate_guides
 from stylelock.server.engines.keyframe.styleblit import styleblit
 from stylelock.server.engines.keyframe.synth import (
     Schedule,
@@ -82,6 +83,12 @@ class Keyframe:
                 self.plate.rgb, self.plate.alpha, coords(h, w), self.norm, weights, self.use_alpha
             )
         return self._cache["guides"]
+
+    def prior(self) -> PaintPrior:
+        """The keyframe's plate-colour -> paint table (first guess for uncovered pixels)."""
+        if "prior" not in self._cache:
+            self._cache["prior"] = PaintPrior(self.plate.rgb, self.style, edges(luma(self.plate.rgb)))
+        return self._cache["prior"]
 
     def source(self, settings: Settings, style_scale: float) -> list[SourceLevel]:
         """The keyframe's pyramid on the backend, built once and shared by both directions."""
@@ -206,10 +213,23 @@ class Pass:
         positions = advect_positions(self.positions, back)
         temporal = coreflow.warp(self.style, back)
         init = advect_field(self.nnf, back)
+        carried = advect_positions(self.field, back)
+        # Uncovered background continues its own layer, not the object that uncovered it, and its
+        # first guess of paint is what the artist painted over such plate colours: carried along
+        # the flow, it would take the object's paint (its outline) and leave a trail behind it.
+        holes = coreflow.revealed_mask(ahead, back)
+        if holes.any():
+            positions, init, carried = fill_from_layer([positions, init, carried], holes, back)
+            temporal[holes] = self.key.prior().predict(frame.rgb[holes])
+            valid = valid | holes
+            trust = trust & ~holes
+        hk, wk = self.key.style.shape[:2]
+        init = np.ascontiguousarray(
+            np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1), dtype=np.int32
+        )
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
-        carried = advect_positions(self.field, back)
         key = rng.mix(self.s.seed, frame.number, self.key.frame, self.direction)
         if self.s.mode == "styleblit":
             w = self.s.weights

@@ -1,0 +1,146 @@
+"""Background uncovered by a moving object gets background paint, not the object's outline.
+
+The scene: a still, lightly textured background and a square sliding right over it, with the
+renderer's motion vectors; the keyframe paints the background pale blue, the square orange, and a
+thick black outline that straddles the square's edge (half of the ink lies on the background).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from stylelock.core import flow as coreflow
+from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
+from stylelock.server.engines.keyframe import KeyframeEngine
+from stylelock.server.engines.keyframe.disocclusion import PaintPrior, fill_from_layer
+from stylelock.server.engines.keyframe.guides import edges, luma
+
+H, W = 72, 120
+SIDE, SPEED, FRAMES = 24, 3, 9
+X0, Y0 = 20, 24
+SKY_PAINT = np.array([0.62, 0.74, 0.92], np.float32)
+BOX_PAINT = np.array([0.95, 0.55, 0.15], np.float32)
+INK = 3  # outline half-width in pixels
+
+
+def _background(seed: int = 3) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), 2.0)
+    base = np.empty((H, W, 3), np.float32)
+    base[...] = (0.30, 0.45, 0.75)
+    base[..., 1] += 0.2 * (noise - 0.5)
+    return base
+
+
+def _box(t: int) -> tuple[slice, slice]:
+    x = X0 + SPEED * t
+    return slice(Y0, Y0 + SIDE), slice(x, x + SIDE)
+
+
+def make_frames() -> tuple[list[np.ndarray], dict[int, dict[str, np.ndarray]]]:
+    frames, aovs = [], {}
+    for t in range(FRAMES):
+        rgb = _background().copy()
+        rgb[_box(t)] = (0.85, 0.2, 0.1)
+        frames.append(rgb)
+        moving = np.zeros((H, W), np.float32)
+        moving[_box(t)] = 1.0
+        # Nuke's convention: forward = displacement towards frame + 1, v points up
+        aovs[1001 + t] = {
+            "forward.u": SPEED * moving,
+            "forward.v": 0.0 * moving,
+            "backward.u": -SPEED * moving,
+            "backward.v": 0.0 * moving,
+        }
+    return frames, aovs
+
+
+def paint_over(rgb: np.ndarray) -> np.ndarray:
+    paint = np.broadcast_to(SKY_PAINT, rgb.shape).copy()
+    ys, xs = _box(0)
+    paint[ys, xs] = BOX_PAINT
+    outline = np.zeros((H, W), bool)
+    outline[Y0 - INK : Y0 + SIDE + INK, X0 - INK : X0 + SIDE + INK] = True
+    outline[Y0 + INK : Y0 + SIDE - INK, X0 + INK : X0 + SIDE - INK] = False
+    paint[outline] = 0.02
+    return paint
+
+
+def restyle(frames, aovs, key) -> list[np.ndarray]:
+    def load(n: int) -> ModelFrame:
+        return ModelFrame(n, frames[n - 1001], None, dict(aovs[n]), 1.0)
+
+    numbers = tuple(range(1001, 1001 + FRAMES))
+    shot = ShotContext(
+        job_id="test",
+        frames=numbers,
+        styles=(StyleFrame(key, None, 1001, "key"),),
+        params={"softness": 0.0},
+        load_frame=load,
+        is_cancelled=lambda: False,
+        log=logging.getLogger("test.keyframe"),
+    )
+    return list(KeyframeEngine().restyle(shot, (load(n) for n in numbers)))
+
+
+def test_uncovered_background_takes_background_paint_not_the_outline() -> None:
+    frames, aovs = make_frames()
+    outs = restyle(frames, aovs, paint_over(frames[0]))
+    last = outs[-1]
+    # what the square has uncovered since the keyframe, away from both its outlines
+    _, xs = _box(FRAMES - 1)
+    uncovered = np.zeros((H, W), bool)
+    uncovered[Y0 + INK + 2 : Y0 + SIDE - INK - 2, X0 + INK + 2 : xs.start - INK - 2] = True
+    assert uncovered.sum() >= 150
+    distance = np.abs(last[uncovered] - SKY_PAINT).mean(axis=-1)
+    assert np.median(distance) < 0.08, "uncovered background should carry the background's paint"
+    assert (luma(last)[uncovered] < 0.25).mean() < 0.02, "no ink trail behind the square"
+    # and the square keeps its own paint and moves with the plate
+    inner = last[Y0 + INK + 2 : Y0 + SIDE - INK - 2, xs.start + INK + 2 : xs.stop - INK - 2]
+    assert np.abs(inner - BOX_PAINT).mean() < 0.08
+
+
+def test_fill_continues_the_layer_the_hole_moves_with() -> None:
+    h, w = 6, 10
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    motion = np.zeros((h, w, 2), np.float32)
+    motion[:, 6:] = (-4.0, 0.0)  # an object on the right; the hole and the left side are still
+    positions = np.stack([xs + 100.0, ys], -1)  # the background sits 100 px right in the keyframe
+    positions[:, 6:] = (500.0, 500.0)  # the object's keyframe coordinates
+    holes = np.zeros((h, w), bool)
+    holes[:, 3:6] = True
+    positions[holes] = (500.0, 500.0)  # what a plain warp hands the hole: the object's state
+    (filled,) = fill_from_layer([positions], holes, motion)
+    np.testing.assert_allclose(filled[holes][:, 0], xs[holes] + 100.0)
+    np.testing.assert_allclose(filled[holes][:, 1], ys[holes])
+    np.testing.assert_array_equal(filled[~holes], positions[~holes])
+
+
+def test_paint_prior_is_the_fill_paint_not_the_outline_ink() -> None:
+    plate = np.zeros((40, 40, 3), np.float32)
+    plate[:, :20] = (0.2, 0.4, 0.8)
+    plate[:, 20:] = (0.8, 0.6, 0.2)
+    paint = np.where(np.arange(40)[None, :, None] < 20, SKY_PAINT, BOX_PAINT).astype(np.float32)
+    paint = np.broadcast_to(paint, (40, 40, 3)).copy()
+    paint[:, 16:24] = 0.0  # ink along the boundary, over both colours
+    prior = PaintPrior(plate, paint, edges(luma(plate)))
+    got = prior.predict(np.array([[0.2, 0.4, 0.8], [0.8, 0.6, 0.2]], np.float32))
+    np.testing.assert_allclose(got[0], SKY_PAINT, atol=0.02)
+    np.testing.assert_allclose(got[1], BOX_PAINT, atol=0.02)
+    # a colour the keyframe never shows borrows from its neighbours instead of being black
+    assert prior.predict(np.array([0.25, 0.45, 0.75], np.float32)).min() > 0.3
+
+
+def test_revealed_mask_flags_the_trailing_strip_only() -> None:
+    _, aovs = make_frames()
+    back = coreflow.flow_from_vectors(aovs[1002], "backward")
+    ahead = coreflow.flow_from_vectors(aovs[1001], "forward")
+    uncovered = coreflow.revealed_mask(ahead, back)
+    ys, xs = _box(1)
+    assert uncovered[ys, xs.start - SPEED : xs.start].all()  # the strip the square left
+    assert not uncovered[ys, xs.stop : xs.stop + 5].any()  # ahead of it: visible in both frames
+    assert not uncovered[ys, xs.start + 1 : xs.stop - 1].any()
