@@ -461,20 +461,39 @@ def vae_to_ldm(state: dict, levels: int) -> dict:
 
 def build_sd_single_file(model_folder: Path, target: Path) -> Path:
     """The tiny SD pipeline in `model_folder` as one `.safetensors` in the original SD 1.x key layout."""
+    state = _ldm_unet_vae(model_folder)
+    state.update(_ldm_clip(model_folder, "cond_stage_model.transformer."))
+    return _save_state(state, target)
+
+
+def _ldm_unet_vae(model_folder: Path) -> dict:
+    """The UNet and VAE of a tiny diffusers pipeline folder, in the original checkpoint layout."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from safetensors.torch import save_file
-    from transformers import CLIPTextModel
 
     folder = Path(model_folder)
     unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
     vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True)
-    text = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
     state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
     state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
-    # Original checkpoints name the text model `text_model.*` (transformers 5 drops the prefix).
+    return state
+
+
+def _ldm_clip(model_folder: Path, prefix: str) -> dict:
+    """The folder's first CLIP text encoder under ``prefix``. Original checkpoints name the text
+    model `text_model.*` (transformers 5 drops the prefix)."""
+    from transformers import CLIPTextModel
+
+    text = CLIPTextModel.from_pretrained(Path(model_folder) / "text_encoder", local_files_only=True)
+    out = {}
     for key, value in text.state_dict().items():
         name = key if key.startswith("text_model.") else "text_model." + key
-        state["cond_stage_model.transformer." + name] = value
+        out[prefix + name] = value
+    return out
+
+
+def _save_state(state: dict, target: Path) -> Path:
+    from safetensors.torch import save_file
+
     save_file({k: v.contiguous() for k, v in state.items()}, str(target))
     return Path(target)
 
@@ -517,21 +536,12 @@ def open_clip_from_clip(state: dict) -> dict:
 
 def build_sdxl_single_file(model_folder: Path, target: Path) -> Path:
     """The tiny SDXL pipeline in `model_folder` as one `.safetensors` in the original SDXL key layout."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from safetensors.torch import save_file
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModelWithProjection
 
     folder = Path(model_folder)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
-    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True)
-    text = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True)
     text_2 = CLIPTextModelWithProjection.from_pretrained(folder / "text_encoder_2", local_files_only=True)
-    state = unet_to_ldm(unet.state_dict(), unet.config.layers_per_block)
-    state.update(vae_to_ldm(vae.state_dict(), len(vae.config.block_out_channels)))
-    for key, value in text.state_dict().items():
-        name = key if key.startswith("text_model.") else "text_model." + key
-        state["conditioner.embedders.0.transformer." + name] = value
+    state = _ldm_unet_vae(folder)
+    state.update(_ldm_clip(folder, "conditioner.embedders.0.transformer."))
     for key, value in open_clip_from_clip(text_2.state_dict()).items():
         state["conditioner.embedders.1.model." + key] = value
-    save_file({k: v.contiguous() for k, v in state.items()}, str(target))
-    return Path(target)
+    return _save_state(state, target)

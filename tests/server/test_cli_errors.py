@@ -34,6 +34,11 @@ def restyle(capsys, *args: str) -> tuple[int, str]:
     return code, errors[0] if errors else ""
 
 
+def restyle_passthrough(capsys, plate: str, frames: str, out: str) -> tuple[int, str]:
+    """`restyle` of `frames` of `plate` with the passthrough engine into `out`."""
+    return restyle(capsys, plate, "--frames", frames, "--engine", "passthrough", "--out", out)
+
+
 def outputs(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
@@ -45,15 +50,8 @@ def copy_plate(plate_dir: Path, target: Path) -> Path:
 
 def test_missing_frames_name_them(capsys, plate_dir, tmp_path):
     out = tmp_path / "out"
-    code, err = restyle(
-        capsys,
-        str(plate_dir / "plate.####.exr"),
-        "--frames",
-        "1001-1008",
-        "--engine",
-        "passthrough",
-        "--out",
-        str(out / "o.####.exr"),
+    code, err = restyle_passthrough(
+        capsys, str(plate_dir / "plate.####.exr"), "1001-1008", str(out / "o.####.exr")
     )
     assert code == 3
     assert "1005-1008" in err and err.count("\n") == 0
@@ -69,15 +67,8 @@ def test_corrupt_frame_is_named_and_nothing_is_half_written(capsys, plate_dir, t
         {"truncated": data[: len(data) // 2], "garbage": b"not an exr " * 50, "empty": b""}[damage]
     )
     out = tmp_path / "out"
-    code, err = restyle(
-        capsys,
-        str(plate / "plate.####.exr"),
-        "--frames",
-        "1001-1004",
-        "--engine",
-        "passthrough",
-        "--out",
-        str(out / "o.####.exr"),
+    code, err = restyle_passthrough(
+        capsys, str(plate / "plate.####.exr"), "1001-1004", str(out / "o.####.exr")
     )
     assert code == 4, err
     assert "plate.1003.exr" in err and err.count("\n") == 0
@@ -93,15 +84,8 @@ def test_mismatched_resolution(capsys, plate_dir, tmp_path):
         {c: np.zeros((20, 30), np.float16) for c in "RGBA"},
     )
     out = tmp_path / "out"
-    code, err = restyle(
-        capsys,
-        str(plate / "plate.####.exr"),
-        "--frames",
-        "1001-1004",
-        "--engine",
-        "passthrough",
-        "--out",
-        str(out / "o.####.exr"),
+    code, err = restyle_passthrough(
+        capsys, str(plate / "plate.####.exr"), "1001-1004", str(out / "o.####.exr")
     )
     assert code == 4
     assert "frame 1002" in err and "30x20" in err
@@ -140,15 +124,8 @@ def test_bad_specs_fail_before_any_work(capsys, plate_dir, tmp_path, extra, code
 def test_unwritable_output(capsys, plate_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
-    code, err = restyle(
-        capsys,
-        str(plate_dir / "plate.####.exr"),
-        "--frames",
-        "1001",
-        "--engine",
-        "passthrough",
-        "--out",
-        str(blocker / "sub" / "o.####.exr"),
+    code, err = restyle_passthrough(
+        capsys, str(plate_dir / "plate.####.exr"), "1001", str(blocker / "sub" / "o.####.exr")
     )
     assert code == 5
     assert str(blocker) in err and err.count("\n") == 0
@@ -158,15 +135,8 @@ def test_unwritable_output(capsys, plate_dir, tmp_path):
 def test_output_over_the_plate_is_refused(capsys, plate_dir, tmp_path):
     plate = copy_plate(plate_dir, tmp_path / "plate")
     before = (plate / "plate.1001.exr").read_bytes()
-    code, err = restyle(
-        capsys,
-        str(plate / "plate.####.exr"),
-        "--frames",
-        "1001",
-        "--engine",
-        "passthrough",
-        "--out",
-        str(plate / "plate.%04d.exr"),
+    code, err = restyle_passthrough(
+        capsys, str(plate / "plate.####.exr"), "1001", str(plate / "plate.%04d.exr")
     )
     assert code == 2 and "overwrite the plate" in err
     assert (plate / "plate.1001.exr").read_bytes() == before

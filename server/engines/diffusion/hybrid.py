@@ -10,6 +10,7 @@ keyframes are those diffusion outputs. Frames stream: at most N frames are held.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import chain
 
 import numpy as np
@@ -38,16 +39,12 @@ def restyle_hybrid(
         between: list[ModelFrame], before: StyleFrame | None, after: StyleFrame
     ) -> Iterator[np.ndarray]:
         keys = (after,) if before is None else (before, after)
-        segment = ShotContext(
-            job_id=shot.job_id,
+        segment = replace(
+            shot,
             frames=tuple(sorted({*(k.frame for k in keys), *(f.number for f in between)})),
             styles=keys,
             params=carry_params,
-            load_frame=shot.load_frame,
-            device=shot.device,
-            is_cancelled=shot.is_cancelled,
-            warn=shot.warn,
-            log=shot.log,
+            guides={},
         )
         return carrier.restyle(segment, iter(between))
 

@@ -156,16 +156,18 @@ _TEMPORAL = (
     ),
 )
 
+_VAE_TILING = ParamSpec(
+    "vae_tiling",
+    "enum",
+    "auto",
+    "Decode the VAE in tiles: auto = above 2K or after running out of memory.",
+    choices=("auto", "on", "off"),
+    advanced=True,
+)
+
 _RUN = (
     ParamSpec("batch", "int", 4, "Frames sampled together on the device.", minimum=1, maximum=64),
-    ParamSpec(
-        "vae_tiling",
-        "enum",
-        "auto",
-        "Decode the VAE in tiles: auto = above 2K or after running out of memory.",
-        choices=("auto", "on", "off"),
-        advanced=True,
-    ),
+    _VAE_TILING,
 )
 
 IMAGE_PARAMS = ParamSchema(
@@ -214,13 +216,6 @@ VIDEO_PARAMS = ParamSchema(
             True,
             "The same latent noise for every frame (seed only, not frame number).",
         ),
-        ParamSpec(
-            "vae_tiling",
-            "enum",
-            "auto",
-            "Decode the VAE in tiles: auto = above 2K or after running out of memory.",
-            choices=("auto", "on", "off"),
-            advanced=True,
-        ),
+        _VAE_TILING,
     )
 )

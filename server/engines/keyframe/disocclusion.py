@@ -95,16 +95,21 @@ class PaintPrior:
         rgb = np.clip(plate_rgb[..., :3][flat], 0.0, 1.0) * (n - 1)
         paint = style[flat].astype(np.float64)
         ns = style.shape[2]
-        acc = np.zeros((n, n, n, ns), np.float64)
-        weight = np.zeros((n, n, n), np.float64)
+        cells = n**3
+        acc = np.zeros((cells, ns), np.float64)
+        weight = np.zeros(cells, np.float64)
         base = np.minimum(np.floor(rgb).astype(np.int64), n - 2)
         frac = rgb - base
         for corner in range(8):
             bits = np.array([(corner >> k) & 1 for k in range(3)])
             wgt = np.prod(np.where(bits[None, :] == 1, frac, 1.0 - frac), axis=1)
             idx = base + bits[None, :]
-            np.add.at(weight, (idx[:, 0], idx[:, 1], idx[:, 2]), wgt)
-            np.add.at(acc, (idx[:, 0], idx[:, 1], idx[:, 2]), wgt[:, None] * paint)
+            flat = (idx[:, 0] * n + idx[:, 1]) * n + idx[:, 2]
+            weight += np.bincount(flat, wgt, minlength=cells)
+            for c in range(ns):
+                acc[:, c] += np.bincount(flat, wgt * paint[:, c], minlength=cells)
+        acc = acc.reshape(n, n, n, ns)
+        weight = weight.reshape(n, n, n)
         # cells without data borrow from their neighbours: blur value-times-weight and weight alike
         blur_acc, blur_w = _blur3(acc), _blur3(weight[..., None])[..., 0]
         for _ in range(n):

@@ -223,10 +223,9 @@ class Pass:
             temporal[holes] = self.key.prior().predict(frame.rgb[holes])
             valid = valid | holes
             trust = trust & ~holes
-        hk, wk = self.key.style.shape[:2]
-        init = np.ascontiguousarray(
-            np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1), dtype=np.int32
-        )
+            hk, wk = self.key.style.shape[:2]
+            init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)
+            init = np.ascontiguousarray(init, dtype=np.int32)
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
