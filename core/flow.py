@@ -171,15 +171,18 @@ def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
 
     - frame s does not show it (`revealed_mask`: the forward-backward check of Ruder et al. 2016,
       used by Lai et al., or a correspondence outside frame s);
-    - it sits on a motion boundary: ``|grad u_b|^2 + |grad v_b|^2 > 0.01 |F_b|^2 + 0.002``.
+    - it sits on a motion boundary of ``flow_bw`` (`motion_boundary`).
     """
-    uncovered = revealed_mask(flow_fw, flow_bw)
+    return ~(revealed_mask(flow_fw, flow_bw) | motion_boundary(flow_bw))
+
+
+def motion_boundary(flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels on a motion boundary of ``flow_bw``: ``|grad u|^2 + |grad v|^2 > 0.01 |F|^2 + 0.002``."""
     bw = np.asarray(flow_bw, dtype=np.float32)
     du_y, du_x = np.gradient(bw[..., 0])
     dv_y, dv_x = np.gradient(bw[..., 1])
     grad = du_x**2 + du_y**2 + dv_x**2 + dv_y**2
-    boundary = grad > 0.01 * np.sum(bw**2, axis=-1) + 0.002
-    return ~(uncovered | boundary)
+    return grad > 0.01 * np.sum(bw**2, axis=-1) + 0.002
 
 
 def _find_channel(aovs: Mapping[str, np.ndarray], name: str) -> str | None:

@@ -23,9 +23,7 @@ LAYER_TOLERANCES = (0.5, 1.5)
 MAX_STEPS = 64
 
 
-def fill_from_layer(
-    fields: list[np.ndarray], holes: np.ndarray, motion: np.ndarray, exclude: np.ndarray | None = None
-) -> list[np.ndarray]:
+def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndarray) -> list[np.ndarray]:
     """Fill ``holes`` of position fields from visible neighbours of the same layer.
 
     ``fields`` are (h, w, 2) arrays of source positions (x, y) per pixel (keyframe coordinates,
@@ -36,7 +34,7 @@ def fill_from_layer(
     arrays (the inputs are not changed)."""
     h, w = holes.shape
     out = [np.array(f, copy=True) for f in fields]
-    done = ~holes if exclude is None else ~holes & ~exclude
+    done = ~holes
     ys, xs = np.nonzero(holes)
     if ys.size == 0:
         return out
@@ -104,10 +102,10 @@ class PaintPrior:
             bits = np.array([(corner >> k) & 1 for k in range(3)])
             wgt = np.prod(np.where(bits[None, :] == 1, frac, 1.0 - frac), axis=1)
             idx = base + bits[None, :]
-            flat = (idx[:, 0] * n + idx[:, 1]) * n + idx[:, 2]
-            weight += np.bincount(flat, wgt, minlength=cells)
+            cell = (idx[:, 0] * n + idx[:, 1]) * n + idx[:, 2]
+            weight += np.bincount(cell, wgt, minlength=cells)
             for c in range(ns):
-                acc[:, c] += np.bincount(flat, wgt * paint[:, c], minlength=cells)
+                acc[:, c] += np.bincount(cell, wgt * paint[:, c], minlength=cells)
         acc = acc.reshape(n, n, n, ns)
         weight = weight.reshape(n, n, n)
         # cells without data borrow from their neighbours: blur value-times-weight and weight alike

@@ -206,7 +206,8 @@ class Pass:
         if frame.number != self.number + self.direction:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
-        valid = coreflow.occlusion_mask(ahead, back)
+        holes = coreflow.revealed_mask(ahead, back)
+        valid = ~(holes | coreflow.motion_boundary(back))  # = coreflow.occlusion_mask(ahead, back)
         # a track gets the benefit of the doubt only where the motion explains the plate's change
         # (the temporal guide keeps the plain occlusion mask: narrowing it too measured more flicker)
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
@@ -217,7 +218,6 @@ class Pass:
         # Uncovered background continues its own layer, not the object that uncovered it, and its
         # first guess of paint is what the artist painted over such plate colours: carried along
         # the flow, it would take the object's paint (its outline) and leave a trail behind it.
-        holes = coreflow.revealed_mask(ahead, back)
         if holes.any():
             positions, init, carried = fill_from_layer([positions, init, carried], holes, back)
             temporal[holes] = self.key.prior().predict(frame.rgb[holes])
