@@ -34,8 +34,9 @@ PRESETS = ("ultrafast", "fast", "medium")
 BORDERS = ("replicate", "constant", "reflect")
 DIRECTIONS = ("forward", "backward")
 
-# Rec. 709 luma weights: the flow estimator sees display-referred luma, as a viewer would.
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# Rec. 709 luma weights: the flow estimator sees display-referred luma, as a viewer would. Shared by
+# every module that needs the luma of a display-referred RGB image.
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,19 @@ class FlowSource:
         return self.kind.startswith("vectors:")
 
 
-def _to_gray8(image: np.ndarray, name: str) -> np.ndarray:
+def to_gray8(image: np.ndarray, name: str) -> np.ndarray:
+    """8-bit Rec. 709 luma of a display-referred [0, 1] image, (h, w, >=3), (h, w, 1) or (h, w).
+
+    NaN becomes 0, +Inf 1 and -Inf 0; values are clipped to [0, 255] after rounding. ``name`` names
+    the image in the `SpecError` raised for a wrong shape.
+    """
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 3:
         if arr.shape[2] < 3:
             raise SpecError(f"{name} has {arr.shape[2]} channels; expected 1 or at least 3")
-        gray = arr[..., :3].astype(np.float32) @ _LUMA
+        gray = arr[..., :3].astype(np.float32) @ LUMA
     elif arr.ndim == 2:
         gray = arr.astype(np.float32)
     else:
@@ -87,8 +93,8 @@ def estimate_flow(src: np.ndarray, dst: np.ndarray, *, preset: str = "medium") -
 
     if preset not in PRESETS:
         raise SpecError(f"unknown flow preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    a = _to_gray8(src, "flow source")
-    b = _to_gray8(dst, "flow destination")
+    a = to_gray8(src, "flow source")
+    b = to_gray8(dst, "flow destination")
     if a.shape != b.shape:
         raise SpecError(f"flow frames differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
     code = {
@@ -152,14 +158,25 @@ def revealed_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
     bw = np.asarray(flow_bw, dtype=np.float32)
     if fw.shape != bw.shape or bw.ndim != 3 or bw.shape[2] != 2:
         raise SpecError(f"flows must both be (h, w, 2); got {fw.shape} and {bw.shape}")
-    h, w = bw.shape[:2]
     fw_at = warp(fw, bw, border="replicate")  # F_f sampled at x + F_b(x)
     round_trip = np.sum((fw_at + bw) ** 2, axis=-1)
     mag = np.sum(fw_at**2, axis=-1) + np.sum(bw**2, axis=-1)
-    tx = np.arange(w, dtype=np.float32)[None, :] + bw[..., 0]
-    ty = np.arange(h, dtype=np.float32)[:, None] + bw[..., 1]
-    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
-    return (round_trip > 0.01 * mag + 0.5) | outside
+    return (round_trip > 0.01 * mag + 0.5) | ~inside_mask(bw)
+
+
+def inside_mask(flow: np.ndarray) -> np.ndarray:
+    """Pixels whose correspondence ``x + flow(x)`` falls inside the destination frame; (h, w) bool.
+
+    The destination has the size of ``flow``'s grid; a correspondence on the last row or column is
+    inside, one beyond it is not. A NaN flow vector counts as inside (no comparison holds for it).
+    """
+    fl = np.asarray(flow, dtype=np.float32)
+    if fl.ndim != 3 or fl.shape[2] != 2:
+        raise SpecError(f"flow has shape {fl.shape}; expected (h, w, 2)")
+    h, w = fl.shape[:2]
+    tx = np.arange(w, dtype=np.float32)[None, :] + fl[..., 0]
+    ty = np.arange(h, dtype=np.float32)[:, None] + fl[..., 1]
+    return ~((tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1))
 
 
 def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:

@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from stylelock.core.errors import SpecError
+from stylelock.core.flow import LUMA
 
 __all__ = ["paint_keyframe"]
-
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 def paint_keyframe(rgb_model: np.ndarray, *, colours: int = 10, seed: int = 1001) -> np.ndarray:
@@ -65,7 +64,7 @@ def _kuwahara(image: np.ndarray, radius: int) -> np.ndarray:
 
     side = radius + 1
     pad = cv2.copyMakeBorder(image, radius, radius, radius, radius, cv2.BORDER_REFLECT)
-    lum = pad @ _LUMA
+    lum = pad @ LUMA
     # boxFilter with anchor (0, 0): entry [y, x] is the mean of the box whose top-left corner is (y, x).
     mean = cv2.boxFilter(pad, -1, (side, side), anchor=(0, 0), borderType=cv2.BORDER_REFLECT)
     lmean = cv2.boxFilter(lum, -1, (side, side), anchor=(0, 0), borderType=cv2.BORDER_REFLECT)
@@ -126,7 +125,7 @@ def _ink(flat: np.ndarray, scale: float) -> np.ndarray:
     """Outline strength in [0, 1] from colour and luminance edges of the flattened image."""
     import cv2
 
-    lab = cv2.cvtColor(flat, cv2.COLOR_RGB2Lab) * np.array([1.0, 1.0, 1.0], np.float32)
+    lab = cv2.cvtColor(flat, cv2.COLOR_RGB2Lab)
     lab = cv2.GaussianBlur(lab, (0, 0), 0.8 * max(1.0, scale))
     gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
@@ -143,7 +142,7 @@ def _brush(flat: np.ndarray, scale: float, seed: int) -> np.ndarray:
     h, w = flat.shape[:2]
     rng = np.random.default_rng(seed)
     noise = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.7 * max(1.0, scale))
-    lum = flat @ _LUMA
+    lum = flat @ LUMA
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
     sigma = 4.0 * max(1.0, scale)

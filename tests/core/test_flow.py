@@ -8,10 +8,13 @@ import pytest
 
 from stylelock.core.errors import SpecError
 from stylelock.core.flow import (
+    LUMA,
     FlowSource,
     estimate_flow,
     flow_from_vectors,
+    inside_mask,
     occlusion_mask,
+    to_gray8,
     vectors_source,
     warp,
 )
@@ -95,6 +98,30 @@ def test_warp_exact_translation_and_borders() -> None:
     np.testing.assert_allclose(out6[..., 5], out + 5, atol=1e-4)
     with pytest.raises(SpecError, match="border 'wrap'"):
         warp(img, flow, border="wrap")
+
+
+def test_inside_mask_marks_correspondences_beyond_the_frame() -> None:
+    flow = np.zeros((6, 8, 2), np.float32)
+    flow[..., 0] = 2.0  # every pixel looks two columns to the right
+    inside = inside_mask(flow)
+    assert inside.shape == (6, 8)
+    assert inside[:, :6].all()  # x + 2 <= 7, the last column, is still inside
+    assert not inside[:, 6:].any()
+    flow[0, 0] = (0.0, -0.5)  # half a row above the top edge
+    assert not inside_mask(flow)[0, 0]
+    with pytest.raises(SpecError, match="expected \\(h, w, 2\\)"):
+        inside_mask(np.zeros((6, 8, 3), np.float32))
+
+
+def test_to_gray8_is_rec709_luma_in_8_bits() -> None:
+    pixels = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [2.0, 2.0, 2.0], [np.nan, 0.5, 0.5]]
+    rgb = np.array([pixels], np.float32)
+    gray = to_gray8(rgb, "probe")
+    assert gray.dtype == np.uint8
+    assert gray[0, :3].tolist() == [round(255 * float(w)) for w in LUMA]
+    assert gray[0, 3:].tolist() == [255, 0]  # clipped above 1; NaN luma counts as black
+    with pytest.raises(SpecError, match="probe has 2 channels"):
+        to_gray8(np.zeros((4, 4, 2), np.float32), "probe")
 
 
 def test_occlusion_mask_marks_revealed_region() -> None:
