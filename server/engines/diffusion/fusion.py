@@ -36,8 +36,9 @@ class FusionPlan:
     """(n, c, h, w) each frame's starting noise."""
     cross: tuple[torch.Tensor, torch.Tensor] | None
     """(warped clean latents of the previous batch's last frame, weights) or None for the first batch."""
-    links: list[tuple[np.ndarray, torch.Tensor]]
-    """For j = 1..n-1: (latent-grid flow from frame j to j-1, weight (1, 1, h, w))."""
+    links: list[tuple[torch.Tensor, torch.Tensor]]
+    """For j = 1..n-1: (`latents.flow_grid` of the flow from frame j to j-1, weight (1, 1, h, w)),
+    both on the device."""
 
 
 class FlowFusion:
@@ -64,13 +65,13 @@ class FlowFusion:
             targets, weights = [], []
             for frame in frames:
                 flow, weight = self._link(frame.number, ref_number, hw, pads, latent_hw)
-                targets.append(lat.warp_latents(ref_latents, flow))
+                targets.append(lat.warp_latents(ref_latents, lat.flow_grid(flow, ref_latents.device)))
                 weights.append(weight)
             cross = (torch.cat(targets).to(dtype), torch.cat(weights).to(device=device, dtype=dtype))
         links = []
         for before, frame in itertools.pairwise(frames):
             flow, weight = self._link(frame.number, before.number, hw, pads, latent_hw)
-            links.append((flow, weight.to(device=device, dtype=dtype)))
+            links.append((lat.flow_grid(flow, device), weight.to(device=device, dtype=dtype)))
         if cross is None and not links:
             return None
         return FusionPlan(noise=noise, cross=cross, links=links)
@@ -95,9 +96,9 @@ class FlowFusion:
             targets, weights = plan.cross
             z = z + weights * ((a * targets + b * noise) - z)
         # Callback latents hold one entry per frame (classifier-free guidance copies are made inside).
-        for j, (flow, weight) in enumerate(plan.links, start=1):
+        for j, (grid, weight) in enumerate(plan.links, start=1):
             content = z[j - 1 : j] - b * noise[j - 1 : j]
-            target = lat.warp_latents(content, flow) + b * noise[j : j + 1]
+            target = lat.warp_latents(content, grid) + b * noise[j : j + 1]
             z[j : j + 1] = z[j : j + 1] + weight * (target - z[j : j + 1])
         return z
 

@@ -84,15 +84,22 @@ def mask_to_latent(mask: np.ndarray, latent_hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
 
 
-def warp_latents(latents: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
-    """Backward-warp (1, c, h, w) latents with a latent-grid flow (h, w, 2), bilinear, edges replicated."""
-    _, _, h, w = latents.shape
+def flow_grid(flow: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """The `grid_sample` grid (1, h, w, 2) of a latent-grid flow (h, w, 2), on `device`.
+
+    Built once per link and batch (the flow is fixed for the batch), not at every fused step.
+    """
+    h, w = flow.shape[:2]
     flow_t = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
     ys, xs = torch.meshgrid(
         torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
     )
     gx = (xs + flow_t[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys + flow_t[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1).unsqueeze(0).to(device=latents.device)
+    return torch.stack([gx, gy], dim=-1).unsqueeze(0).to(device=device)
+
+
+def warp_latents(latents: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Backward-warp (1, c, h, w) latents through a `flow_grid`, bilinear, edges replicated."""
     warped = F.grid_sample(latents.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return warped.to(latents.dtype)
