@@ -27,7 +27,11 @@ def _rgb(lab: np.ndarray) -> np.ndarray:
 
 def lab_stats(rgb: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel Lab mean and standard deviation, weighted by `alpha` when given."""
-    lab = _lab(rgb).reshape(-1, 3).astype(np.float64)
+    return _stats(_lab(rgb), alpha)
+
+
+def _stats(lab: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    lab = lab.reshape(-1, 3).astype(np.float64)
     if alpha is not None and alpha.size * 1 == lab.shape[0] and float(alpha.sum()) > 1.0:
         w = np.clip(alpha.reshape(-1, 1).astype(np.float64), 0.0, 1.0)
         mean = (lab * w).sum(0) / w.sum()
@@ -51,7 +55,7 @@ class ColourLock:
             self.target = lab_stats(rgb)
             return rgb
         lab = _lab(rgb)
-        mean, std = lab_stats(rgb)
+        mean, std = _stats(lab)
         t_mean, t_std = self.target
         matched = (lab - mean) * (t_std / std) + t_mean
         locked = lab + self.strength * (matched - lab)
