@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from stylelock.core.errors import (
-    CorruptFrameError,
     FramesMissingError,
     OutputError,
     PlateMismatchError,
@@ -44,6 +43,7 @@ from stylelock.core.metrics import (
 )
 from stylelock.core.qc_types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
 from stylelock.core.sequence import FramePattern, parse_frames, resolve_plate
+from stylelock.core.style_image import decode_style_image
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ _VECTOR_NAMES = (
     "Vector.Z",
     "Vector.W",
 )
-_DISPLAY_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 _THUMB_WIDTH = 240
 
 
@@ -120,20 +119,9 @@ class _Reader:
         return _Decoded(small, aovs, tw / w, counts.nan, counts.inf, (w, h), small_alpha)
 
     def read_style(self, path: str) -> tuple[np.ndarray, np.ndarray | None]:
-        suffix = Path(path).suffix.lower()
         if not os.path.isfile(path):
             raise FramesMissingError(f"style reference {path} does not exist")
-        if suffix == ".exr":
-            from stylelock.core.exr import read_exr
-
-            part = read_exr(path).main
-            alpha = part.alpha("")
-            model, _ = self.codec.encode(np.asarray(part.rgb(""), dtype=np.float32), alpha)
-            return model, alpha
-        if suffix in _DISPLAY_SUFFIXES:
-            rgb, alpha = _read_display_image(path)
-            return self.codec.encode_display_image(rgb), alpha
-        raise SpecError(f"style reference {path} is not an EXR or a PNG/JPEG/TIFF image")
+        return decode_style_image(path, self.codec)
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -142,25 +130,6 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _read_display_image(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """A display-referred picture (sRGB) as float32 RGB in [0, 1] and its alpha, via OpenImageIO."""
-    import OpenImageIO as oiio
-
-    source = oiio.ImageInput.open(path)
-    if source is None:
-        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
-    try:
-        channels = source.spec().nchannels
-        pixels = source.read_image(oiio.FLOAT)
-    finally:
-        source.close()
-    if pixels is None:
-        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(pixels.shape[0], pixels.shape[1], channels)
-    rgb = pixels[..., :3] if channels >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
-    return np.ascontiguousarray(rgb), (pixels[..., 3].copy() if channels >= 4 else None)
 
 
 def _thumbnail(model: np.ndarray) -> np.ndarray:
@@ -219,15 +188,17 @@ def run_qc(
         ref_label = f"style {reference.path}" + (f" (keyframe {reference.frame})" if reference.frame else "")
 
     anchor = None
+    anchor_at: tuple[int, _Decoded, _Decoded] | None = None  # decoded early, reused in the loop below
     index = {n: i for i, n in enumerate(numbers)}
     if reference is not None and reference.frame is not None:
         if reference.frame not in index:
             notes.append(f"keyframe {reference.frame} is outside the range; the anchor is the first frame")
         elif index[reference.frame] > 0:
             i = index[reference.frame]
-            a_plate = reader.read(plate_paths[i][1], with_vectors=False)
+            a_plate = reader.read(plate_paths[i][1], with_vectors=True)
             a_out = reader.read(out_paths[i][1], with_vectors=False)
             anchor = (reference.frame, a_plate.model, a_out.model)
+            anchor_at = (i, a_plate, a_out)
 
     stability = TemporalStability(long_k=long_k, anchor=anchor, preset=flow_preset)
     thumb_at = {
@@ -238,8 +209,11 @@ def run_qc(
     per_frame: list[QcFrame] = []
     size: tuple[int, int] | None = None
     for i, ((number, plate_path), (_, out_path)) in enumerate(zip(plate_paths, out_paths, strict=True)):
-        p = reader.read(plate_path, with_vectors=True)
-        o = reader.read(out_path, with_vectors=False)
+        if anchor_at is not None and anchor_at[0] == i:
+            _, p, o = anchor_at
+        else:
+            p = reader.read(plate_path, with_vectors=True)
+            o = reader.read(out_path, with_vectors=False)
         if o.size != p.size:
             raise PlateMismatchError(
                 f"output frame {number} ({out_path}) is {o.size[0]}x{o.size[1]} but the plate is "
@@ -270,9 +244,7 @@ def run_qc(
     checks = _checks(summary, per_frame, thresholds)
     assert size is not None and ref_palette is not None
     colour = {"encoding": "srgb", "input_space": colorspace}
-    describe = getattr(reader.codec, "describe", None)
-    if callable(describe):
-        colour.update(describe())
+    colour.update(reader.codec.describe())
     report = QcReport(
         plate=plate,
         output=output,

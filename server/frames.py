@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from stylelock.core.colour import EncodeState, ModelSpaceCodec
-from stylelock.core.errors import CorruptFrameError, FramesMissingError, PlateMismatchError, SpecError
+from stylelock.core.errors import CorruptFrameError, FramesMissingError, PlateMismatchError
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, set_rgb
 from stylelock.core.jobspec import StyleReference
+from stylelock.core.style_image import decode_style_image
 from stylelock.server.engines.base import ModelFrame, StyleFrame
-
-DISPLAY_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -133,20 +132,7 @@ def load_style(
     EXR references are in the plate's colour space (a paint-over done in the comp); PNG/JPEG/TIFF
     references are display-referred sRGB pictures. A paint-over must match the plate's size.
     """
-    suffix = Path(reference.path).suffix.lower()
-    if suffix == ".exr":
-        part = read_exr(reference.path).main
-        try:
-            rgb = part.rgb(codec.layer)
-        except SpecError:
-            rgb = part.rgb("")
-        alpha = part.alpha(codec.layer)
-        model, _ = codec.codec.encode(rgb, alpha)
-    elif suffix in DISPLAY_IMAGE_SUFFIXES:
-        rgb, alpha = _read_display_image(reference.path)
-        model = codec.codec.encode_display_image(rgb)
-    else:
-        raise SpecError(f"style reference {reference.path} is not an EXR or a PNG/JPEG/TIFF image")
+    model, alpha = decode_style_image(reference.path, codec.codec, codec.layer)
     height, width = model.shape[:2]
     if reference.frame is not None:
         if (width, height) != plate_size:
@@ -159,25 +145,3 @@ def load_style(
         if alpha is not None:
             alpha = np.clip(resize(alpha, engine_w, engine_h), 0.0, 1.0)
     return StyleFrame(rgb=model, alpha=alpha, frame=reference.frame, digest=digest)
-
-
-def _read_display_image(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    import OpenImageIO as oiio
-
-    source = oiio.ImageInput.open(path)
-    if source is None:
-        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
-    try:
-        pixels = source.read_image(oiio.FLOAT)
-        channels = source.spec().nchannels
-    finally:
-        source.close()
-    if pixels is None:
-        raise CorruptFrameError(f"style reference {path} cannot be decoded: {oiio.geterror()}")
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(pixels.shape[0], pixels.shape[1], channels)
-    if channels == 1:
-        rgb = np.repeat(pixels, 3, axis=2)
-    else:
-        rgb = pixels[..., :3] if channels >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
-    alpha = pixels[..., 3].copy() if channels >= 4 else None
-    return np.ascontiguousarray(rgb), alpha
