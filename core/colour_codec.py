@@ -51,7 +51,7 @@ from functools import lru_cache
 import numpy as np
 import PyOpenColorIO as OCIO
 
-from stylelock.core.colour_config import ResolvedConfig, bundled_config, resolve_colorspace
+from stylelock.core.colour_config import ResolvedConfig, _first_line, bundled_config, resolve_colorspace
 from stylelock.core.errors import ColourError, EngineError
 from stylelock.core.jobspec import ENCODINGS
 
@@ -309,7 +309,7 @@ def _processor(src: ResolvedConfig, src_space: str, dst: ResolvedConfig, dst_spa
     except Exception as exc:  # OCIO's own Exception types
         raise ColourError(
             f"cannot convert {src_space!r} ({src.name}) to {dst_space!r} ({dst.name}): both configs need "
-            f"an 'aces_interchange' or 'cie_xyz_d65_interchange' role ({str(exc).strip().splitlines()[0]})"
+            f"an 'aces_interchange' or 'cie_xyz_d65_interchange' role ({_first_line(exc)})"
         ) from exc
 
 
@@ -361,7 +361,10 @@ def _apply(processor: OCIO.CPUProcessor, pixels: np.ndarray) -> None:
     list(_pool().map(processor.applyRGB, chunks))
 
 
+@lru_cache(maxsize=1)
 def _workers() -> int:
+    """Threads for large OCIO applies: the CPUs this process may run on, at most 8 (asked once, as
+    the pool that uses them is made once)."""
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 
 

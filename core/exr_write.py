@@ -22,7 +22,8 @@ from stylelock.core.exr_attrs import (
 )
 from stylelock.core.exr_compression import compression_base, output_compression
 from stylelock.core.exr_rawheader import RETYPE_SAFE_COMPRESSIONS, retype_channels
-from stylelock.core.exr_types import FORMAT_OF_DTYPE, ExrImage, ExrPart
+from stylelock.core.exr_read import _one_line
+from stylelock.core.exr_types import FORMAT_OF_DTYPE, NATIVE_DTYPES, ExrImage, ExrPart
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def write_exr(
         if isinstance(exc, StyleLockError) or not isinstance(exc, Exception):
             raise
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise OutputError(f"cannot write {path}: {' '.join(reason.split())}") from exc
+        raise OutputError(f"cannot write {path}: {_one_line(reason)}") from exc
     log.debug("wrote %s: %d part(s)", path, len(plans))
 
 
@@ -142,12 +143,8 @@ def _plan_part(
     name = part.name or (f"part{index}" if len(image.parts) > 1 else None)
     if name:
         spec.attribute("oiio:subimagename", name)
-    dtype = np.dtype(np.float32) if mixed else np.dtype(_dtype_of(buffer_format))
+    dtype = np.dtype(np.float32) if mixed else NATIVE_DTYPES[buffer_format]
     return _PartPlan(part, spec, dtype, uint_as_float, attributes)
-
-
-def _dtype_of(fmt: str) -> np.dtype:
-    return next(dtype for dtype, name in FORMAT_OF_DTYPE.items() if name == fmt)
 
 
 def _check_pixels(part: ExrPart, where: str) -> list[str]:

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from stylelock.core.contact_sheet import to_uint8
+
 _COLOURS = ("#d1495b", "#2e86ab", "#66a182", "#edae49")
 
 
@@ -20,8 +22,7 @@ def png_data_uri(rgb: np.ndarray) -> str:
     """A model-space (h, w, 3) [0, 1] image as a ``data:image/png;base64,...`` URI."""
     import cv2
 
-    arr = np.clip(np.nan_to_num(np.asarray(rgb, dtype=np.float32)), 0.0, 1.0)
-    bgr = np.ascontiguousarray((arr[..., :3][..., ::-1] * 255.0 + 0.5).astype(np.uint8))
+    bgr = np.ascontiguousarray(to_uint8(np.asarray(rgb, dtype=np.float32)[..., :3])[..., ::-1])
     ok, buf = cv2.imencode(".png", bgr)
     if not ok:  # pragma: no cover - cv2 encodes any uint8 3-channel image
         raise RuntimeError("PNG encoding failed")
