@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-BLEND_MODES = ("poisson", "linear", "nearest")
-
 #: Screening weight of the Poisson solve (1 / pixels^2): details finer than ~1 / sqrt(LAMBDA)
 #: pixels come from the selected pass, coarser structure from the histogram-preserving blend.
 LAMBDA = 0.02

@@ -16,6 +16,8 @@ from stylelock.core.errors import SpecError
 from stylelock.server.engines.base import ModelFrame
 
 FLOW_MODES = ("auto", "vectors", "estimated")
+#: Memory the flow cache may hold (see `FlowProvider.hold`).
+FLOW_CACHE_BYTES = 512 * 2**20
 
 
 class FlowProvider:
@@ -27,10 +29,16 @@ class FlowProvider:
         self.mode = mode
         self.preset = preset
         self.log = log
-        self.used: set[str] = set()
         self._last_kind: str | None = None
         self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache
+
+    def hold(self, pairs: int, frame_size: tuple[int, int]) -> None:
+        """Keep up to `pairs` flow pairs (within `FLOW_CACHE_BYTES`): between two keyframes the
+        backward pass computes every pair of the segment and the forward pass asks for them again."""
+        w, h = frame_size
+        affordable = FLOW_CACHE_BYTES // (4 * 4 * w * h)  # two (h, w, 2) float32 flows a pair
+        self._cache_size = max(self._cache_size, min(pairs, affordable))
 
     def pair(self, a: ModelFrame, b: ModelFrame) -> tuple[np.ndarray, np.ndarray]:
         """(flow a -> b on a's grid, flow b -> a on b's grid) for neighbouring frames a and b."""
@@ -67,7 +75,6 @@ class FlowProvider:
         return ab, ba
 
     def _note(self, kind: str) -> None:
-        self.used.add(kind)
         if kind != self._last_kind:
             self._last_kind = kind
             self.log.info("keyframe: motion from %s", kind)

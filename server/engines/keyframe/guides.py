@@ -49,12 +49,18 @@ def coords(h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack([xs, ys], axis=-1))
 
 
+def channel_scale(weight: float, channels: int) -> float:
+    """The factor each of a guide's ``channels`` is multiplied by, so a plain sum of squared
+    differences weighs the whole guide by ``weight`` in EbSynth's 0..255 units."""
+    return 255.0 * float(np.sqrt(max(weight, 0.0) / channels))
+
+
 def _weighted(parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
     """Stack (h, w, n) planes with values in [0, 1], each guide's weight spread over its channels."""
     out = []
     for plane, weight in parts:
         plane = plane if plane.ndim == 3 else plane[..., None]
-        scale = 255.0 * np.sqrt(max(weight, 0.0) / plane.shape[2])
+        scale = channel_scale(weight, plane.shape[2])
         out.append(plane.astype(np.float32) * np.float32(scale))
     return np.ascontiguousarray(np.concatenate(out, axis=2))
 

@@ -17,6 +17,7 @@ from stylelock.server.engines.keyframe import rng
 from stylelock.server.engines.keyframe.backend import Backend
 from stylelock.server.engines.keyframe.guides import (
     GuideWeights,
+    channel_scale,
     look_guides,
     luma,
     match_luminance,
@@ -61,7 +62,7 @@ def synthesize_look(
         radius=0,
         uniformity=sched.uniformity,
     )
-    style_scale = 255.0 * float(np.sqrt(weights.style / 3.0))
+    style_scale = channel_scale(weights.style, 3)
     source = build_source(backend, look_guides(source_lum, weights), style, style_scale, levels, sched.patch)
     result = synthesize(
         backend,

@@ -22,7 +22,14 @@ from stylelock.server.engines.keyframe import rng
 from stylelock.server.engines.keyframe.backend import Backend
 from stylelock.server.engines.keyframe.disocclusion import PaintPrior, fill_from_layer
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
-from stylelock.server.engines.keyframe.guides import GuideWeights, coords, edges, luma, plate_guides
+from stylelock.server.engines.keyframe.guides import (
+    GuideWeights,
+    channel_scale,
+    coords,
+    edges,
+    luma,
+    plate_guides,
+)
 from stylelock.server.engines.keyframe.styleblit import styleblit
 from stylelock.server.engines.keyframe.synth import (
     Schedule,
@@ -90,14 +97,18 @@ class Keyframe:
             self._cache["prior"] = PaintPrior(self.plate.rgb, self.style, edges(luma(self.plate.rgb)))
         return self._cache["prior"]
 
-    def source(self, settings: Settings, style_scale: float) -> list[SourceLevel]:
+    def style_scale(self, weights: GuideWeights) -> float:
+        """The factor of the paint's channels in matching: the style and temporal terms share them."""
+        return channel_scale(weights.style + weights.temporal, self.style.shape[2])
+
+    def source(self, settings: Settings) -> list[SourceLevel]:
         """The keyframe's pyramid on the backend, built once and shared by both directions."""
         if "source" not in self._cache:
             self._cache["source"] = build_source(
                 settings.backend,
                 self.guides(settings.weights),
                 self.style,
-                style_scale,
+                self.style_scale(settings.weights),
                 settings.sched.levels,
                 settings.sched.patch,
             )
@@ -152,22 +163,25 @@ def explained_by_motion(rgb: np.ndarray, prev_rgb: np.ndarray, back: np.ndarray)
     return diff < PHOTOMETRIC_LIMIT
 
 
-def advect_positions(positions: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Keyframe coordinates carried along `flow`: bilinear inside a surface, nearest across a
-    motion boundary (where interpolating the coordinates of two layers would name a point on
-    neither, and the paint there would be re-synthesized differently every frame)."""
-    smooth = coreflow.warp(positions, flow)
-    near = advect_field(positions, flow)
-    torn = np.abs(smooth - near).max(axis=-1) > 0.75
-    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
-
-
-def advect_field(field_prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour backward warp of an integer field (the correspondence field)."""
+def nearest_source(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (ys, xs) pixel of the other frame nearest to where `flow` points, clipped to the frame."""
     h, w = flow.shape[:2]
     xs = np.clip(np.rint(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]), 0, w - 1).astype(np.int64)
     ys = np.clip(np.rint(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]), 0, h - 1).astype(np.int64)
-    return np.ascontiguousarray(field_prev[ys, xs])
+    return ys, xs
+
+
+def advect_positions(
+    positions: np.ndarray, flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Keyframe coordinates carried along `flow`: bilinear inside a surface, nearest (``nearest``
+    is `nearest_source(flow)`) across a motion boundary (where interpolating the coordinates of
+    two layers would name a point on neither, and the paint there would be re-synthesized
+    differently every frame)."""
+    smooth = coreflow.warp(positions, flow)
+    near = positions[nearest]
+    torn = np.abs(smooth - near).max(axis=-1) > 0.75
+    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
 
 
 class Pass:
@@ -177,14 +191,10 @@ class Pass:
         self.s = settings
         self.key = key
         self.direction = direction
-        ns = key.style.shape[2]
         w = settings.weights
-        self.style_scale = 255.0 * float(np.sqrt((w.style + w.temporal) / ns))
+        self.style_scale = key.style_scale(w)
         self.temporal_mix = w.temporal / (w.style + w.temporal) if (w.style + w.temporal) > 0 else 0.0
-        self.reset()
-
-    def reset(self) -> None:
-        h, w = self.key.style.shape[:2]
+        h, w = key.style.shape[:2]
         self.number = self.key.frame
         self.plate = self.key.plate
         self.nnf = identity_nnf(h, w)
@@ -198,7 +208,7 @@ class Pass:
         if self.s.mode == "styleblit":
             style = self.key.padded_style(b, 1)
             return b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), 1))
-        src = self.key.source(self.s, self.style_scale)[0]
+        src = self.key.source(self.s)[0]
         return b.numpy(b.vote_float(src.style, b.asarray(field), b.asarray(exact), self.s.sched.patch // 2))
 
     def step(self, frame: ModelFrame) -> PassFrame | None:
@@ -211,10 +221,11 @@ class Pass:
         # a track gets the benefit of the doubt only where the motion explains the plate's change
         # (the temporal guide keeps the plain occlusion mask: narrowing it too measured more flicker)
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
-        positions = advect_positions(self.positions, back)
+        nearest = nearest_source(back)
+        positions = advect_positions(self.positions, back, nearest)
         temporal = coreflow.warp(self.style, back)
-        init = advect_field(self.nnf, back)
-        carried = advect_positions(self.field, back)
+        init = np.ascontiguousarray(self.nnf[nearest])
+        carried = advect_positions(self.field, back, nearest)
         # Uncovered background continues its own layer, not the object that uncovered it, and its
         # first guess of paint is what the artist painted over such plate colours: carried along
         # the flow, it would take the object's paint (its outline) and leave a trail behind it.
@@ -222,7 +233,6 @@ class Pass:
             positions, init, carried = fill_from_layer([positions, init, carried], holes, back)
             temporal[holes] = self.key.prior().predict(frame.rgb[holes])
             valid = valid | holes
-            trust = trust & ~holes
             hk, wk = self.key.style.shape[:2]
             init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)
             init = np.ascontiguousarray(init, dtype=np.int32)
@@ -240,7 +250,7 @@ class Pass:
         else:
             result = synthesize(
                 self.s.backend,
-                self.key.source(self.s, self.style_scale),
+                self.key.source(self.s),
                 guides,
                 self.s.sched,
                 key,

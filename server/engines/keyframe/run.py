@@ -30,9 +30,7 @@ def settings_from(params: Mapping[str, Any], shot: ShotContext, size: tuple[int,
     patch = int(params["patch_size"])
     if patch % 2 == 0:
         raise SpecError(f"keyframe: patch_size={patch} must be odd (3, 5, 7, ...)")
-    device = str(params["device"])
-    if device == "auto" and shot.device.startswith("cuda"):
-        device = shot.device
+    device = str(params["device"])  # `KeyframeEngine.restyle` has already resolved auto to its CUDA device
     sched = Schedule(
         patch=patch,
         levels=min(int(params["levels"]), max_levels([size], patch)),
@@ -129,6 +127,9 @@ class KeyframeRun:
                 return False
             self.keys[anchor] = Keyframe(anchor, styled, plate)
         self.order = sorted(self.keys)
+        gaps = [b - a for a, b in zip(self.order, self.order[1:], strict=False)]
+        if gaps:
+            self.settings.flows.hold(max(gaps), (w, h))
         return True
 
     # -- frames ------------------------------------------------------------------------------
@@ -156,16 +157,19 @@ class KeyframeRun:
         before = self.order[i - 1] if i > 0 else None
         after = self.order[i] if i < len(self.order) else None
         mode = str(self.params["blend"])
+        # the backward pass serves the frames after `floor` (the keyframe before, or with
+        # blend=nearest the midpoint, past which the later keyframe is the nearer one)
+        floor = before
         if before is not None and after is not None and mode == "nearest":
             if t - before <= after - t:
                 after = None
             else:
-                before = None
+                floor, before = (before + after) // 2, None
         for number, key in self.keys.items():
             if number not in (before, after):
                 key.release()
         fwd = self._forward(before, frame) if before is not None else None
-        bwd = self._backward(after, before, t) if after is not None else None
+        bwd = self._backward(after, floor, t) if after is not None else None
         if (
             self.shot.is_cancelled()
             or (before is not None and fwd is None)
@@ -189,14 +193,14 @@ class KeyframeRun:
                 return None
         return self.fwd.style, result.error
 
-    def _backward(self, key: int, before: int | None, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _backward(self, key: int, floor: int | None, t: int) -> tuple[np.ndarray, np.ndarray] | None:
         if self.bwd is None or self.bwd.key.frame != key:
             self.bwd = Pass(self.settings, self.keys[key], -1)
             self.bwd_frames = {}
         if t not in self.bwd_frames:
             # sweep from the keyframe down to the lowest frame of this segment the job will ask
             # for, keeping those frames' fields; later frames of the segment reuse them
-            low = before if before is not None else min(min(self.shot.frames, default=t), t) - 1
+            low = floor if floor is not None else min(min(self.shot.frames, default=t), t) - 1
             wanted = {f for f in self.shot.frames if low < f < key} | {t}
             lowest = min(f for f in wanted if f <= t)
             if self.bwd.number <= t:

@@ -9,6 +9,8 @@ chosen positions over a 3 x 3 neighbourhood (blend radius 1) smooths the chunk b
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from stylelock.server.engines.keyframe import rng
@@ -21,6 +23,7 @@ def _guide_error(
     return np.sqrt(np.einsum("...c,...c->...", diff, diff) / np.float32(total))
 
 
+@lru_cache(maxsize=32)
 def _jitter(seed: int, level: int, ch: int, cw: int) -> tuple[np.ndarray, np.ndarray]:
     """The frozen jitter table of one level: a seed offset in [0, 2**level) per grid cell."""
     step = 2**level

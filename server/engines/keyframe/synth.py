@@ -219,6 +219,7 @@ def synthesize(
         radii = radii_for(src.w, src.h, sched.radius)
         rounds = sched.fine_search_vote if lev == 0 else sched.search_vote
         first_tgt = tgt
+        no_occupancy = None if sched.uniformity > 0 else backend.asarray(np.zeros((src.h, src.w), np.float32))
         for it in range(rounds):
             if it > 0:
                 tgt = target.build(estimate)
@@ -226,10 +227,10 @@ def synthesize(
             for k in range(sched.patchmatch):
                 if cancelled():
                     return None
-                if sched.uniformity > 0:
+                if no_occupancy is None:
                     occ = backend.occupancy(nnf, src.h, src.w, p, omega_best)
                 else:
-                    occ = backend.asarray(np.zeros((src.h, src.w), np.float32))
+                    occ = no_occupancy
                 nnf, err = backend.sweep(
                     tgt, src.src, nnf, err, occ, sched.uniformity, p, radii, rng.mix(key, lev, it, k)
                 )
