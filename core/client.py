@@ -39,6 +39,7 @@ from stylelock.core.errors import (
     StyleLockError,
 )
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
+from stylelock.core.paths import is_under, looks_like_path
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.v1 import stylelock_pb2 as pb
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -52,10 +53,6 @@ MAX_SEND_BYTES = 4 * 1024 * 1024
 MAX_RECEIVE_BYTES = 16 * 1024 * 1024
 #: A submit that fails for want of a connection is retried this often, with the same idempotency key.
 SUBMIT_ATTEMPTS = 3
-
-
-def _is_path(value: str) -> bool:
-    return "/" in value or os.sep in value or value.lower().endswith(".exr")
 
 
 class StyleLockClient:
@@ -224,7 +221,7 @@ def _absolute_spec(spec: JobSpec) -> JobSpec:
     if output.pattern:
         output = dataclasses.replace(output, pattern=os.path.abspath(output.pattern))
     changes: dict[str, Any] = {"plate": os.path.abspath(spec.plate), "styles": styles, "output": output}
-    if spec.mask and _is_path(spec.mask):
+    if spec.mask and looks_like_path(spec.mask):
         changes["mask"] = os.path.abspath(spec.mask)
     config = spec.colour.config
     if config and not config.startswith("ocio://"):
@@ -260,12 +257,7 @@ def shared_paths_reachable(spec: JobSpec, allowed_roots: list[str]) -> bool:
     roots = [os.path.realpath(r) for r in allowed_roots]
     folders = [FramePattern.parse(spec.plate).dirname, FramePattern.parse(spec.output.pattern).dirname]
     folders += [s.path for s in spec.styles]
-
-    def under(path: str) -> bool:
-        real = os.path.realpath(os.path.abspath(path or "."))
-        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-    return all(under(p) for p in folders)
+    return all(is_under(p or ".", roots) for p in folders)
 
 
 def run_remote(

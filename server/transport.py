@@ -25,16 +25,12 @@ from stylelock.core.errors import (
     ResourceLimitError,
     SpecError,
 )
+from stylelock.core.exr_rawheader import MAGIC as EXR_MAGIC
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
+from stylelock.core.paths import is_under, looks_like_path
 from stylelock.core.sequence import FramePattern, parse_frames
 
 log = logging.getLogger(__name__)
-
-EXR_MAGIC = b"\x76\x2f\x31\x01"
-
-
-def _looks_like_path(value: str) -> bool:
-    return "/" in value or os.sep in value or value.lower().endswith(".exr")
 
 
 class AllowedRoots:
@@ -53,8 +49,7 @@ class AllowedRoots:
         return bool(self.roots)
 
     def contains(self, path: str) -> bool:
-        real = os.path.realpath(path)
-        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
+        return is_under(path, self.roots)
 
     def check(self, path: str, what: str) -> None:
         """Raise PathNotAllowedError unless `path` (resolved) lies under a root."""
@@ -89,10 +84,10 @@ class AllowedRoots:
                 raise SpecError("a shared-path job needs an output pattern on the server's disk")
             output = FramePattern.parse(spec.output.pattern)
             self.check(output.dirname or spec.output.pattern, "output folder")
-        if spec.mask and _looks_like_path(spec.mask):
+        if spec.mask and looks_like_path(spec.mask):
             self.check(os.path.dirname(spec.mask) or spec.mask, "mask")
         for name, source in spec.guides.items():
-            if _looks_like_path(source):
+            if looks_like_path(source):
                 self.check(source, f"guide {name!r}")
         config = spec.colour.config
         if config and not config.startswith("ocio://"):
