@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+from stylelock.core.flow import LUMA
+
 EDGE_GAIN = 4.0
 
 
