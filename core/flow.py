@@ -233,34 +233,41 @@ def flow_from_vectors(
     """
     if direction not in DIRECTIONS:
         raise SpecError(f"unknown flow direction {direction!r}; expected 'forward' or 'backward'")
+    found = _vector_channels(aovs, direction)
+    if found is None:
+        return None
+    layout, first, second = found
+    a = np.asarray(aovs[first], dtype=np.float32)
+    b = np.asarray(aovs[second], dtype=np.float32)
     ysign = -1.0 if y_up else 1.0
-
-    u_name = _find_channel(aovs, f"{direction}.u")
-    v_name = _find_channel(aovs, f"{direction}.v")
-    if u_name is not None and v_name is not None:
-        u = np.asarray(aovs[u_name], dtype=np.float32)
-        v = np.asarray(aovs[v_name], dtype=np.float32)
-        flow = np.stack([u, ysign * v], axis=-1)
-    else:
-        comps = ("X", "Y") if direction == "backward" else ("Z", "W")
-        names = [_find_channel(aovs, f"Vector.{c}") for c in comps]
-        if names[0] is None or names[1] is None:
-            return None
-        a = np.asarray(aovs[names[0]], dtype=np.float32)
-        b = np.asarray(aovs[names[1]], dtype=np.float32)
-        if direction == "backward":
-            flow = np.stack([a, ysign * b], axis=-1)
-        else:
-            flow = np.stack([-a, -ysign * b], axis=-1)
+    if layout == "nuke" or direction == "backward":
+        flow = np.stack([a, ysign * b], axis=-1)
+    else:  # Blender's (Z, W) is the negated motion towards the next frame
+        flow = np.stack([-a, -ysign * b], axis=-1)
     flow = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0) * np.float32(scale)
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
 def vectors_source(aovs: Mapping[str, np.ndarray], direction: str) -> FlowSource | None:
     """The `FlowSource` that `flow_from_vectors` would use for ``aovs``, or None when absent."""
-    if _find_channel(aovs, f"{direction}.u") is not None and _find_channel(aovs, f"{direction}.v"):
-        return FlowSource.vectors(f"{direction}.u/v")
+    found = _vector_channels(aovs, direction)
+    if found is None:
+        return None
+    return FlowSource.vectors(f"{direction}.u/v" if found[0] == "nuke" else "Vector")
+
+
+def _vector_channels(aovs: Mapping[str, np.ndarray], direction: str) -> tuple[str, str, str] | None:
+    """``(layout, first, second)``: the two channels holding ``direction``'s vectors, or None.
+
+    ``layout`` is ``"nuke"`` (``<direction>.u``, ``<direction>.v``), which wins when present, else
+    ``"blender"`` (``Vector.X``, ``Vector.Y`` backward; ``Vector.Z``, ``Vector.W`` forward).
+    """
+    u_name = _find_channel(aovs, f"{direction}.u")
+    v_name = _find_channel(aovs, f"{direction}.v")
+    if u_name is not None and v_name is not None:
+        return "nuke", u_name, v_name
     comps = ("X", "Y") if direction == "backward" else ("Z", "W")
-    if all(_find_channel(aovs, f"Vector.{c}") is not None for c in comps):
-        return FlowSource.vectors("Vector")
-    return None
+    first, second = (_find_channel(aovs, f"Vector.{c}") for c in comps)
+    if first is None or second is None:
+        return None
+    return "blender", first, second
