@@ -19,30 +19,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylelock.core.errors import EngineError, SpecError, StyleLockError
-from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
+from stylelock.core.errors import EngineError, SpecError
+from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import latents as lat
-from stylelock.server.engines.diffusion.colour import ColourLock
 from stylelock.server.engines.diffusion.crossframe import CrossFrameState, cross_frame_attention
 from stylelock.server.engines.diffusion.fusion import FlowFusion
 from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
 from stylelock.server.engines.diffusion.library import ModelLibrary
 from stylelock.server.engines.diffusion.loading import (
     ensure_ip_adapter,
+    free_memory,
     fresh_scheduler,
-    is_oom,
     load_base,
     load_controlnet,
+    reraise_unless_oom,
     resolve_dtype,
     with_controlnets,
 )
 from stylelock.server.engines.diffusion.motion import MotionTracker
 from stylelock.server.engines.diffusion.noise import frame_noise, generators
-from stylelock.server.engines.diffusion.style import ip_adapter_scales, pick_style, style_image
+from stylelock.server.engines.diffusion.style import job_look
 
 log = logging.getLogger(__name__)
-
-TILE_ABOVE = 2048
 
 
 class Cancelled(Exception):
@@ -59,17 +57,9 @@ class ImageJob:
         self.dtype = resolve_dtype(self.p["dtype"], device, shot.warn)
         source = library.resolve_model(self.p["model"])
         base = load_base(source, self.dtype, device, library)
-        self.base = base
 
-        self.style: StyleFrame | None = pick_style(shot.styles)
-        ip_path = None
-        if self.style is not None and self.p["ip_adapter_scale"] > 0:
-            if library.ip_adapters or self.p["ip_adapter"]:
-                ip_path = library.resolve_ip_adapter(self.p["ip_adapter"])
-            else:
-                shot.warn("no IP-Adapter is registered: the style image sets only the colour lock")
-        ensure_ip_adapter(base, ip_path, self.dtype, device)
-        self.ip_image = style_image(self.style) if ip_path is not None and self.style is not None else None
+        self.look = job_look(shot, library)
+        ensure_ip_adapter(base, self.look.ip_adapter, self.dtype, device)
 
         self.guide_names = list(shot.guides)
         extra = _controlnet_paths(self.p["controlnet_paths"])
@@ -89,15 +79,8 @@ class ImageJob:
         self.control_windows = self._control_windows()
         self.pipe = with_controlnets(base, nets) if nets else base
         self.pipe.scheduler = fresh_scheduler(base, self.p["scheduler"])
-        if self.ip_image is not None:
-            self.pipe.set_ip_adapter_scale(ip_adapter_scales(self.pipe.unet, self.p))
+        self.look.set_scale(self.pipe, self.p)
 
-        self.colour = None
-        if self.p["colour_lock"]:
-            ref = self.style
-            self.colour = ColourLock(
-                ref.rgb if ref else None, ref.alpha if ref else None, self.p["colour_lock_strength"]
-            )
         self.cross_state = CrossFrameState() if self.p["cross_frame_attention"] else None
         self.motion = MotionTracker() if self.p["flow_fusion"] else None
         self.fusion = (
@@ -108,9 +91,7 @@ class ImageJob:
         self.previous: tuple[int, torch.Tensor] | None = None
         """(frame number, final latents (1, c, h, w)) of the last restyled frame."""
         self.batch = int(self.p["batch"])
-        self.tiling = self.p["vae_tiling"] == "on" or (
-            self.p["vae_tiling"] == "auto" and max(first.height, first.width) > TILE_ABOVE
-        )
+        self.tiling = lat.wants_tiling(self.p["vae_tiling"], first.height, first.width)
         self.multiple = lat.size_multiple(self.pipe)
 
     # -- public ---------------------------------------------------------------------------------
@@ -131,7 +112,7 @@ class ImageJob:
         """Restyle `frames` (consecutive in the job's order), splitting the batch when memory runs out."""
         for frame in frames:
             self.observe(frame)
-        self._set_tiling(self.tiling)
+        lat.set_tiling(self.pipe.vae, self.tiling)
         try:
             return self._sample(frames)
         except Cancelled:
@@ -139,13 +120,8 @@ class ImageJob:
         except Exception as exc:
             if self.cross_state is not None:
                 self.cross_state.abort_call()
-            if not is_oom(exc):
-                if isinstance(exc, StyleLockError):
-                    raise
-                raise EngineError(
-                    f"diffusion failed on frames {frames[0].number}-{frames[-1].number}: {exc}"
-                ) from exc
-        _empty_cache(self.device)
+            reraise_unless_oom(exc, f"diffusion failed on frames {frames[0].number}-{frames[-1].number}")
+        free_memory(self.device)
         if len(frames) > 1:
             self.batch = max(1, len(frames) // 2)
             self.shot.warn(
@@ -189,8 +165,8 @@ class ImageJob:
             "generator": generators(int(p["seed"]), numbers, shared),
             "output_type": "np",
         }
-        if self.ip_image is not None:
-            kwargs["ip_adapter_image"] = self.ip_image
+        if self.look.ip_image is not None:
+            kwargs["ip_adapter_image"] = self.look.ip_image
         if self.guides is not None:
             kwargs.update(self._control_kwargs(frames, ph, pw))
 
@@ -221,15 +197,13 @@ class ImageJob:
             result = self.pipe(**kwargs)
         if self.cross_state is not None:
             self.cross_state.end_call()
-        if final:
-            self.previous = (numbers[-1], final[-1][-1:].clone())
-        else:  # no step ran (strength 0): the input latents are the result
-            self.previous = (numbers[-1], latents[-1:].clone())
+        # At least one step ran (checked above), so the callback kept the last step's latents.
+        self.previous = (numbers[-1], final[-1][-1:].clone())
         if self.motion is not None:
             self.motion.forget_before(numbers[-1])
         out = [np.ascontiguousarray(img[:h, :w, :3], dtype=np.float32) for img in result.images]
-        if self.colour is not None:
-            out = [self.colour(img) for img in out]
+        if self.look.colour is not None:
+            out = [self.look.colour(img) for img in out]
         return out
 
     def _control_kwargs(self, frames: list[ModelFrame], ph: int, pw: int) -> dict[str, Any]:
@@ -256,13 +230,6 @@ class ImageJob:
                 )
         return weights, starts, ends
 
-    def _set_tiling(self, on: bool) -> None:
-        vae = self.pipe.vae
-        if on:
-            vae.enable_tiling()
-        else:
-            vae.disable_tiling()
-
 
 def _controlnet_paths(text: str) -> dict[str, Path]:
     paths = {}
@@ -288,8 +255,3 @@ def _per_guide(text: str, names: list[str], default: float, what: str) -> list[f
         except ValueError:
             raise SpecError(f"controlnet_{what} entry {item!r} has no number after '='") from None
     return [values[n] for n in names]
-
-
-def _empty_cache(device: str) -> None:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -1,4 +1,4 @@
-"""Latent-space helpers: padding frames to what the UNet can take, VAE encoding, latent warping."""
+"""Latent-space helpers: padding frames to what the UNet can take, VAE encoding and tiling, latent warping."""
 
 from __future__ import annotations
 
@@ -7,6 +7,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+#: `vae_tiling auto` tiles the VAE for frames whose longer side is above this many pixels.
+TILE_ABOVE = 2048
+
+
+def wants_tiling(mode: str, height: int, width: int) -> bool:
+    """Whether `vae_tiling` `mode` (on, off, auto) tiles the VAE from the start for frames of this size."""
+    return mode == "on" or (mode == "auto" and max(height, width) > TILE_ABOVE)
+
+
+def set_tiling(vae: Any, on: bool) -> None:
+    if on:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
 
 
 def size_multiple(pipe: Any) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from stylelock.core.errors import EngineError
+from stylelock.core.errors import EngineError, StyleLockError
 from stylelock.server.engines.diffusion.library import (
     ModelLibrary,
     ModelSource,
@@ -80,7 +80,7 @@ class PipelineCache:
             while len(self._items) > self.capacity:
                 old, _ = self._items.popitem(last=False)
                 log.info("unloading %s (least recently used)", old.path)
-                _free(old.device)
+                free_memory(old.device)
             return value
 
     def evict_one(self, keep: CacheKey | None = None) -> bool:
@@ -89,7 +89,7 @@ class PipelineCache:
             for key in self._items:
                 if key != keep:
                     del self._items[key]
-                    _free(key.device)
+                    free_memory(key.device)
                     return True
             return False
 
@@ -98,7 +98,7 @@ class PipelineCache:
             devices = {key.device for key in self._items}
             self._items.clear()
             for device in devices:
-                _free(device)
+                free_memory(device)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -110,13 +110,24 @@ class PipelineCache:
 PIPELINES = PipelineCache(capacity=6)
 
 
-def _free(device: str) -> None:
+def free_memory(device: str) -> None:
+    """Hand the allocator's cached blocks on `device` back (after an eviction or running out of memory)."""
     if device.startswith("cuda") and torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
 def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def reraise_unless_oom(exc: BaseException, failed: str) -> None:
+    """Return when `exc` is running out of device memory (the caller retries smaller); otherwise
+    raise it: a StyleLockError as it is, anything else as an EngineError "`failed`: `exc`"."""
+    if is_oom(exc):
+        return
+    if isinstance(exc, StyleLockError):
+        raise exc
+    raise EngineError(f"{failed}: {exc}") from exc
 
 
 # -- fitting on the card ------------------------------------------------------------------------------

@@ -17,26 +17,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylelock.core.errors import EngineError, SpecError, StyleLockError
+from stylelock.core.errors import EngineError, SpecError
 from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import latents as lat
-from stylelock.server.engines.diffusion.colour import ColourLock
 from stylelock.server.engines.diffusion.image_job import Cancelled
 from stylelock.server.engines.diffusion.library import ModelLibrary
 from stylelock.server.engines.diffusion.loading import (
     PIPELINES,
     CacheKey,
     ensure_ip_adapter,
+    free_memory,
     fresh_scheduler,
     is_oom,
     load_base,
     move_to_device,
     quiet_diffusers,
+    reraise_unless_oom,
     resolve_dtype,
 )
 from stylelock.server.engines.diffusion.noise import frame_noise
 from stylelock.server.engines.diffusion.run import RUN_LOCK, begin
-from stylelock.server.engines.diffusion.style import ip_adapter_scales, pick_style, style_image
+from stylelock.server.engines.diffusion.style import job_look
 
 
 def restyle_video(
@@ -110,47 +111,23 @@ class VideoJob:
                 f"context {self.p['context']} is longer than the motion adapter's {longest} frames"
             )
 
-        style = pick_style(shot.styles)
-        ip_path = None
-        if style is not None and self.p["ip_adapter_scale"] > 0:
-            if library.ip_adapters or self.p["ip_adapter"]:
-                ip_path = library.resolve_ip_adapter(self.p["ip_adapter"])
-            else:
-                shot.warn("no IP-Adapter is registered: the style image sets only the colour lock")
-        ensure_ip_adapter(self.pipe, ip_path, self.dtype, device)
-        self.ip_image = style_image(style) if ip_path is not None and style is not None else None
-        if self.ip_image is not None:
-            self.pipe.set_ip_adapter_scale(ip_adapter_scales(self.pipe.unet, self.p))
-        self.colour = (
-            ColourLock(
-                style.rgb if style else None, style.alpha if style else None, self.p["colour_lock_strength"]
-            )
-            if self.p["colour_lock"]
-            else None
-        )
-        self.tiling = self.p["vae_tiling"] == "on"
+        self.look = job_look(shot, library)
+        ensure_ip_adapter(self.pipe, self.look.ip_adapter, self.dtype, device)
+        self.look.set_scale(self.pipe, self.p)
         self.multiple = lat.size_multiple(self.pipe)
 
     def run(self, frames: list[ModelFrame]) -> list[np.ndarray]:
         """Restyle one window; out of memory, retry with VAE tiling once, then say it does not fit."""
         h, w = frames[0].height, frames[0].width
-        tiling = self.tiling or (self.p["vae_tiling"] == "auto" and max(h, w) > 2048)
-        for attempt in (tiling, True):
-            if attempt:
-                self.pipe.vae.enable_tiling()
-            else:
-                self.pipe.vae.disable_tiling()
+        for attempt in (lat.wants_tiling(self.p["vae_tiling"], h, w), True):
+            lat.set_tiling(self.pipe.vae, attempt)
             try:
                 return self._sample(frames)
             except Cancelled:
                 raise
             except Exception as exc:
-                if not is_oom(exc):
-                    if isinstance(exc, StyleLockError):
-                        raise
-                    raise EngineError(f"diffusion-video failed on frames {frames[0].number}-: {exc}") from exc
-                if self.device.startswith("cuda"):
-                    torch.cuda.empty_cache()
+                reraise_unless_oom(exc, f"diffusion-video failed on frames {frames[0].number}-")
+                free_memory(self.device)
                 if attempt:
                     break
                 self.shot.warn("out of device memory on a window; retrying with VAE tiling")
@@ -161,12 +138,12 @@ class VideoJob:
 
     def _sample(self, frames: list[ModelFrame]) -> list[np.ndarray]:
         p = self.p
-        h, w = frames[0].height, frames[0].width
-        ph, pw = lat.pad_amount(h, w, self.multiple)
-        rgb = np.stack([lat.pad(np.asarray(f.rgb, dtype=np.float32), ph, pw) for f in frames])
         steps, strength = int(p["steps"]), float(p["strength"])
         if int(steps * strength) < 1:  # no step would run: the plate comes back
             return [np.array(f.rgb, dtype=np.float32) for f in frames]
+        h, w = frames[0].height, frames[0].width
+        ph, pw = lat.pad_amount(h, w, self.multiple)
+        rgb = np.stack([lat.pad(np.asarray(f.rgb, dtype=np.float32), ph, pw) for f in frames])
         clean = torch.cat([lat.encode(self.pipe, rgb[i : i + 8]) for i in range(0, len(frames), 8)])
         scheduler = self.pipe.scheduler
         scheduler.set_timesteps(steps, device=clean.device)
@@ -197,14 +174,14 @@ class VideoJob:
             "decode_chunk_size": 8,
             "callback_on_step_end": on_step,
         }
-        if self.ip_image is not None:
-            kwargs["ip_adapter_image"] = self.ip_image
+        if self.look.ip_image is not None:
+            kwargs["ip_adapter_image"] = self.look.ip_image
         with torch.no_grad():
             result = self.pipe(**kwargs)
         video = np.asarray(result.frames[0], dtype=np.float32)
         out = [np.ascontiguousarray(image[:h, :w, :3]) for image in video]
-        if self.colour is not None:
-            out = [self.colour(image) for image in out]
+        if self.look.colour is not None:
+            out = [self.look.colour(image) for image in out]
         return out
 
 
