@@ -27,14 +27,18 @@ import grpc
 
 from stylelock.core import client_types as kinds
 from stylelock.core.client_errors import ERROR_TYPE_KEY, error_from_rpc, make_error
-from stylelock.core.client_proto import event_from_proto, job_info_from_proto, server_info_from_proto
+from stylelock.core.client_proto import (
+    event_from_proto,
+    job_info_from_proto,
+    server_info_from_proto,
+    state_from_proto,
+)
 from stylelock.core.client_transfer import CHUNK_BYTES, FrameWriter, file_chunks
 from stylelock.core.client_types import JobEvent, JobInfo
 from stylelock.core.errors import (
     FramesMissingError,
     JobCancelledError,
     OutputError,
-    ServerUnavailableError,
     SpecError,
     StyleLockError,
 )
@@ -111,8 +115,6 @@ class StyleLockClient:
     def cancel(self, job_id: str) -> str:
         """Ask the server to stop `job_id` after the frame in hand; returns the job's state."""
         reply = self._call(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
-        from stylelock.core.client_proto import state_from_proto
-
         return state_from_proto(reply.state)
 
     # -- submit -------------------------------------------------------------------------------------
@@ -317,5 +319,5 @@ def _cancel_when_asked(
 def _quiet_cancel(client: StyleLockClient, job_id: str) -> None:
     try:
         client.cancel(job_id)
-    except (StyleLockError, ServerUnavailableError) as exc:  # the job may already have ended
+    except StyleLockError as exc:  # the job may already have ended, or the server gone
         log.info("cancel of job %s: %s", job_id, exc)

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 ERROR_TYPE_KEY = "stylelock-error-type"
 
 
-def _error_classes() -> dict[str, type[StyleLockError]]:
-    found: dict[str, type[StyleLockError]] = {}
-    for name, value in vars(_errors).items():
-        if isinstance(value, type) and issubclass(value, StyleLockError):
-            found[name] = value
-    return found
+#: Class name -> every StyleLockError subclass of `stylelock.core.errors`, built once at import.
+_BY_NAME: dict[str, type[StyleLockError]] = {
+    name: value
+    for name, value in vars(_errors).items()
+    if isinstance(value, type) and issubclass(value, StyleLockError)
+}
 
 
 #: Status code name -> the class raised when the server names no (known) class.
@@ -48,7 +48,7 @@ _BY_CODE: dict[str, type[StyleLockError]] = {
 
 def error_class(code: str, error_type: str = "") -> type[StyleLockError]:
     """The StyleLockError subclass for a status code name and an optional class name."""
-    cls = _error_classes().get(error_type) if error_type else None
+    cls = _BY_NAME.get(error_type) if error_type else None
     if cls is not None:
         return cls
     return _BY_CODE.get(code, ServerInternalError)

@@ -26,7 +26,6 @@ TERMINAL_KINDS = frozenset({ERROR, FINISHED, CANCELLED})
 UPLOADING = "uploading"
 RUNNING = "running"
 FAILED = "failed"
-JOB_STATES = (UPLOADING, QUEUED, RUNNING, FINISHED, FAILED, CANCELLED)
 ENDED_STATES = frozenset({FINISHED, FAILED, CANCELLED})
 
 
@@ -85,7 +84,3 @@ class JobInfo:
     ended: float | None = None
     message: str = ""
     idempotency_key: str = ""
-
-    @property
-    def ended_state(self) -> bool:
-        return self.state in ENDED_STATES

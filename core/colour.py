@@ -17,7 +17,6 @@ from stylelock.core.colour_config import (
     ResolvedConfig,
     bundled_config,
     close_names,
-    colour_space_names,
     resolve_colorspace,
     resolve_config,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "ResolvedConfig",
     "bundled_config",
     "close_names",
-    "colour_space_names",
     "resolve_colorspace",
     "resolve_config",
 ]

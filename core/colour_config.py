@@ -85,13 +85,6 @@ def resolve_colorspace(config: ResolvedConfig, name: str | None) -> str:
     raise ColourError(_unknown_message(config, name))
 
 
-def colour_space_names(config: ResolvedConfig) -> list[str]:
-    """Every colour space name of `config` (scene and display referred, active or not)."""
-    cfg = config.config
-    spaces = cfg.getColorSpaces(OCIO.SEARCH_REFERENCE_SPACE_ALL, OCIO.COLORSPACE_ALL)
-    return [colour_space.getName() for colour_space in spaces]
-
-
 def close_names(config: ResolvedConfig, name: str, limit: int = _CLOSE_NAMES) -> list[str]:
     """Up to `limit` names, aliases or roles of `config` that look like `name`, best first.
 

@@ -308,7 +308,7 @@ def summarise(frames: Iterable[FrameTemporal], *, long_k: int = LONG_K) -> dict[
     """Per-term means and ratios over ``frames`` (pairs without valid pixels are left out)."""
     frames = list(frames)
     result: dict[str, TermSummary] = {}
-    for term, k in (("short", 1), ("long", long_k), ("anchor", None)):
+    for term, k in zip(TERMS, (1, long_k, None), strict=True):
         pairs = [
             (f.frame, p)
             for f in frames
