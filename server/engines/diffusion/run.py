@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from itertools import chain, islice
 
 import numpy as np
 
@@ -59,18 +60,9 @@ def restyle_image(
 def _batched(
     job: ImageJob, shot: ShotContext, first: ModelFrame, frames: Iterator[ModelFrame]
 ) -> Iterator[np.ndarray]:
-    pending = [first]
-    exhausted = False
-    while pending or not exhausted:
-        while not exhausted and len(pending) < job.batch:
-            frame = next(frames, None)
-            if frame is None:
-                exhausted = True
-            else:
-                pending.append(frame)
-        if not pending:
-            return
+    stream = chain([first], frames)
+    # job.batch is read for every batch: running out of memory lowers it for the rest of the job.
+    while batch := list(islice(stream, job.batch)):
         if shot.is_cancelled():
             return
-        batch, pending = pending[: job.batch], pending[job.batch :]
         yield from job.run(batch)
