@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
-from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
 
 FIRST, LAST = 1001, 1024
 
@@ -45,6 +44,7 @@ def paint_over(plate_pattern: str, frame: int, out_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from stylelock.core.sample import write_sample_plate
+    from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
     from stylelock.server.cli.sample import parse_size
     from stylelock.server.pipeline import run_job
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from stylelock.core.errors import SpecError
 from stylelock.core.jobspec import JobSpec, StyleReference
-from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -123,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     if args.server:
         return _run_remote(args.server, spec, cancel)
+    from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
     from stylelock.server.pipeline import run_job
 
     progress = ProgressBar()
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_remote(address: str, spec: JobSpec, cancel: threading.Event) -> int:
     from stylelock.core.client import run_remote
+    from stylelock.server.cli.progress import ctrl_c_cancels
 
     printer = _RemoteProgress()
     with ctrl_c_cancels(cancel):
