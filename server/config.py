@@ -57,6 +57,7 @@ class ServerConfig:
     """Ended jobs the server remembers (for ListJobs, WatchJob replays and idempotent retries)."""
     max_engines: int = 2
     grace_s: float = 5.0
+    """Seconds in-flight calls get when the server stops."""
     models: tuple[str, ...] = ()
     """Diffusion models on local disk as NAME=PATH (a diffusers folder or a .safetensors file)."""
     controlnets: tuple[str, ...] = ()
@@ -67,7 +68,6 @@ class ServerConfig:
     """AnimateDiff motion adapters as PATH or NAME=PATH."""
     model_configs: tuple[str, ...] = ()
     """Diffusers config folders for single-file models as NAME=DIR."""
-    """Seconds in-flight calls get when the server stops."""
 
     def __post_init__(self) -> None:
         for name in LIST_SETTINGS:
@@ -108,7 +108,6 @@ def _checked(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 what = "folders" if key == "allow_roots" else "NAME=PATH values"
                 raise SpecError(f"server setting {key} in {origin} must be a list of {what}")
-            value = tuple(value)
         elif expected == "bool":
             if not isinstance(value, bool):
                 raise SpecError(f"server setting {key}={value!r} in {origin} must be true or false")
@@ -147,8 +146,4 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     return config.with_overrides(overrides)
 
 
-def config_keys() -> list[str]:
-    return [f.name for f in fields(ServerConfig)]
-
-
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig", "config_keys", "load_config"]
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig", "load_config"]

@@ -28,19 +28,16 @@ def package_versions() -> dict[str, str]:
 
 def compute_device() -> dict[str, Any]:
     """The device engines run on. Imports torch (only here and in engines) when it is installed."""
+    name = platform.processor() or platform.machine()
+    cpu: dict[str, Any] = {"kind": "cpu", "name": name, "memory_bytes": 0}
     try:
         import torch
     except ImportError:
-        return {"kind": "cpu", "name": platform.processor() or platform.machine(), "memory_bytes": 0}
+        return cpu
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return {"kind": "cuda", "name": props.name, "memory_bytes": int(props.total_memory)}
-    return {
-        "kind": "cpu",
-        "name": platform.processor() or platform.machine(),
-        "memory_bytes": 0,
-        "threads": torch.get_num_threads(),
-    }
+    return {**cpu, "threads": torch.get_num_threads()}
 
 
 def server_info(ocio: str | None = None) -> dict[str, Any]:

@@ -38,9 +38,9 @@ from stylelock.core.errors import (
     UnknownJobError,
 )
 from stylelock.core.jobspec import JobSpec
-from stylelock.core.params import validate_params
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.config import ServerConfig
+from stylelock.server.engine_cache import EngineCache
 from stylelock.server.job_record import Job, JobEvents
 from stylelock.server.scheduler import FairScheduler
 from stylelock.server.transport import AllowedRoots, Spool, UploadPiece
@@ -55,13 +55,9 @@ def _pipeline():  # the pipeline pulls in OIIO/OCIO: loaded when the first job n
 
 
 class JobManager:
-    def __init__(self, config: ServerConfig, roots: AllowedRoots, engines: Any = None) -> None:
+    def __init__(self, config: ServerConfig, roots: AllowedRoots, engines: EngineCache) -> None:
         self.config = config
         self.roots = roots
-        if engines is None:
-            from stylelock.server.engine_cache import EngineCache
-
-            engines = EngineCache(max_engines=config.max_engines)
         self.engines = engines
         self.scheduler = FairScheduler()
         self._cond = threading.Condition()
@@ -93,10 +89,10 @@ class JobManager:
                     return known, True
                 self._check_room()
             job = Job(uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time())
-            self.roots.check_spec(spec, inline=inline)
+            self.roots.check_spec(spec, inline=inline, frames=job.frames)
             if inline:
                 self._precheck_inline(spec)
-                job.spool = Spool(self.config.spool_root(), job.job_id, spec)
+                job.spool = Spool(self.config.spool_root(), job.job_id, spec, job.frames)
                 job.run_spec = job.spool.job_spec(spec)
                 job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
             else:
@@ -136,12 +132,9 @@ class JobManager:
     @staticmethod
     def _precheck_inline(spec: JobSpec) -> None:
         """What can be checked before gigabytes travel: engine, parameters, patterns."""
-        from stylelock.server.engines import engine_class
+        from stylelock.server.engine_check import check_engine
 
-        engine = engine_class(spec.engine)
-        validate_params(spec.engine, engine.params, spec.params)
-        if engine.needs_style and not spec.styles:
-            raise SpecError(f"engine {spec.engine!r} needs a style reference (--style)")
+        check_engine(spec)
         FramePattern.parse(spec.plate)
         if not spec.output.pattern:
             raise SpecError("an inline job needs an output pattern: where the client writes the frames")
@@ -329,10 +322,9 @@ class JobManager:
             job.stop_reason = job.stop_reason or "user"
             if job.state not in kinds.ENDED_STATES and job.cancel_requested is None:
                 job.cancel_requested = time.time()
-            if job.state == kinds.RUNNING:
+            if job.state in (kinds.RUNNING, kinds.UPLOADING, kinds.QUEUED):
                 job.cancel.set()
-            elif job.state in (kinds.UPLOADING, kinds.QUEUED):
-                job.cancel.set()
+            if job.state in (kinds.UPLOADING, kinds.QUEUED):
                 if job.spool is not None and not job.uploading:  # an active upload removes its own
                     job.spool.remove()
                 if job.state == kinds.QUEUED:

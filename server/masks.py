@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from stylelock.core.errors import SpecError
-from stylelock.core.exr import ExrImage, read_exr
+from stylelock.core.exr import ExrImage, read_exr, read_exr_header
 from stylelock.core.sequence import FramePattern
 
 _FRAME_TOKENS = ("#", "@", "%0", "%d", "$F")
@@ -29,7 +29,7 @@ class MaskSource:
     def check(self, first_frame: int) -> None:
         """Fail early when the matte cannot exist: a missing channel or a missing first file."""
         if self.pattern is not None:
-            read_exr(self.pattern.path(first_frame))
+            read_exr_header(self.pattern.path(first_frame))
         elif self.plate_channels is not None and self.mask not in self.plate_channels:
             raise SpecError(
                 f"mask channel {self.mask!r} is not in the plate (channels: "

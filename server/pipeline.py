@@ -30,10 +30,9 @@ from stylelock.core.colour import ModelSpaceCodec, ResolvedConfig, resolve_confi
 from stylelock.core.errors import JobCancelledError, OutputError, PlateMismatchError, SpecError
 from stylelock.core.exr import output_compression, read_exr_header, write_exr
 from stylelock.core.jobspec import JobSpec
-from stylelock.core.params import validate_params
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.server.engine_cache import EngineCache
-from stylelock.server.engines import engine_class
+from stylelock.server.engine_check import check_engine
 from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
 from stylelock.server.frames import DecodedFrame, FrameCodec, file_digest, load_style
 from stylelock.server.masks import MaskSource
@@ -52,7 +51,6 @@ class FrameDone:
     path: str
     skipped: bool
     seconds: Mapping[str, float] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
 
 
 class JobObserver:
@@ -123,10 +121,7 @@ class PreparedJob:
 
 def prepare_job(spec: JobSpec) -> PreparedJob:
     """Validate a job before it is queued; raises a `StyleLockError` naming what is wrong."""
-    engine = engine_class(spec.engine)
-    params = validate_params(spec.engine, engine.params, spec.params)
-    if engine.needs_style and not spec.styles:
-        raise SpecError(f"engine {spec.engine!r} needs a style reference (--style)")
+    engine, params = check_engine(spec)
     if not spec.output.pattern:
         raise SpecError("job has no output pattern (--out)")
     output = FramePattern.parse(spec.output.pattern)

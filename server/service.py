@@ -71,7 +71,7 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
             ),
             colour=pb.ColourConfigInfo(
                 config=str(colour.get("config") or ""),
-                name=str(colour.get("name") or colour.get("config") or ""),
+                name=str(colour.get("config") or ""),
                 source=str(colour.get("source") or ""),
                 description=str(colour.get("description") or ""),
             ),

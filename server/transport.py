@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from stylelock.core.errors import (
 from stylelock.core.exr_rawheader import MAGIC as EXR_MAGIC
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.paths import is_under, looks_like_path
-from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.core.sequence import FramePattern
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,6 @@ class AllowedRoots:
                 raise SpecError(f"allowed root {os.fspath(root)} is not a folder")
             resolved.append(real)
         self.roots: tuple[str, ...] = tuple(dict.fromkeys(resolved))
-
-    def __bool__(self) -> bool:
-        return bool(self.roots)
 
     def contains(self, path: str) -> bool:
         return is_under(path, self.roots)
@@ -65,16 +62,17 @@ class AllowedRoots:
                 f"{what} {path} lies outside the server's allowed roots ({', '.join(self.roots)})"
             )
 
-    def check_spec(self, spec: JobSpec, *, inline: bool) -> None:
+    def check_spec(self, spec: JobSpec, *, inline: bool, frames: Sequence[int]) -> None:
         """Every path of `spec` the server will open must lie under a root.
 
-        Inline jobs carry their plate and style references as uploads and write to the spool, so
-        only the other paths (a mask sequence, guide files, an OCIO config file) are checked.
+        ``frames`` are the spec's frames, parsed. Inline jobs carry their plate and style references
+        as uploads and write to the spool, so only the other paths (a mask sequence, guide files, an
+        OCIO config file) are checked.
         """
         if not inline:
             plate = FramePattern.parse(spec.plate)
             self.check(plate.dirname or spec.plate, "plate folder")
-            for frame in parse_frames(spec.frames):
+            for frame in frames:
                 path = plate.path(frame)
                 if os.path.lexists(path):  # a frame that is a symlink out of the roots is refused
                     self.check(path, "plate frame")
@@ -112,10 +110,11 @@ class Spool:
     PLATE = "plate/plate.%08d.exr"
     OUTPUT = "out/out.%08d.exr"
 
-    def __init__(self, root: Path, job_id: str, spec: JobSpec) -> None:
+    def __init__(self, root: Path, job_id: str, spec: JobSpec, frames: Sequence[int]) -> None:
+        """``frames`` are the spec's frames, parsed."""
         self.root = Path(root) / job_id
         self.job_id = job_id
-        self.frames = parse_frames(spec.frames)
+        self.frames = list(frames)
         self.style_suffixes = [Path(s.path).suffix or ".exr" for s in spec.styles]
         self.plate = FramePattern.parse(str(self.root / self.PLATE))
         self.output = FramePattern.parse(str(self.root / self.OUTPUT))
