@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tiny_models as tm
@@ -66,3 +68,13 @@ def test_the_hybrid_is_steadier_than_diffusing_every_frame(models, plate):
 def test_cancelling_a_hybrid_job_stops_it(models, plate):
     out = run(models, plate, keyframe_every=3, cancel_after=8)
     assert len(out) < 7
+
+
+def test_the_carrier_reads_the_plates_the_job_already_holds(models, plate):
+    engine = DiffusionImageEngine(models=models)
+    shot = tm.make_shot(engine, plate, {**BASE, **OFF, "keyframe_every": 3})
+    reads: list[int] = []
+    from_disk = shot.load_frame
+    shot = replace(shot, load_frame=lambda number: reads.append(number) or from_disk(number))
+    assert len(list(engine.restyle(shot, iter(plate)))) == 7
+    assert reads == []  # keyframe plates and the frames between them come from memory, not from disk

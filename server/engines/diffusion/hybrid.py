@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.diffusion.image_job import Cancelled, ImageJob
+
+
+class Key(NamedTuple):
+    """A keyframe of the hybrid: its plate and what diffusion painted on it."""
+
+    plate: ModelFrame
+    painted: StyleFrame
 
 
 def restyle_hybrid(
@@ -31,24 +39,26 @@ def restyle_hybrid(
     carry_params["seed"] = int(shot.params["seed"]) % 2**31
     positions = {number: i for i, number in enumerate(shot.frames)}
 
-    def paint(frame: ModelFrame) -> StyleFrame:
+    def paint(frame: ModelFrame) -> Key:
         styled = job.run([frame])[0]
-        return StyleFrame(rgb=styled, alpha=None, frame=frame.number, digest=f"diffusion:{frame.number}")
+        painted = StyleFrame(rgb=styled, alpha=None, frame=frame.number, digest=f"diffusion:{frame.number}")
+        return Key(frame, painted)
 
-    def carry(
-        between: list[ModelFrame], before: StyleFrame | None, after: StyleFrame
-    ) -> Iterator[np.ndarray]:
+    def carry(between: list[ModelFrame], before: Key | None, after: Key) -> Iterator[np.ndarray]:
         keys = (after,) if before is None else (before, after)
+        # The segment's plates are all in memory: the carrier reads them from here, not from disk.
+        local = {frame.number: frame for frame in between} | {k.plate.number: k.plate for k in keys}
         segment = replace(
             shot,
-            frames=tuple(sorted({*(k.frame for k in keys), *(f.number for f in between)})),
-            styles=keys,
+            frames=tuple(sorted(local)),
+            styles=tuple(k.painted for k in keys),
             params=carry_params,
             guides={},
+            load_frame=lambda number: local[number] if number in local else shot.load_frame(number),
         )
         return carrier.restyle(segment, iter(between))
 
-    previous: StyleFrame | None = None
+    previous: Key | None = None
     between: list[ModelFrame] = []
     for index, frame in enumerate(chain([first], frames)):
         if shot.is_cancelled():
@@ -61,13 +71,13 @@ def restyle_hybrid(
         if between:  # (with no previous keyframe: a chunk that starts between two keyframes)
             yield from _checked(carry(between, previous, key), len(between))
         between = []
-        yield key.rgb
+        yield key.painted.rgb
         previous = key
     if between and not shot.is_cancelled():
         last = paint(between.pop())
         if between:
             yield from _checked(carry(between, previous, last), len(between))
-        yield last.rgb
+        yield last.painted.rgb
 
 
 def _checked(outputs: Iterator[np.ndarray], count: int) -> Iterator[np.ndarray]:
