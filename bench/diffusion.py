@@ -45,7 +45,6 @@ from stylelock.core.params import validate_params
 from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
 
-FIRST = 1001
 PROMPT = "an oil painting with thick brush strokes"
 STRENGTH, STEPS, GUIDANCE = 0.6, 20, 7.5
 TEMPORAL_OFF = {

@@ -34,14 +34,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sample_frames import sample_frames
+from sample_frames import FIRST, sample_frames
 
 from stylelock.core.metrics import extract_palette, palette_drift, temporal_stability
 from stylelock.core.paint import paint_keyframe
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
 
-FIRST = 1001
 log = logging.getLogger("bench.keyframe")
 
 
