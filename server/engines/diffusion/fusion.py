@@ -25,7 +25,7 @@ import torch
 
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.diffusion import latents as lat
-from stylelock.server.engines.diffusion.motion import MotionTracker
+from stylelock.server.engines.diffusion.motion import MotionTracker, resize_flow
 
 
 @dataclass
@@ -80,7 +80,7 @@ class FlowFusion:
         self, src: int, dst: int, hw: tuple[int, int], pads: tuple[int, int], latent_hw: tuple[int, int]
     ) -> tuple[np.ndarray, torch.Tensor]:
         flow, valid = self.motion.flow_to(src, dst, hw)
-        flow = lat.flow_to_latent(lat.pad(flow, *pads, mode="edge"), latent_hw)
+        flow = resize_flow(lat.pad(flow, *pads, mode="edge"), latent_hw, "area")
         weight = lat.mask_to_latent(lat.pad(valid, *pads, mode="edge"), latent_hw) * self.strength
         return flow, torch.from_numpy(weight)[None, None]
 

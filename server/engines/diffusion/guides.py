@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stylelock.core.errors import EngineError
+from stylelock.core.flow import to_gray8
 from stylelock.server.engines.base import ModelFrame
 
 EDGE_NAMES = ("edges", "canny", "edge")
@@ -219,9 +220,7 @@ def read_control_image(pattern: str, number: int, shape: tuple[int, int]) -> np.
 def canny_edges(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
     import cv2
 
-    luma = np.asarray(rgb, dtype=np.float32)[..., :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-    gray = np.clip(np.rint(luma * 255.0), 0, 255).astype(np.uint8)
-    edges = cv2.Canny(gray, low, high).astype(np.float32) / 255.0
+    edges = cv2.Canny(to_gray8(rgb, "canny source"), low, high).astype(np.float32) / 255.0
     return np.repeat(edges[..., None], 3, axis=-1)
 
 

@@ -79,18 +79,6 @@ def encode(pipe: Any, images: np.ndarray) -> torch.Tensor:
     return latents * vae.config.scaling_factor
 
 
-def flow_to_latent(flow: np.ndarray, latent_hw: tuple[int, int]) -> np.ndarray:
-    """A pixel flow (H, W, 2) resampled to the latent grid, in latent pixels."""
-    import cv2
-
-    h, w = latent_hw
-    sx, sy = w / flow.shape[1], h / flow.shape[0]
-    small = cv2.resize(np.ascontiguousarray(flow, dtype=np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    small[..., 0] *= sx
-    small[..., 1] *= sy
-    return small
-
-
 def mask_to_latent(mask: np.ndarray, latent_hw: tuple[int, int]) -> np.ndarray:
     """A pixel mask averaged onto the latent grid: the share of each latent pixel that is valid."""
     import cv2

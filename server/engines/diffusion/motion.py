@@ -71,7 +71,7 @@ class MotionTracker:
             backward = backward + coreflow.warp(self._link(k, shape)[0], backward)
         forwards = [self._link(k, shape)[1] for k in range(pd + 1, ps + 1)]
         if any(f is None for f in forwards):
-            return backward, _inside(backward)
+            return backward, coreflow.inside_mask(backward)
         forward = forwards[0]
         for link in forwards[1:]:
             forward = forward + coreflow.warp(link, forward)
@@ -91,7 +91,7 @@ class MotionTracker:
             else:
                 backward = coreflow.estimate_flow(seen.small, before.small, preset=self.preset)
                 forward = coreflow.estimate_flow(before.small, seen.small, preset=self.preset)
-                seen.link = (_grow_flow(backward, shape), _grow_flow(forward, shape))
+                seen.link = (resize_flow(backward, shape), resize_flow(forward, shape))
                 self.sources.add(f"estimated:dis-{self.preset}")
         return seen.link
 
@@ -107,21 +107,22 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
 
 
-def _grow_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_flow(flow: np.ndarray, hw: tuple[int, int], interpolation: str = "linear") -> np.ndarray:
+    """A flow (H, W, 2) resampled to the (h, w) grid, its vectors rescaled to that grid's pixels.
+
+    `interpolation` is "linear" (growing a flow estimated on shrunken frames) or "area" (shrinking a
+    pixel flow onto the latent grid). A flow already on the grid comes back as it is.
+    """
     import cv2
 
-    h, w = shape
+    h, w = hw
     if flow.shape[:2] == (h, w):
         return flow
+    modes = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
     sx, sy = w / flow.shape[1], h / flow.shape[0]
-    grown = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    grown[..., 0] *= sx
-    grown[..., 1] *= sy
-    return grown
-
-
-def _inside(flow: np.ndarray) -> np.ndarray:
-    h, w = flow.shape[:2]
-    tx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
-    ty = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
-    return (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    resized = cv2.resize(
+        np.ascontiguousarray(flow, dtype=np.float32), (w, h), interpolation=modes[interpolation]
+    )
+    resized[..., 0] *= sx
+    resized[..., 1] *= sy
+    return resized
