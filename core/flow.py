@@ -119,12 +119,8 @@ def warp(image: np.ndarray, flow: np.ndarray, *, border: str = "replicate") -> n
     if border not in BORDERS:
         raise SpecError(f"unknown warp border {border!r}; expected one of {', '.join(BORDERS)}")
     img = np.asarray(image, dtype=np.float32)
-    fl = np.asarray(flow, dtype=np.float32)
-    if fl.ndim != 3 or fl.shape[2] != 2:
-        raise SpecError(f"flow has shape {fl.shape}; expected (h, w, 2)")
-    h, w = fl.shape[:2]
-    grid_x = np.arange(w, dtype=np.float32)[None, :] + fl[..., 0]
-    grid_y = np.arange(h, dtype=np.float32)[:, None] + fl[..., 1]
+    grid_x, grid_y = _targets(flow)
+    h, w = grid_x.shape
     mode = {
         "replicate": cv2.BORDER_REPLICATE,
         "constant": cv2.BORDER_CONSTANT,
@@ -170,13 +166,20 @@ def inside_mask(flow: np.ndarray) -> np.ndarray:
     The destination has the size of ``flow``'s grid; a correspondence on the last row or column is
     inside, one beyond it is not. A NaN flow vector counts as inside (no comparison holds for it).
     """
+    tx, ty = _targets(flow)
+    h, w = tx.shape
+    return ~((tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1))
+
+
+def _targets(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (h, w) float32 x and y of ``x + flow(x)`` for every pixel of ``flow``'s grid."""
     fl = np.asarray(flow, dtype=np.float32)
     if fl.ndim != 3 or fl.shape[2] != 2:
         raise SpecError(f"flow has shape {fl.shape}; expected (h, w, 2)")
     h, w = fl.shape[:2]
-    tx = np.arange(w, dtype=np.float32)[None, :] + fl[..., 0]
-    ty = np.arange(h, dtype=np.float32)[:, None] + fl[..., 1]
-    return ~((tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1))
+    return np.arange(w, dtype=np.float32)[None, :] + fl[..., 0], np.arange(h, dtype=np.float32)[:, None] + fl[
+        ..., 1
+    ]
 
 
 def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
