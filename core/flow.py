@@ -177,9 +177,9 @@ def _targets(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if fl.ndim != 3 or fl.shape[2] != 2:
         raise SpecError(f"flow has shape {fl.shape}; expected (h, w, 2)")
     h, w = fl.shape[:2]
-    return np.arange(w, dtype=np.float32)[None, :] + fl[..., 0], np.arange(h, dtype=np.float32)[:, None] + fl[
-        ..., 1
-    ]
+    tx = np.arange(w, dtype=np.float32)[None, :] + fl[..., 0]
+    ty = np.arange(h, dtype=np.float32)[:, None] + fl[..., 1]
+    return tx, ty
 
 
 def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
