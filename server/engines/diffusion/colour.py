@@ -2,7 +2,8 @@
 
 Diffusion drifts in colour from frame to frame (and away from the reference) even where the structure
 holds. The lock matches each output's per-channel mean and spread in CIELAB to a target measured once
-per shot: the style reference's (or, without one, the first output frame's). Every frame is pulled to
+per shot: the style reference's (or, without one, the first output frame of the chain, see
+`segments`). Every frame is pulled to
 the same target, so a global colour flicker cannot survive it. Pure numpy and OpenCV.
 """
 
@@ -46,7 +47,14 @@ class ColourLock:
 
     def __init__(self, reference: np.ndarray | None, alpha: np.ndarray | None = None, strength: float = 1.0):
         self.strength = float(strength)
+        self.fixed = reference is not None
+        """True when the target is the reference's; False when the first frame seen sets it."""
         self.target = lab_stats(reference, alpha) if reference is not None else None
+
+    def reset(self) -> None:
+        """Without a reference, let the next frame seen set the target again (a new chain)."""
+        if not self.fixed:
+            self.target = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         if self.strength <= 0.0:

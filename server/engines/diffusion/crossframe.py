@@ -48,6 +48,13 @@ class CrossFrameState:
         self._pending = {}
         self._new_anchor = []
 
+    def reset(self) -> None:
+        """Start a new chain: the next call's first frame becomes the anchor and has no predecessor."""
+        self.anchor = {}
+        self.prev = {}
+        self._pending = {}
+        self._new_anchor = []
+
     def abort_call(self) -> None:
         """After a failed call (out of memory, cancelled): forget what it recorded."""
         for key in self._new_anchor:

@@ -103,6 +103,17 @@ class ImageJob:
             return nullcontext(0)
         return cross_frame_attention(self.pipe.unet, self.cross_state)
 
+    def restart(self) -> None:
+        """Begin a new chain (a segment start): no anchor, no previous frame, no motion history and,
+        without a style reference, no colour target yet."""
+        if self.cross_state is not None:
+            self.cross_state.reset()
+        if self.motion is not None:
+            self.motion.clear()
+        self.previous = None
+        if self.look.colour is not None:
+            self.look.colour.reset()
+
     def observe(self, frame: ModelFrame) -> None:
         """Let the motion tracker see a plate frame (every frame, restyled or not, in order)."""
         if self.motion is not None:

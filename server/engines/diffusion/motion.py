@@ -52,6 +52,10 @@ class MotionTracker:
             )
         )
 
+    def clear(self) -> None:
+        """Forget every frame (a new chain starts: no motion links back across it)."""
+        self._seen = []
+
     def forget_before(self, number: int) -> None:
         """Drop frames older than `number` (the new reference)."""
         keep = self._position(number)

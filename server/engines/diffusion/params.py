@@ -165,6 +165,14 @@ _VAE_TILING = ParamSpec(
     advanced=True,
 )
 
+_SEGMENT_ORIGIN = ParamSpec(
+    "segment_origin",
+    "int",
+    1001,
+    "The frame the segment grid (and the keyframe and window grids) counts from.",
+    advanced=True,
+)
+
 _RUN = (
     ParamSpec("batch", "int", 4, "Frames sampled together on the device.", minimum=1, maximum=64),
     _VAE_TILING,
@@ -185,6 +193,18 @@ IMAGE_PARAMS = ParamSchema(
             minimum=0,
             maximum=10000,
         ),
+        ParamSpec(
+            "segment",
+            "int",
+            24,
+            "Frames per segment: the temporal layers chain frames within a segment (from its first "
+            "frame, on a grid from segment_origin), so farm chunks match the unchunked run bit for bit; "
+            "a chunk that starts mid-segment re-runs the segment's earlier frames. 0 = one chain from "
+            "the job's first frame (chunks then differ).",
+            minimum=0,
+            maximum=100000,
+        ),
+        _SEGMENT_ORIGIN,
         *_RUN,
     )
 )

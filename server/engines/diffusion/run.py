@@ -1,4 +1,4 @@
-"""Driving a `diffusion-image` job: batching frames, cancellation, and the keyframe hybrid.
+"""Driving a `diffusion-image` job: segments and batches of frames, cancellation, the keyframe hybrid.
 
 Imported at run time only. One diffusion job runs at a time in a process (they share the resident
 pipelines and their attention processors); a second waits for the lock.
@@ -15,6 +15,7 @@ import numpy as np
 from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion.image_job import Cancelled, ImageJob
 from stylelock.server.engines.diffusion.library import ModelLibrary
+from stylelock.server.engines.diffusion.segments import Grid, Reads, chain_batches, chain_grid
 
 #: Not an RLock: a job's generator may be finished (closed) by another thread than the one that began it.
 RUN_LOCK = threading.Lock()
@@ -52,9 +53,36 @@ def restyle_image(
 
                     yield from restyle_hybrid(job, shot, first, frames, device)
                 else:
-                    yield from _batched(job, shot, first, frames)
+                    grid = chain_grid(shot.params, job.look.style is not None)
+                    if grid is None:
+                        yield from _batched(job, shot, first, frames)
+                    else:
+                        yield from _segmented(job, shot, chain([first], frames), grid)
             except Cancelled:
                 return
+
+
+def _segmented(
+    job: ImageJob, shot: ShotContext, frames: Iterator[ModelFrame], grid: Grid
+) -> Iterator[np.ndarray]:
+    """Sample in batches cut from each segment's start; yield the outputs of the wanted frames only."""
+    reads = Reads(shot.load_frame)
+    try:
+        for fresh, batch in chain_batches(frames, grid, lambda: job.batch, reads):
+            if shot.is_cancelled():
+                return
+            if fresh:
+                job.restart()
+            outputs = job.run([frame for frame, _ in batch])
+            yield from (out for out, (_, wanted) in zip(outputs, batch, strict=True) if wanted)
+    finally:
+        if reads.frames:
+            shot.log.info(
+                "diffusion-image: %d frame(s) restyled for warm-up or to fill a batch (segments %d from %d)",
+                reads.frames,
+                grid.length,
+                grid.origin,
+            )
 
 
 def _batched(

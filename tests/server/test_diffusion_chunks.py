@@ -1,0 +1,145 @@
+"""Farm chunks of `diffusion-image` with its temporal layers on match the unchunked run bit for bit.
+
+The chain of cross-frame attention, flow fusion and the colour lock restarts on a segment grid fixed
+in absolute frame numbers; a chunk that starts mid-segment re-runs the segment's earlier frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import tiny_models as tm
+
+from stylelock.core.exr import read_exr
+from stylelock.core.jobspec import JobSpec, OutputSettings
+from stylelock.core.sample import write_sample_plate
+from stylelock.server.engine_cache import EngineCache
+from stylelock.server.engines.base import ModelFrame
+from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
+from stylelock.server.engines.diffusion.segments import Grid, chain_batches, chain_grid
+from stylelock.server.pipeline import run_job
+
+# Temporal layers on (the defaults), no style reference: the colour lock aims at the chain's anchor.
+PARAMS = {"model": "sd", "prompt": "oil painting", "steps": 4, "seed": 3, "batch": 2, "segment": 4}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diffusion-chunks")
+    tm.build_sd(root / "sd")
+    plate = write_sample_plate(root / "plate", frames=range(1001, 1009), width=64, height=40)
+    return ModelLibrary(models={"sd": root / "sd"}), plate
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread_and_unload_after():
+    yield from tm.one_torch_thread()
+    DiffusionImageEngine().close()
+
+
+def restyle(setup, out_dir, frames: str, **params) -> dict[int, bytes]:
+    """Run a job through the real pipeline; frame -> RGB bytes of the EXR it wrote."""
+    library, plate = setup
+    engines = EngineCache(device="auto", engine_options={"diffusion-image": {"models": library}})
+    spec = JobSpec(
+        plate=plate,
+        frames=frames,
+        engine="diffusion-image",
+        params={**PARAMS, **params},
+        output=OutputSettings(pattern=str(out_dir / "out.####.exr")),
+    )
+    try:
+        summary = run_job(spec, engines=engines)
+    finally:
+        engines.close()
+    assert not summary.warnings
+    return {
+        frame: read_exr(path).main.rgb().astype(np.float32).tobytes() for frame, path in summary.outputs.items()
+    }
+
+
+def test_chunks_match_the_unchunked_run_with_temporal_layers_on(setup, tmp_path):
+    whole = restyle(setup, tmp_path / "whole", "1001-1008")
+    assert len(whole) == 8 and len(set(whole.values())) == 8
+    again = restyle(setup, tmp_path / "again", "1001-1008")
+    assert again == whole  # two runs, identical bytes
+    chunks = {
+        "1005-1008": "aligned on a segment",
+        "1006-1008": "starts mid-segment: re-runs 1005",
+        "1003": "starts mid-segment and ends mid-batch: re-runs 1001-1002 and fills its batch with 1004",
+    }
+    for frames, why in chunks.items():
+        chunk = restyle(setup, tmp_path / frames, frames)
+        for frame, data in chunk.items():
+            assert data == whole[frame], f"frame {frame} of chunk {frames} ({why}) differs"
+
+
+def test_without_segments_a_mid_shot_chunk_differs(setup, tmp_path):
+    # The control: with one chain per job (segment=0) the chunk's first frame becomes the anchor.
+    whole = restyle(setup, tmp_path / "whole", "1005-1008", segment=0)
+    assert restyle(setup, tmp_path / "chunk", "1006-1008", segment=0)[1006] != whole[1006]
+
+
+def test_warm_up_reads_only_the_segment_before_the_chunk(setup):
+    library, _ = setup
+    frames = tm.translating_plate(count=8, height=40, width=64)
+    engine = DiffusionImageEngine(models=library)
+    shot = tm.make_shot(engine, frames, PARAMS)
+    whole = list(engine.restyle(shot, iter(frames)))
+    for chunk, expected_reads in ((frames[4:6], []), (frames[5:7], [1005, 1008])):
+        reads: list[int] = []
+        job = replace(
+            shot,
+            frames=tuple(f.number for f in chunk),
+            load_frame=lambda n: reads.append(n) or shot.load_frame(n),
+        )
+        out = list(engine.restyle(job, iter(chunk)))
+        assert reads == expected_reads
+        for frame, image in zip(chunk, out, strict=True):
+            assert image.tobytes() == whole[frame.number - 1001].tobytes()
+
+
+def _frames(*numbers: int) -> list[ModelFrame]:
+    return [ModelFrame(number=n, rgb=np.zeros((2, 2, 3), np.float32)) for n in numbers]
+
+
+def plan(wanted, plate, grid=Grid(4, 1001), size=2):
+    on_disk = {f.number: f for f in _frames(*plate)}
+    batches = chain_batches(iter(_frames(*wanted)), grid, lambda: size, on_disk.get)
+    return [(fresh, [(f.number, w) for f, w in batch]) for fresh, batch in batches]
+
+
+def test_batches_are_cut_from_segment_starts_in_absolute_frame_numbers():
+    plate = range(1001, 1013)
+    assert plan([1001, 1002, 1003, 1004, 1005], plate) == [
+        (True, [(1001, True), (1002, True)]),
+        (False, [(1003, True), (1004, True)]),
+        (True, [(1005, True), (1006, False)]),
+    ]
+    assert plan([1007, 1010], plate) == [
+        (True, [(1005, False), (1006, False)]),
+        (False, [(1007, True), (1008, False)]),
+        (True, [(1009, False), (1010, True)]),
+    ]
+    # A shot that starts after its segment's first frame chains from its own first frame,
+    # and a frame the plate lacks is left out of the chain.
+    assert plan([1004], [1003, 1004, 1006, 1007]) == [(True, [(1003, False), (1004, True)])]
+    assert plan([1007], [1005, 1007, 1008]) == [(True, [(1005, False), (1007, True)])]
+    # Frames out of order restart their segment's chain.
+    assert plan([1006, 1005], plate) == [
+        (True, [(1005, False), (1006, True)]),
+        (True, [(1005, True), (1006, False)]),
+    ]
+    assert Grid(4, 1001).start(999) == 997 and Grid(4, 1001).end(1001) == 1005
+
+
+def test_frames_that_do_not_depend_on_each_other_chain_over_one_batch():
+    on = {"segment": 24, "segment_origin": 1001, "batch": 3, "cross_frame_attention": True}
+    on |= {"flow_fusion": False, "colour_lock": True, "colour_lock_strength": 1.0}
+    assert chain_grid(on, has_reference=False) == Grid(24, 1001)
+    off = on | {"cross_frame_attention": False}
+    assert chain_grid(off, has_reference=True) == Grid(3, 1001)  # the colour lock aims at the reference
+    assert chain_grid(off, has_reference=False) == Grid(24, 1001)  # it aims at the chain's first frame
+    assert chain_grid(on | {"segment": 0}, has_reference=False) is None
