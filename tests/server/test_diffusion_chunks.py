@@ -143,3 +143,37 @@ def test_frames_that_do_not_depend_on_each_other_chain_over_one_batch():
     assert chain_grid(off, has_reference=True) == Grid(3, 1001)  # the colour lock aims at the reference
     assert chain_grid(off, has_reference=False) == Grid(24, 1001)  # it aims at the chain's first frame
     assert chain_grid(on | {"segment": 0}, has_reference=False) is None
+
+
+def test_hybrid_chunks_match_the_unchunked_run(setup):
+    import torch
+
+    library, _ = setup
+    frames = tm.translating_plate(count=9, height=40, width=64, dx=4)
+    params = {**PARAMS, "batch": 1, "keyframe_every": 3, "segment": 6}
+    engine = DiffusionImageEngine(models=library)
+    shot = tm.make_shot(engine, frames, params)
+
+    def restyle(chunk: list[ModelFrame]) -> tuple[list[np.ndarray], list[int]]:
+        torch.set_num_threads(1)  # numba's parallel regions in the keyframe engine reset OpenMP's count
+        reads: list[int] = []
+        job = replace(
+            shot,
+            frames=tuple(f.number for f in chunk),
+            load_frame=lambda n: reads.append(n) or shot.load_frame(n),
+        )
+        return list(engine.restyle(job, iter(chunk))), reads
+
+    whole, reads = restyle(frames)
+    # Keys 1001, 1004, 1007 (a segment start) and 1009 (the plate lacks the grid frame 1010): the
+    # carrier reads nothing, the walk probes 1010 only.
+    assert reads == [1010]
+    by_number = {f.number: image.tobytes() for f, image in zip(frames, whole, strict=True)}
+    for chunk, expected in (
+        (frames[4:6], [1001, 1002, 1003, 1004, 1007]),  # mid-segment: repaints 1001 and 1004
+        (frames[7:8], [1007, 1009, 1010]),  # the next key is the plate's last frame
+    ):
+        out, reads = restyle(chunk)
+        assert reads == expected
+        for frame, image in zip(chunk, out, strict=True):
+            assert image.tobytes() == by_number[frame.number], f"frame {frame.number} differs"
