@@ -289,6 +289,39 @@ def test_motion_vectors_are_used_and_chained() -> None:
     assert acc.frames[-1].anchor.flow == "mixed:estimated:dis-medium+vectors:backward.u/v"
 
 
+def test_chained_pairs_skip_points_hidden_on_the_way() -> None:
+    """A path that passes every frame's occlusion check only as a whole is not the same point.
+
+    Frame 1003's block R is revealed (its vectors point to where frame 1002 shows something else,
+    at R + 5 px) and frame 1002's pixels at R + 5 point back to R in 1001. Chained, R -> R + 5 -> R
+    is consistent end to end, so the chain's own forward-backward check would keep R; but no link
+    along it holds. The output changes inside R at 1003 and the long-term term must not count it.
+    """
+    h, w = 48, 96
+    plate = _texture(h, w, seed=11)
+    block = (slice(16, 32), slice(40, 56))
+    shifted = (slice(16, 32), slice(45, 61))
+    zero = np.zeros((h, w), np.float32)
+
+    def vectors(forward_u: np.ndarray, backward_u: np.ndarray) -> dict[str, np.ndarray]:
+        return {"forward.u": forward_u, "forward.v": zero, "backward.u": backward_u, "backward.v": zero}
+
+    back_1002 = zero.copy()
+    back_1002[shifted] = -5.0
+    back_1003 = zero.copy()
+    back_1003[block] = 5.0
+    changed = plate.copy()
+    changed[block] = np.clip(changed[block] + 0.3, 0, 1)
+    acc = TemporalStability(long_k=2)
+    acc.add(1001, plate, plate, aovs=vectors(zero, zero))
+    acc.add(1002, plate, plate, aovs=vectors(zero, back_1002))
+    last = acc.add(1003, plate, changed, aovs=vectors(zero, back_1003))
+    assert last.long.links == 2
+    assert last.long.output == pytest.approx(0.0, abs=1e-12)
+    assert last.long.valid_fraction < 1.0 - 16 * 16 / (h * w)
+    assert last.short.output == pytest.approx(0.0, abs=1e-12)  # R is revealed at 1003: not compared
+
+
 def test_temporal_rejects_mismatched_frames() -> None:
     acc = TemporalStability()
     with pytest.raises(SpecError, match="frame 7: output is 8x4, plate is 8x6"):
