@@ -55,9 +55,19 @@ def restyle(setup, out_dir, frames: str, **params) -> dict[int, bytes]:
     finally:
         engines.close()
     assert not summary.warnings
-    return {
-        frame: read_exr(path).main.rgb().astype(np.float32).tobytes() for frame, path in summary.outputs.items()
-    }
+    return {frame: read_exr(path).main.rgb().tobytes() for frame, path in summary.outputs.items()}
+
+
+def chunk_of(shot, numbers) -> tuple[object, list[int]]:
+    """`shot` narrowed to the job frames `numbers`, and the list of plate frames it reads from disk."""
+    reads: list[int] = []
+
+    def load(number: int) -> ModelFrame:
+        frame = shot.load_frame(number)  # (raises for a frame the plate lacks: not counted)
+        reads.append(number)
+        return frame
+
+    return replace(shot, frames=tuple(numbers), load_frame=load), reads
 
 
 def test_chunks_match_the_unchunked_run_with_temporal_layers_on(setup, tmp_path):
@@ -89,12 +99,7 @@ def test_warm_up_reads_only_the_segment_before_the_chunk(setup):
     shot = tm.make_shot(engine, frames, PARAMS)
     whole = list(engine.restyle(shot, iter(frames)))
     for chunk, expected_reads in ((frames[4:6], []), (frames[5:7], [1005, 1008])):
-        reads: list[int] = []
-        job = replace(
-            shot,
-            frames=tuple(f.number for f in chunk),
-            load_frame=lambda n: reads.append(n) or shot.load_frame(n),
-        )
+        job, reads = chunk_of(shot, [f.number for f in chunk])
         out = list(engine.restyle(job, iter(chunk)))
         assert reads == expected_reads
         for frame, image in zip(chunk, out, strict=True):
@@ -105,7 +110,10 @@ def _frames(*numbers: int) -> list[ModelFrame]:
     return [ModelFrame(number=n, rgb=np.zeros((2, 2, 3), np.float32)) for n in numbers]
 
 
-def plan(wanted, plate, grid=Grid(4, 1001), size=2):
+GRID = Grid(4, 1001)
+
+
+def plan(wanted, plate, grid=GRID, size=2):
     on_disk = {f.number: f for f in _frames(*plate)}
     batches = chain_batches(iter(_frames(*wanted)), grid, lambda: size, on_disk.get)
     return [(fresh, [(f.number, w) for f, w in batch]) for fresh, batch in batches]
@@ -156,24 +164,45 @@ def test_hybrid_chunks_match_the_unchunked_run(setup):
 
     def restyle(chunk: list[ModelFrame]) -> tuple[list[np.ndarray], list[int]]:
         torch.set_num_threads(1)  # numba's parallel regions in the keyframe engine reset OpenMP's count
-        reads: list[int] = []
-        job = replace(
-            shot,
-            frames=tuple(f.number for f in chunk),
-            load_frame=lambda n: reads.append(n) or shot.load_frame(n),
-        )
+        job, reads = chunk_of(shot, [f.number for f in chunk])
         return list(engine.restyle(job, iter(chunk))), reads
 
     whole, reads = restyle(frames)
     # Keys 1001, 1004, 1007 (a segment start) and 1009 (the plate lacks the grid frame 1010): the
-    # carrier reads nothing, the walk probes 1010 only.
-    assert reads == [1010]
+    # carrier reads nothing from disk.
+    assert reads == []
     by_number = {f.number: image.tobytes() for f, image in zip(frames, whole, strict=True)}
     for chunk, expected in (
         (frames[4:6], [1001, 1002, 1003, 1004, 1007]),  # mid-segment: repaints 1001 and 1004
-        (frames[7:8], [1007, 1009, 1010]),  # the next key is the plate's last frame
+        (frames[7:8], [1007, 1009]),  # the next key is the plate's last frame (1010 is missing)
     ):
         out, reads = restyle(chunk)
         assert reads == expected
         for frame, image in zip(chunk, out, strict=True):
             assert image.tobytes() == by_number[frame.number], f"frame {frame.number} differs"
+
+
+def test_video_chunks_match_the_unchunked_run(setup, tmp_path):
+    from stylelock.server.engines.diffusion import DiffusionVideoEngine
+
+    library, _ = setup
+    tm.build_motion_adapter(tmp_path / "motion")
+    library = replace(library, motion_adapters={"ad": tmp_path / "motion"})
+    frames = tm.translating_plate(count=9, height=40, width=64, dx=4)
+    params = {"model": "sd", "prompt": "oil painting", "steps": 4, "seed": 3, "context": 4, "overlap": 2}
+    engine = DiffusionVideoEngine(models=library)
+    shot = tm.make_shot(engine, frames, params)
+    try:
+        outputs = engine.restyle(shot, iter(frames))
+        whole = {f.number: out.tobytes() for f, out in zip(frames, outputs, strict=True)}
+        # Windows of 4 start at 1001, 1003, 1005, 1007: 1004 and 1005 lie in windows 1001-1008,
+        # 1009 in the last one only (1007-1009: the plate ends).
+        cases = (([1004, 1005], [1001, 1002, 1003, 1006, 1007, 1008]), ([1009], [1007, 1008]))
+        for chunk, expected in cases:
+            job, reads = chunk_of(shot, chunk)
+            out = list(engine.restyle(job, iter(frames[n - 1001] for n in chunk)))
+            assert sorted(reads) == expected
+            for number, image in zip(chunk, out, strict=True):
+                assert image.tobytes() == whole[number], f"frame {number} differs"
+    finally:
+        engine.close()

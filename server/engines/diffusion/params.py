@@ -229,6 +229,7 @@ VIDEO_PARAMS = ParamSchema(
             minimum=0,
             maximum=63,
         ),
+        _SEGMENT_ORIGIN,
         *_STYLE,
         ParamSpec(
             "shared_noise",

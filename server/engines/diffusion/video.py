@@ -1,16 +1,20 @@
 """`diffusion-video`: AnimateDiff video-to-video over overlapping windows with cross-faded seams.
 
 Imported at run time only. The motion model sees `context` frames at once; a longer shot is cut into
-windows that start every `context - overlap` frames, and the frames two windows share are cross-faded
-linearly in pixel space (the later window's weight rising across the overlap), so no seam shows as
-a jump. Frames stream: at most one window is held. As in `diffusion-image`, the frames are encoded
-here and the noise of frame F comes from its own CPU generator seeded by (seed, F), so a frame's
-noise does not depend on which window it falls in.
+windows that start every `context - overlap` frames on a grid of absolute frame numbers counted from
+`segment_origin`, and the frames two windows share are cross-faded linearly in pixel space (frame F
+of a window starting at S takes (F - S + 1) / (overlap + 1) of it, over what the earlier windows
+made), so no seam shows as a jump. Which windows run depends only on the grid and the frames the
+plate has (`WindowGrid`), never on where the job starts: a chunk restyles every window that covers
+its frames, reading the frames it lacks with `shot.load_frame`, and matches the unchunked run bit for
+bit. As in `diffusion-image`, the frames are encoded here and the noise of frame F comes from its own
+CPU generator seeded by (seed, F); without a style reference the colour lock aims at each window's
+first frame. Frames stream: about one window is held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -37,6 +41,7 @@ from stylelock.server.engines.diffusion.loading import (
 )
 from stylelock.server.engines.diffusion.noise import frame_noise
 from stylelock.server.engines.diffusion.run import RUN_LOCK, begin
+from stylelock.server.engines.diffusion.segments import Reads
 from stylelock.server.engines.diffusion.style import job_look
 
 
@@ -53,37 +58,129 @@ def restyle_video(
     with RUN_LOCK:
         job = VideoJob(shot, library, device)
         try:
-            yield from _windows(job, chain([first], frames), context, overlap)
+            yield from _windows(job, shot, chain([first], frames))
         except Cancelled:
             return
 
 
-def _windows(job: VideoJob, frames: Iterator[ModelFrame], context: int, overlap: int) -> Iterator[np.ndarray]:
-    stride = context - overlap
-    window: list[ModelFrame] = []
-    carried: list[np.ndarray] = []  # the previous window's outputs for the first `overlap` frames
-    for frame in frames:
-        window.append(frame)
-        if len(window) < context:
-            continue
-        outputs = _blend(carried, job.run(window))
-        yield from outputs[:stride]
-        carried = outputs[stride:]
-        window = window[stride:]
-    if len(window) > len(carried):  # frames no window has covered yet: one shorter, last window
-        yield from _blend(carried, job.run(window))
-    else:
-        yield from carried
+def _windows(job: VideoJob, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+    """Windows on a grid of absolute frame numbers; each wanted frame is the fold of the windows
+    that cover it (see the module docstring), so a chunk matches the unchunked run."""
+    grid = WindowGrid(
+        int(shot.params["context"]), int(shot.params["overlap"]), int(shot.params["segment_origin"])
+    )
+    plate = _Plate(shot, frames)
+    done: dict[int, dict[int, np.ndarray]] = {}  # window index -> frame number -> its output
+
+    def output(k: int) -> dict[int, np.ndarray]:
+        if k not in done:
+            window = [f for f in (plate.get(n) for n in grid.numbers(k)) if f is not None]
+            if job.look.colour is not None:
+                job.look.colour.reset()  # without a reference, each window aims at its first frame
+            done[k] = {f.number: out for f, out in zip(window, job.run(window), strict=True)}
+        return done[k]
+
+    for number in shot.frames:
+        if shot.is_cancelled() or plate.pull(number) is None:
+            return
+        styled: np.ndarray | None = None
+        for k in grid.running(number, plate.has):
+            image = output(k)[number]
+            if styled is None:
+                styled = image
+            else:
+                share = (number - grid.start(k) + 1) / (grid.overlap + 1)
+                styled = ((1.0 - share) * styled + share * image).astype(np.float32)
+        yield styled
+        first = min(grid.covering(number + 1))
+        done = {k: v for k, v in done.items() if k >= first}
+        plate.forget_before(grid.start(first))
+    if plate.reads.frames:
+        shot.log.info("diffusion-video: %d plate frame(s) read to complete windows", plate.reads.frames)
 
 
-def _blend(previous: list[np.ndarray], current: list[np.ndarray]) -> list[np.ndarray]:
-    """Cross-fade the overlap: the k-th shared frame takes (k + 1) / (overlap + 1) of the new window."""
-    count = len(previous)
-    out = list(current)
-    for k, old in enumerate(previous):
-        share = (k + 1) / (count + 1)
-        out[k] = ((1.0 - share) * old + share * current[k]).astype(np.float32)
-    return out
+class WindowGrid:
+    """Windows of `context` frames starting every `context - overlap` frames from `origin`.
+
+    Window k runs when the plate has a frame in its own part [start, start + stride) and either the
+    window before has none there (it is the first) or it has a frame the window before does not
+    cover; a window also runs when a frame of its own part would otherwise be covered by none.
+    """
+
+    def __init__(self, context: int, overlap: int, origin: int) -> None:
+        self.context, self.overlap, self.origin = context, overlap, origin
+        self.stride = context - overlap
+        self._runs: dict[int, bool] = {}
+
+    def start(self, k: int) -> int:
+        return self.origin + k * self.stride
+
+    def numbers(self, k: int) -> range:
+        return range(self.start(k), self.start(k) + self.context)
+
+    def covering(self, number: int) -> range:
+        """Indices of the windows whose frames include `number`, in order."""
+        offset = number - self.origin
+        return range(-(-(offset - self.context + 1) // self.stride), offset // self.stride + 1)
+
+    def running(self, number: int, has: Callable[[int], bool]) -> list[int]:
+        return [k for k in self.covering(number) if self._window_runs(k, has)]
+
+    def _owns(self, k: int, has: Callable[[int], bool]) -> bool:
+        return any(has(n) for n in range(self.start(k), self.start(k) + self.stride))
+
+    def _rule(self, k: int, has: Callable[[int], bool]) -> bool:
+        if not self._owns(k, has):
+            return False
+        past = range(self.start(k) + self.overlap, self.start(k) + self.context)
+        return any(has(n) for n in past) or not self._owns(k - 1, has)
+
+    def _window_runs(self, k: int, has: Callable[[int], bool]) -> bool:
+        if k not in self._runs:
+            runs = self._rule(k, has)
+            if not runs and self._owns(k, has):
+                own = range(self.start(k), self.start(k) + self.stride)
+                runs = any(
+                    has(n) and not any(self._rule(j, has) for j in self.covering(n) if j != k) for n in own
+                )
+            self._runs[k] = runs
+        return self._runs[k]
+
+
+class _Plate:
+    """The job's frames as they stream in, and any other plate frame read from disk when a window
+    needs it; remembers which frames the plate lacks."""
+
+    def __init__(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> None:
+        self.stream = frames
+        self.wanted = set(shot.frames)
+        self.reads = Reads(shot.load_frame)
+        self.store: dict[int, ModelFrame | None] = {}
+
+    def pull(self, number: int) -> ModelFrame | None:
+        """Job frame `number` from the stream (reading on to it); None when the stream ended first."""
+        if self.store.get(number) is not None:
+            return self.store[number]
+        for frame in self.stream:
+            self.store[frame.number] = frame
+            if frame.number == number:
+                return frame
+        return None
+
+    def get(self, number: int) -> ModelFrame | None:
+        if number in self.store:
+            return self.store[number]
+        frame = self.pull(number) if number in self.wanted else None
+        if frame is None:
+            frame = self.reads(number)
+        self.store[number] = frame
+        return frame
+
+    def has(self, number: int) -> bool:
+        return self.get(number) is not None
+
+    def forget_before(self, number: int) -> None:
+        self.store = {n: f for n, f in self.store.items() if n >= number}
 
 
 class VideoJob:
