@@ -3,6 +3,8 @@ pyramid synthesis, StyleBlit and the seamless keyframe blend."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -213,6 +215,28 @@ def test_blend_leaves_no_seam_and_no_ghost() -> None:
     np.testing.assert_allclose(
         out[:, 5:30] - out[:, 5:30].mean(), fwd[:, 5:30] - fwd[:, 5:30].mean(), atol=0.06
     )
+
+
+def test_blend_hands_over_gradually_between_keyframes() -> None:
+    """Equal errors everywhere (both passes track well): an outright selection swaps every pixel's
+    texture in one frame at the midpoint; the soft hand-over spreads that change over frames."""
+    h, w = 40, 80
+    fwd = _stripes(h, w, 0.0)
+    bwd = _stripes(h, w, 3.9) + np.float32(0.15)
+    err = np.full((h, w), 50.0, np.float32)
+    shares = np.linspace(0.05, 0.95, 19)
+
+    def largest_step(switch: float) -> float:
+        outs = [blend.merge(fwd, err, bwd, err, wb, switch=switch) for wb in shares]
+        return max(float(np.abs(b - a).mean()) for a, b in itertools.pairwise(outs))
+
+    hard, soft = largest_step(0.0), largest_step(blend.SWITCH)
+    assert soft < 0.4 * hard
+    # near a keyframe the soft hand-over still gives that keyframe's pass, texture and all
+    near = blend.merge(fwd, err, bwd, err, 0.1)
+    np.testing.assert_allclose(near - near.mean((0, 1)), fwd - fwd.mean((0, 1)), atol=0.03)
+    weights = [float(blend.forward_weight(err, err, wb, blend.SWITCH).mean()) for wb in shares]
+    assert weights == sorted(weights, reverse=True) and weights[0] == 1.0 and weights[-1] == 0.0
 
 
 def test_histogram_blend_keeps_mean_and_spread() -> None:

@@ -46,6 +46,17 @@ PARAMS = ParamSchema(
             choices=("poisson", "linear", "nearest"),
         ),
         ParamSpec(
+            "switch",
+            "float",
+            1.5,
+            "How gradually each pixel hands over from one keyframe's pass to the other's with "
+            "blend=poisson (half-width of the band, in log error ratio): 0 switches outright as "
+            "EbSynth (each pixel pops once between the keyframes); 1.5 spreads the hand-over over "
+            "the middle ~64% of the frames, with slightly softer strokes mid-way.",
+            minimum=0.0,
+            maximum=5.0,
+        ),
+        ParamSpec(
             "patch_size",
             "int",
             5,

@@ -178,7 +178,7 @@ class KeyframeRun:
             return None
         if fwd is not None and bwd is not None:
             share = (t - before) / float(after - before)
-            return merge(fwd[0], fwd[1], bwd[0], bwd[1], share, mode)
+            return merge(fwd[0], fwd[1], bwd[0], bwd[1], share, mode, switch=float(self.params["switch"]))
         return (fwd or bwd)[0]
 
     def _forward(self, key: int, frame: ModelFrame) -> tuple[np.ndarray, np.ndarray] | None:
