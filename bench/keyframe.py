@@ -1,9 +1,10 @@
 """Benchmark of the keyframe engine: seconds per frame and quality on the sample plate.
 
-    python bench/keyframe.py [--frames 10] [--out bench/results/keyframe.json]
+    python bench/keyframe.py [--frames 24] [--out bench/results/keyframe.json]
 
 Renders the synthetic sample plate (`stylelock.core.sample_scene`: parallax, camera move,
-occlusions, exact Nuke motion vectors) at 960x540, paints its first frame with the demo's
+occlusions, exact Nuke motion vectors) at 960x540 over the demo's 24 frames (so bench and
+`stylelock demo` numbers compare directly), paints its first frame with the demo's
 paint-over filter (`stylelock.core.paint`), and restyles it with the engine through its Engine
 interface in several configurations, all measured in the same run:
 
@@ -72,27 +73,35 @@ def run_job(frames, styles, params, vectors: bool):
     return outs, seconds
 
 
+def _long_valid(per_frame) -> float:
+    """Mean share of pixels the long-term pairs compared (their paths passed every occlusion check)."""
+    return round(float(np.mean([f.long.valid_fraction for f in per_frame if f.long is not None])), 3)
+
+
 def quality(frames, outs, key: np.ndarray, estimated_too: bool = False) -> dict:
     """Warp-error ratios measured on the plate's exact vectors (and, when asked, on DIS flow, as
     `stylelock qc` measures a plate without vectors), and the palette drift from the keyframe."""
     long_k = min(10, len(frames) - 1)
-    _, summary = temporal_stability(
+    per_frame, summary = temporal_stability(
         ((f.number, f.rgb, o, f.aovs) for f, o in zip(frames, outs, strict=True)), long_k=long_k
     )
     extra = {}
     if estimated_too:
-        _, dis = temporal_stability(
+        dis_frames, dis = temporal_stability(
             ((f.number, f.rgb, o) for f, o in zip(frames, outs, strict=True)), long_k=long_k
         )
         extra = {
             "warp_ratio_short_on_dis_flow": round(dis["short"].ratio, 3),
             "warp_ratio_long_on_dis_flow": round(dis["long"].ratio, 3),
+            "long_valid_fraction_on_dis_flow": _long_valid(dis_frames),
         }
     ref = extract_palette(key, k=8)
     drift = [palette_drift(ref, extract_palette(o, k=8, init=ref)) for o in outs[1:]]
     return {
         "warp_ratio_short": round(summary["short"].ratio, 3),
         "warp_ratio_long": round(summary["long"].ratio, 3),
+        "long_pairs": summary["long"].pairs,
+        "long_valid_fraction": _long_valid(per_frame),
         **extra,
         "palette_drift_de2000_mean": round(float(np.mean(drift)), 3),
         "palette_drift_de2000_max": round(float(np.max(drift)), 3),
@@ -190,7 +199,7 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "keyframe.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

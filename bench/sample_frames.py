@@ -1,34 +1,43 @@
 """The sample plate's frames as an engine sees them, for benchmarks that drive an engine directly.
 
-Plain sRGB over the display window (the `srgb` model-space encoding for an in-gamut, [0, 1] plate),
-unpremultiplied, with the plate's exact Nuke motion vectors as AOVs.
+The plate is written to a temporary folder exactly as `stylelock sample` writes it and decoded by
+the server's own frame codec (bundled OCIO config, the engine's model space, the plate's Nuke
+motion vectors as AOVs), so a benchmark's engine sees the frames `stylelock restyle` and
+`stylelock demo` hand it, cropped to the display window (the plate's overscan left out, so a
+1024x576 benchmark runs at 1024x576).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+
 import numpy as np
 
-from stylelock.core.sample_scene import render_sample_frame, windows
+from stylelock.core.colour import ModelSpaceCodec, resolve_config
+from stylelock.core.sample import write_sample_plate
+from stylelock.core.sample_scene import windows
+from stylelock.core.sequence import FramePattern
 from stylelock.server.engines.base import ModelFrame
+from stylelock.server.frames import FrameCodec
 
 FIRST = 1001
-VECTORS = ("forward.u", "forward.v", "backward.u", "backward.v")
-
-
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 def sample_frames(width: int, height: int, count: int, first: int = FIRST) -> list[ModelFrame]:
-    """`count` frames of the sample plate from `first`, at `width` x `height`."""
+    """`count` frames of the sample plate from `first`, at `width` x `height`, in model space."""
+    codec = FrameCodec(ModelSpaceCodec(resolve_config(None)))
+    numbers = list(range(first, first + count))
+    with tempfile.TemporaryDirectory(prefix="stylelock-bench-") as folder:
+        plate = write_sample_plate(folder, frames=numbers, width=width, height=height)
+        pattern = FramePattern.parse(str(plate))
+        frames = [codec.decode_file(n, pattern.path(n)).model for n in numbers]
     (dx, dy, _, _), _ = windows(width, height)
     crop = (slice(-dy, -dy + height), slice(-dx, -dx + width))
-    frames = []
-    for number in range(first, first + count):
-        channels = render_sample_frame(number, width, height)
-        alpha = np.maximum(channels["A"][crop], 1e-6)[..., None]
-        rgb = np.stack([channels["R"], channels["G"], channels["B"]], axis=-1)[crop] / alpha
-        aovs = {name: np.ascontiguousarray(channels[name][crop]) for name in VECTORS}
-        frames.append(ModelFrame(number, np.ascontiguousarray(srgb_encode(rgb)), None, aovs, 1.0))
-    return frames
+
+    def display(frame: ModelFrame) -> ModelFrame:
+        aovs = {name: np.ascontiguousarray(plane[crop]) for name, plane in frame.aovs.items()}
+        alpha = None if frame.alpha is None else np.ascontiguousarray(frame.alpha[crop])
+        return dataclasses.replace(frame, rgb=np.ascontiguousarray(frame.rgb[crop]), alpha=alpha, aovs=aovs)
+
+    return [display(f) for f in frames]

@@ -159,10 +159,11 @@ PARAMS = ParamSchema(
         ParamSpec(
             "softness",
             "float",
-            0.5,
+            0.7,
             "Gaussian softening in pixels of every output frame, keyframes included (0 returns the "
             "paint exactly on its keyframe). Crisp painted lines that move by fractions of a pixel "
-            "shimmer under any resampling; softening lets them glide like the plate.",
+            "shimmer under any resampling, and more so on estimated flow; softening lets them glide "
+            "like the plate.",
             minimum=0.0,
             maximum=3.0,
         ),
