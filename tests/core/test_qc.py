@@ -112,6 +112,17 @@ def test_good_output_passes_and_writes_report(shot: dict[str, str], tmp_path: Pa
     assert "PASS" in page and page.count("<svg") == 3 and "<polyline" in page
     assert page.count("data:image/png;base64,") >= 12  # plate + output thumbnails
     assert not list(report_dir.glob(".qc*"))  # no temporary file left behind
+    assert data["notes"] == []
+
+
+def test_estimated_flow_on_resampled_frames_is_flagged(shot: dict[str, str], capsys) -> None:
+    """DIS run on a downscaled copy is not the flow an engine followed: the report says so."""
+    args = ["qc", shot["plate"], shot["good"], "--frames", "1001-1004", "--json"]
+    assert main([*args, "--analysis-size", str(W // 2)]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 1 and f"--analysis-size {W}" in notes[0]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []
 
 
 def test_flicker_exceeds_warp_ratio(shot: dict[str, str], tmp_path: Path, capsys) -> None:
