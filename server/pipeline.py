@@ -312,10 +312,18 @@ class _JobRun:
             load_frame=self.load_model_frame,
             guides=self.prepared.spec.guides,
             device=engine.device,
+            plate_frames=self._plate_frames(),
             is_cancelled=self.cancel.is_set,
             warn=lambda message: self.emit_warning(message, None),
             log=self.log,
         )
+
+    def _plate_frames(self) -> tuple[int, ...]:
+        """Every frame of the plate on disk (one folder listing, nothing decoded), so an engine sees
+        the whole shot and not only this chunk. An inline job's plate is its spool: the uploaded
+        frames only."""
+        on_disk = set(self.plate_pattern.existing_frames())
+        return tuple(sorted(on_disk.union(frame for frame, _ in self.prepared.plate)))
 
     def load_model_frame(self, number: int) -> ModelFrame:
         """Random access for engines (keyframe anchors, backward passes, warm-up)."""

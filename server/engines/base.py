@@ -76,11 +76,23 @@ class ShotContext:
     from disk each call: engines keep what they reuse."""
     guides: Mapping[str, str] = field(default_factory=dict)
     device: str = "cpu"
+    plate_frames: tuple[int, ...] = ()
+    """Every frame number of the plate sequence present on disk, ascending: the whole shot, of which
+    the job (a farm chunk, a resumed job) may hold only some frames. Engines measure shot-wide
+    quantities (a depth guide's value range) over these, so a chunk matches the unchunked run.
+    Empty means unknown (a context built by hand): use `plate_or_job_frames`. An inline gRPC job's
+    plate is the server's spool of the uploaded frames, so there it is the job's frames."""
     is_cancelled: Callable[[], bool] = lambda: False
     warn: Callable[[str], None] = lambda message: None
     log: logging.Logger | logging.LoggerAdapter = field(
         default_factory=lambda: logging.getLogger("stylelock.engine")
     )
+
+    @property
+    def plate_or_job_frames(self) -> tuple[int, ...]:
+        """`plate_frames` when known, else the job's frames, ascending: the frames that stand for
+        the whole shot."""
+        return self.plate_frames or tuple(sorted(set(self.frames)))
 
 
 class Engine(ABC):
