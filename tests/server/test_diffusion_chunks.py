@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import tiny_models as tm
 
-from stylelock.core.exr import read_exr
+from stylelock.core.exr import read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings
 from stylelock.core.sample import write_sample_plate
+from stylelock.core.sequence import FramePattern
+from stylelock.server import pipeline
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
+from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
 from stylelock.server.engines.diffusion.segments import Grid, chain_batches, chain_grid
 from stylelock.server.pipeline import run_job
 
@@ -25,12 +28,27 @@ from stylelock.server.pipeline import run_job
 PARAMS = {"model": "sd", "prompt": "oil painting", "steps": 4, "seed": 3, "batch": 2, "segment": 4}
 
 
+def build_seeing_controlnet(folder, model_folder) -> None:
+    """`tm.build_controlnet` with the conditioning embedding's last convolution re-seeded too: it is
+    zero-initialised, so otherwise the net's residuals do not depend on the control image at all."""
+    import torch
+    from diffusers import ControlNetModel
+
+    tm.build_controlnet(folder, model_folder, seed=2)
+    net = ControlNetModel.from_pretrained(folder, local_files_only=True)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        net.controlnet_cond_embedding.conv_out.weight.normal_(0.0, 0.5)
+    net.save_pretrained(folder)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("diffusion-chunks")
     tm.build_sd(root / "sd")
+    build_seeing_controlnet(root / "cn-depth", root / "sd")
     plate = write_sample_plate(root / "plate", frames=range(1001, 1009), width=64, height=40)
-    return ModelLibrary(models={"sd": root / "sd"}), plate
+    return ModelLibrary(models={"sd": root / "sd"}, controlnets={"depth": root / "cn-depth"}), plate
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,15 +57,32 @@ def _one_thread_and_unload_after():
     DiffusionImageEngine().close()
 
 
-def restyle(setup, out_dir, frames: str, **params) -> dict[int, bytes]:
+@pytest.fixture(scope="module")
+def dolly(setup, tmp_path_factory) -> str:
+    """The sample plate with the camera pulling back: every depth grows from frame to frame, so a
+    depth range measured over some of the frames differs from one measured over all of them."""
+    _, plate = setup
+    source, folder = FramePattern.parse(plate), tmp_path_factory.mktemp("dolly")
+    dolly = FramePattern.parse(str(folder / "plate.####.exr"))
+    for number in source.existing_frames():
+        image = read_exr(source.path(number))
+        depth = image.main.pixels["depth.Z"]
+        image.main.pixels["depth.Z"] = (depth * (1.0 + 0.25 * (number - 1001))).astype(depth.dtype)
+        write_exr(dolly.path(number), image)
+    return dolly.pattern
+
+
+def restyle(setup, out_dir, frames: str, guides=None, plate=None, **params) -> dict[int, bytes]:
     """Run a job through the real pipeline; frame -> RGB bytes of the EXR it wrote."""
-    library, plate = setup
+    library, sample = setup
+    plate = plate or sample
     engines = EngineCache(device="auto", engine_options={"diffusion-image": {"models": library}})
     spec = JobSpec(
         plate=plate,
         frames=frames,
         engine="diffusion-image",
         params={**PARAMS, **params},
+        guides=guides or {},
         output=OutputSettings(pattern=str(out_dir / "out.####.exr")),
     )
     try:
@@ -67,7 +102,7 @@ def chunk_of(shot, numbers) -> tuple[object, list[int]]:
         reads.append(number)
         return frame
 
-    return replace(shot, frames=tuple(numbers), load_frame=load), reads
+    return replace(shot, frames=tuple(numbers), plate_frames=shot.plate_or_job_frames, load_frame=load), reads
 
 
 def test_chunks_match_the_unchunked_run_with_temporal_layers_on(setup, tmp_path):
@@ -84,6 +119,43 @@ def test_chunks_match_the_unchunked_run_with_temporal_layers_on(setup, tmp_path)
         chunk = restyle(setup, tmp_path / frames, frames)
         for frame, data in chunk.items():
             assert data == whole[frame], f"frame {frame} of chunk {frames} ({why}) differs"
+
+
+def test_a_chunk_with_a_depth_guide_matches_the_unchunked_run(setup, dolly, tmp_path, monkeypatch):
+    # The depth guide's range (1st-99th percentile) is measured on frames spread over the whole
+    # plate on disk, not over the chunk's frames, so the chunk's control images are the same.
+    guides = {"depth": "depth.Z"}
+    whole = restyle(setup, tmp_path / "whole", "1001-1008", guides, dolly)
+    for frames in ("1005-1008", "1002"):
+        chunk = restyle(setup, tmp_path / frames, frames, guides, dolly)
+        for frame, data in chunk.items():
+            assert data == whole[frame], f"frame {frame} of chunk {frames} differs"
+    # The control: told only its own frames, the chunk measures a narrower range and differs.
+    monkeypatch.setattr(pipeline._JobRun, "_plate_frames", lambda self: ())
+    assert restyle(setup, tmp_path / "blind", "1005-1008", guides, dolly)[1006] != whole[1006]
+
+
+def test_a_control_sequence_range_uses_the_plate_frames_it_has_on_disk(tmp_path):
+    import OpenImageIO as oiio
+
+    frames = tm.translating_plate(count=8, height=8, width=8)
+    by_number = {f.number: f for f in frames}
+    for number in range(1003, 1007):  # the artist's float depth covers part of the plate only
+        values = np.full((8, 8, 3), float(number - 1000), np.float32)
+        values[0, 0] = 0.0
+        assert oiio.ImageBuf(values).write(str(tmp_path / f"z.{number}.exr"))
+    specs = plan_guides({"depth": str(tmp_path / "z.####.exr")}, frames[0])
+    loads: list[int] = []
+
+    def load(number: int) -> ModelFrame:
+        loads.append(number)
+        return by_number[number]
+
+    maker = GuideMaker(specs, [f.number for f in frames], load)
+    assert sorted(loads) == [1003, 1004, 1005, 1006]
+    image = maker.control_images(by_number[1006])["depth"]
+    assert maker.ranges["depth"].low == 0.0 and maker.ranges["depth"].high == 6.0
+    assert image[1, 1, 0] == 1.0 and image[0, 0, 0] == 0.0
 
 
 def test_without_segments_a_mid_shot_chunk_differs(setup, tmp_path):

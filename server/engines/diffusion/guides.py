@@ -119,7 +119,14 @@ def disparity(depth: np.ndarray) -> np.ndarray:
 
 
 class GuideMaker:
-    """Makes each frame's control images; shot-wide ranges are measured once, from sampled frames."""
+    """Makes each frame's control images; shot-wide ranges are measured once, from sampled frames.
+
+    `frames` are the whole shot's frame numbers, ascending: the plate's frames on disk
+    (`ShotContext.plate_or_job_frames`), not only the job's, so that a farm chunk samples the same
+    frames as the unchunked run and normalises its guides the same way. A control-image sequence is
+    sampled over the frames it has on disk among those (one folder listing), so a sequence that
+    covers only part of the plate still serves a job inside that part.
+    """
 
     def __init__(
         self,
@@ -136,21 +143,21 @@ class GuideMaker:
             for s in self.specs
             if s.kind in ("depth", "channel", "layer") or (s.kind == "sequence" and _is_exr(s.channels[0]))
         ]
-        if needs_range:
-            picks = _spread(frames, SHOT_SAMPLES)
-            samples = [load_frame(n) for n in picks]
-            for spec in needs_range:
-                values = [self._raw(spec, f) for f in samples]
-                flat = np.concatenate([v.ravel() for v in values])
-                flat = flat[np.isfinite(flat)]
-                if spec.kind == "depth":
-                    flat = flat[flat > 0]
-                if flat.size == 0:
-                    raise EngineError(
-                        f"guide {spec.name!r}: channel {spec.channels[0]!r} has no usable values"
-                    )
-                low, high = np.percentile(flat, [1.0, 99.0])
-                self.ranges[spec.name] = ShotRange(float(low), float(high))
+        loaded: dict[int, ModelFrame] = {}
+        for spec in needs_range:
+            picks = _spread(_range_frames(spec, frames), SHOT_SAMPLES)
+            for number in picks:
+                if number not in loaded:
+                    loaded[number] = load_frame(number)
+            values = [self._raw(spec, loaded[n]) for n in picks]
+            flat = np.concatenate([v.ravel() for v in values])
+            flat = flat[np.isfinite(flat)]
+            if spec.kind == "depth":
+                flat = flat[flat > 0]
+            if flat.size == 0:
+                raise EngineError(f"guide {spec.name!r}: channel {spec.channels[0]!r} has no usable values")
+            low, high = np.percentile(flat, [1.0, 99.0])
+            self.ranges[spec.name] = ShotRange(float(low), float(high))
 
     def control_images(self, frame: ModelFrame) -> dict[str, np.ndarray]:
         """name -> (h, w, 3) float32 [0, 1] control image of `frame`."""
@@ -222,6 +229,17 @@ def canny_edges(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
 
     edges = cv2.Canny(to_gray8(rgb, "canny source"), low, high).astype(np.float32) / 255.0
     return np.repeat(edges[..., None], 3, axis=-1)
+
+
+def _range_frames(spec: GuideSpec, frames: Sequence[int]) -> Sequence[int]:
+    """The frames a guide's shot-wide range is measured over: `frames`, or for a control-image
+    sequence those of them it has on disk (all of them when it has none: reading one names the file)."""
+    if spec.kind != "sequence":
+        return frames
+    from stylelock.core.sequence import FramePattern
+
+    present = set(FramePattern.parse(spec.channels[0]).existing_frames())
+    return [n for n in frames if n in present] or frames
 
 
 def _spread(frames: Sequence[int], count: int) -> list[int]:

@@ -69,7 +69,7 @@ class ImageJob:
         self.guides = (
             GuideMaker(
                 plan_guides(shot.guides, first),
-                shot.frames,
+                shot.plate_or_job_frames,
                 shot.load_frame,
                 (self.p["canny_low"], self.p["canny_high"]),
             )
