@@ -178,7 +178,10 @@ class _Chain:
     links: int
     visible: np.ndarray
     """Pixels of the newest frame whose path passed every link's occlusion check: a point hidden
-    at some frame in between has a chained flow that follows whatever hid it."""
+    at some frame in between has a chained flow that follows whatever hid it. The chain samples
+    the older flow bilinearly, so a point counts as visible only where all four pixels it is
+    sampled from were (a looser rule, any majority, let paths that graze an occluder through:
+    on the sample plate it raised the plate's and the output's long-term error alike)."""
 
     def extend(self, link: _Link) -> None:
         # F_{t->a}(x) = F_{t->t-1}(x) + F_{t-1->a}(x + F_{t->t-1}(x));
