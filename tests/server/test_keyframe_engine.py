@@ -80,7 +80,9 @@ def carried(key: np.ndarray, frames_from_key: float) -> np.ndarray:
     return _shift(key, STEP[0] * frames_from_key, STEP[1] * frames_from_key)
 
 
-def make_shot(frames, styles, frames_to_do=None, *, params=None, aovs=None, cancel=None, log=None):
+def make_shot(
+    frames, styles, frames_to_do=None, *, params=None, aovs=None, cancel=None, log=None, plate_known=False
+):
     numbers = tuple(range(FIRST, FIRST + len(frames)))
 
     def load(n: int) -> ModelFrame:
@@ -93,6 +95,7 @@ def make_shot(frames, styles, frames_to_do=None, *, params=None, aovs=None, canc
         styles=tuple(styles),
         params=dict(params or {}),
         load_frame=load,
+        plate_frames=numbers if plate_known else (),
         is_cancelled=cancel or (lambda: False),
         log=log or logging.getLogger("test.keyframe"),
     )
@@ -248,6 +251,12 @@ def test_look_image_chunks_match_when_the_look_frame_is_fixed() -> None:
     whole = restyle(make_shot(frames, styles, params=params))
     chunk = restyle(make_shot(frames, styles, [FIRST + 2, FIRST + 3], params=params))
     assert chunk[0].tobytes() == whole[2].tobytes() and chunk[1].tobytes() == whole[3].tobytes()
+    # by default the look lands on the plate's first frame, whichever chunk is rendered
+    params = {"look_iters": 2}
+    chunk = restyle(make_shot(frames, styles, [FIRST + 2, FIRST + 3], params=params, plate_known=True))
+    assert chunk[0].tobytes() == whole[2].tobytes() and chunk[1].tobytes() == whole[3].tobytes()
+    unknown = restyle(make_shot(frames, styles, [FIRST + 2, FIRST + 3], params=params))
+    assert unknown[0].tobytes() != whole[2].tobytes()  # the job's first frame: a different keyframe
 
 
 def test_styleblit_preview_carries_the_paint() -> None:

@@ -190,7 +190,7 @@ PARAMS = ParamSchema(
             "int",
             -1,
             "For a look image: the plate frame it is transferred onto "
-            "first. -1 means the job's first frame; set it when a shot renders in chunks.",
+            "first. -1 means the plate's first frame on disk (every farm chunk picks the same one).",
             minimum=-(2**31),
             maximum=2**31 - 1,
         ),

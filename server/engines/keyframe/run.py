@@ -109,8 +109,9 @@ class KeyframeRun:
             if len(looks) > 1:
                 self.shot.warn("keyframe: several look images given; only the first is used")
             anchor = int(self.params["look_frame"])
-            if anchor == -1:
-                anchor = self.shot.frames[0] if self.shot.frames else first.number
+            if anchor == -1:  # the plate's first frame: the same for every chunk of the shot
+                shot_frames = self.shot.plate_or_job_frames
+                anchor = shot_frames[0] if shot_frames else first.number
             plate = self.plate(anchor)
             self.shot.log.info("keyframe: transferring the look image onto frame %d", anchor)
             styled = synthesize_look(
