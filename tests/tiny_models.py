@@ -180,8 +180,10 @@ def build_sdxl(folder: Path) -> Path:
 def build_controlnet(folder: Path, model_folder: Path, seed: int = 2) -> Path:
     """A tiny ControlNet matching the UNet saved in `model_folder`, as a diffusers folder.
 
-    Its zero-initialised output convolutions are re-seeded so the net actually steers the UNet (a
-    freshly initialised ControlNet adds exactly zero, which would hide a guide that is ignored).
+    Its zero-initialised convolutions are re-seeded so the net actually steers the UNet and its
+    residuals depend on the control image: the output convolutions (a fresh ControlNet adds exactly
+    zero) and the last convolution of the conditioning embedding (left at zero, every control image
+    would steer alike, which would hide a guide image that is ignored).
     """
     from diffusers import ControlNetModel, UNet2DConditionModel
 
@@ -191,6 +193,7 @@ def build_controlnet(folder: Path, model_folder: Path, seed: int = 2) -> Path:
     with torch.no_grad():
         for module in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
             module.weight.normal_(0.0, 0.5)
+        net.controlnet_cond_embedding.conv_out.weight.normal_(0.0, 0.5)
     net.save_pretrained(folder)
     return Path(folder)
 

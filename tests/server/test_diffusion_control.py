@@ -138,6 +138,11 @@ def test_user_supplied_control_image_sequences(models, tmp_path):
     guided = run(models, frames, {"depth": pattern})
     plain = run(models, frames, {})
     assert np.abs(guided[0] - plain[0]).mean() > 1e-3
+    for frame in frames:  # the same depth, mirrored: the restyle must follow the image it is given
+        image = cv2.imread(str(tmp_path / f"depth.{frame.number:04d}.png"), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(tmp_path / f"mirrored.{frame.number:04d}.png"), image[:, ::-1].copy())
+    mirrored = run(models, frames, {"depth": str(tmp_path / "mirrored.####.png")})
+    assert np.abs(mirrored[0] - guided[0]).mean() > 5e-5  # exactly 0 when the image is ignored
     with pytest.raises(EngineError, match=r"guide image '.*missing\.1001\.png' cannot be read"):
         run(models, frames, {"depth": str(tmp_path / "missing.####.png")})
 
