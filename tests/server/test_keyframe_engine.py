@@ -352,7 +352,9 @@ def test_torch_kernels_run_the_whole_engine_like_numba(monkeypatch) -> None:
         assert (np.abs(a - b) > 0.1).mean() < 0.02
 
 
-def test_thread_count_does_not_change_the_bytes() -> None:
+def test_thread_count_does_not_change_the_bytes(tmp_path) -> None:
+    """One thread against two, the kernels compiled afresh in each process: numba caches compiled
+    kernels, and code compiled in a one-thread process must give the bytes of a two-thread one."""
     import hashlib
     import os
     from pathlib import Path
@@ -369,6 +371,7 @@ def test_thread_count_does_not_change_the_bytes() -> None:
     env = {
         **os.environ,
         "NUMBA_NUM_THREADS": "1",
+        "NUMBA_CACHE_DIR": str(tmp_path),
         "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)]),
     }
     single = subprocess.run(

@@ -3,7 +3,11 @@
 Every kernel is "Jacobi": a pixel reads only the previous sweep's fields and writes its own, so
 the result does not depend on how many threads run it, and the torch kernels (`kernels_torch`)
 compute the same thing candidate field by candidate field on a GPU. Random numbers come from a
-counter-based hash of (key, pixel, draw), never from a stateful generator.
+counter-based hash of (key, pixel, draw), never from a stateful generator. No kernel is compiled
+with ``fastmath``: it lets LLVM reorder the sums of the patch distances, and how it reorders them
+depended on the process that compiled (and cached) the kernel: code compiled with
+NUMBA_NUM_THREADS=1 gave other bytes than code compiled with two threads. Strict order measured
+no slower on the sample plate (8 frames at 960x540: 14.5-15.7 s either way).
 
 Array conventions (shared with `kernels_torch`):
 
@@ -40,7 +44,7 @@ def draw(key: int, pixel: int, k: int) -> int:
     return hash32(hash32(key ^ hash32(pixel)) + k)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, inline="always")
 def _distance(tgt, src, tx, ty, sx, sy, p, bound):
     """SSD between the target patch at padded top-left (tx, ty) and the source patch at (sx, sy);
     stops early (returning a value above `bound`) once a row pushes the sum past `bound`."""
@@ -70,7 +74,7 @@ def patch_errors(tgt, src, nnf, p, out):
             out[y, x] = _distance(tgt, src, x, y, nnf[y, x, 0], nnf[y, x, 1], p, inf)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True)
 def patch_errors_float(tgt, src, field, p, out):
     """Patch distance of every target pixel to the source patch at a sub-pixel position
     (``field`` float32, unpadded source coordinates), the source sampled bilinearly."""
@@ -231,7 +235,7 @@ def vote_float(style, nnf, exact, r, out):
                 out[y, x, c] /= np.float32(n)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True)
 def styleblit(px, py, tgt, src, total, threshold, steps, widths, offsets, jx, jy, out, err):
     """StyleBlit's seed hierarchy per pixel (see `styleblit.styleblit`, the reference in numpy).
 
