@@ -179,7 +179,12 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
             f"<tr><td>{html.escape(check['name'])}</td><td>{_fmt(check['value'])}</td>"
             f"<td>{_fmt(check['limit'])}</td><td class='{rcls}'>{result}</td></tr>"
         )
-    out.append("</table><h2>Temporal stability (warp error, Lai et al. 2018)</h2>")
+    out.append("</table>")
+    if report.get("notes"):
+        out.append("<h2>Notes</h2><ul>")
+        out.extend(f"<li>{html.escape(note)}</li>" for note in report["notes"])
+        out.append("</ul>")
+    out.append("<h2>Temporal stability (warp error, Lai et al. 2018)</h2>")
     out.append(
         "<table><tr><th>Term</th><th>Pairs</th><th>Output MSE</th><th>Plate MSE</th><th>Ratio</th>"
         "<th>Worst ratio (frame)</th><th>Flow</th></tr>"

@@ -115,12 +115,13 @@ def test_good_output_passes_and_writes_report(shot: dict[str, str], tmp_path: Pa
     assert data["notes"] == []
 
 
-def test_estimated_flow_on_resampled_frames_is_flagged(shot: dict[str, str], capsys) -> None:
+def test_estimated_flow_on_resampled_frames_is_flagged(shot: dict[str, str], tmp_path: Path, capsys) -> None:
     """DIS run on a downscaled copy is not the flow an engine followed: the report says so."""
     args = ["qc", shot["plate"], shot["good"], "--frames", "1001-1004", "--json"]
-    assert main([*args, "--analysis-size", str(W // 2)]) == 0
+    assert main([*args, "--analysis-size", str(W // 2), "--report", str(tmp_path)]) == 0
     notes = json.loads(capsys.readouterr().out)["notes"]
     assert len(notes) == 1 and f"--analysis-size {W}" in notes[0]
+    assert f"--analysis-size {W}" in (tmp_path / "qc.html").read_text()  # and the page shows it
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == []
 
