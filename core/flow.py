@@ -125,19 +125,34 @@ def estimate_flow(src: np.ndarray, dst: np.ndarray, *, preset: str = "medium") -
     `flow_input` (8-bit, contrast-normalised luma). The result is deterministic for given inputs
     (DIS has no random state).
     """
+    code = _preset_code(preset)
+    return _dis(flow_input(src, "flow source"), flow_input(dst, "flow destination"), code)
+
+
+def estimate_flows(a: np.ndarray, b: np.ndarray, *, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """``(estimate_flow(a, b), estimate_flow(b, a))``, preparing each image's `flow_input` once."""
+    code = _preset_code(preset)
+    a8, b8 = flow_input(a, "flow source"), flow_input(b, "flow destination")
+    return _dis(a8, b8, code), _dis(b8, a8, code)
+
+
+def _preset_code(preset: str) -> int:
     import cv2
 
     if preset not in PRESETS:
         raise SpecError(f"unknown flow preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    a = flow_input(src, "flow source")
-    b = flow_input(dst, "flow destination")
-    if a.shape != b.shape:
-        raise SpecError(f"flow frames differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
-    code = {
+    return {
         "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
         "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     }[preset]
+
+
+def _dis(a: np.ndarray, b: np.ndarray, code: int) -> np.ndarray:
+    import cv2
+
+    if a.shape != b.shape:
+        raise SpecError(f"flow frames differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
     dis = cv2.DISOpticalFlow_create(code)
     flow = dis.calc(a, b, None)
     return np.ascontiguousarray(flow, dtype=np.float32)

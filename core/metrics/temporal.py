@@ -55,7 +55,7 @@ import numpy as np
 from stylelock.core.errors import SpecError
 from stylelock.core.flow import (
     FlowSource,
-    estimate_flow,
+    estimate_flows,
     flow_from_vectors,
     occlusion_mask,
     vectors_source,
@@ -273,15 +273,14 @@ class TemporalStability:
             anchor = self._measure(entry, _Entry(a_num, a_plate, a_out, None, None, None), self._anchor_chain)
         else:
             back, fore, kind = self._dis(plate, a_plate)
-            direct = _Chain(back, fore, {kind}, 1, np.ones(plate.shape[:2], bool))
+            direct = _Chain(back, fore, {kind}, 1, occlusion_mask(fore, back))
             anchor = self._measure(entry, _Entry(a_num, a_plate, a_out, None, None, None), direct)
         result = FrameTemporal(number, short, long, anchor)
         self._frames.append(result)
         return result
 
     def _dis(self, t_plate: np.ndarray, s_plate: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-        back = estimate_flow(t_plate, s_plate, preset=self.preset)
-        fore = estimate_flow(s_plate, t_plate, preset=self.preset)
+        back, fore = estimate_flows(t_plate, s_plate, preset=self.preset)
         return back, fore, FlowSource.estimated(self.preset).kind
 
     def _link(self, prev: _Entry, t: _Entry) -> _Link:
@@ -304,7 +303,8 @@ class TemporalStability:
 
     @staticmethod
     def _measure(t: _Entry, s: _Entry, chain: _Chain) -> PairError:
-        valid = occlusion_mask(chain.fore, chain.back) & chain.visible
+        # one link: its own occlusion mask is `visible` already
+        valid = chain.visible if chain.links == 1 else occlusion_mask(chain.fore, chain.back) & chain.visible
         out_err = warp_error(t.output, s.output, chain.back, valid)
         plate_err = warp_error(t.plate, s.plate, chain.back, valid)
         return PairError(

@@ -93,8 +93,7 @@ class MotionTracker:
                 seen.link = (seen.backward, before.forward)
                 self.sources.add("vectors")
             else:
-                backward = coreflow.estimate_flow(seen.small, before.small, preset=self.preset)
-                forward = coreflow.estimate_flow(before.small, seen.small, preset=self.preset)
+                backward, forward = coreflow.estimate_flows(seen.small, before.small, preset=self.preset)
                 seen.link = (resize_flow(backward, shape), resize_flow(forward, shape))
                 self.sources.add(f"estimated:dis-{self.preset}")
         return seen.link

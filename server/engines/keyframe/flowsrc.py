@@ -70,9 +70,7 @@ class FlowProvider:
                     "(looked for forward.u/v, backward.u/v and Vector.X/Y/Z/W)"
                 )
         self._note(coreflow.FlowSource.estimated(self.preset).kind)
-        ab = coreflow.estimate_flow(a.rgb, b.rgb, preset=self.preset)
-        ba = coreflow.estimate_flow(b.rgb, a.rgb, preset=self.preset)
-        return ab, ba
+        return coreflow.estimate_flows(a.rgb, b.rgb, preset=self.preset)
 
     def _note(self, kind: str) -> None:
         if kind != self._last_kind:
