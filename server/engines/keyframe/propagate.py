@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -184,6 +184,16 @@ def advect_positions(
     return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
 
 
+class _Match(NamedTuple):
+    """Where one frame's pixels take their paint from, and the positions that guided it."""
+
+    nnf: np.ndarray
+    error: np.ndarray
+    field: np.ndarray
+    exact: np.ndarray
+    positions: np.ndarray
+
+
 class Pass:
     """The chain of frames carried from `key` in `direction` (+1 forward, -1 backward)."""
 
@@ -217,15 +227,45 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         holes = coreflow.revealed_mask(ahead, back)
+        nearest = nearest_source(back)
+        positions = advect_positions(self.positions, back, nearest)
+        carried = advect_positions(self.field, back, nearest)
+        if self.s.mode == "styleblit":
+            match = self._styleblit(frame, positions, carried, holes, back)
+        else:
+            match = self._synthesize(frame, positions, carried, holes, back, nearest)
+            if match is None:
+                return None
+        style = self.vote(match.field, match.exact)
+        self.number = frame.number
+        self.plate = frame
+        self.nnf = match.nnf
+        self.field = match.field
+        self.style = style
+        self.positions = match.positions
+        return PassFrame(frame.number, match.field, match.exact, match.error)
+
+    def _styleblit(self, frame, positions, carried, holes, back) -> _Match:
+        """StyleBlit's match (no search, so none of the EbSynth targets are needed)."""
+        if holes.any():
+            positions, carried = fill_from_layer([positions, carried], holes, back)
+        w = self.s.weights
+        guides = plate_guides(frame.rgb, frame.alpha, positions, self.key.norm, w, self.key.use_alpha)
+        total = w.colour + w.edges + w.positional
+        nnf, error = styleblit(
+            positions, guides, self.key.guides(w), total, self.s.threshold, rng.mix(self.s.seed, 0x51)
+        )
+        field, exact = subpixel_field(nnf, carried)
+        return _Match(nnf, error, field, exact, positions)
+
+    def _synthesize(self, frame, positions, carried, holes, back, nearest) -> _Match | None:
+        """EbSynth's match, or None if cancelled."""
         valid = ~(holes | coreflow.motion_boundary(back))  # = coreflow.occlusion_mask(ahead, back)
         # a track gets the benefit of the doubt only where the motion explains the plate's change
         # (the temporal guide keeps the plain occlusion mask: narrowing it too measured more flicker)
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
-        nearest = nearest_source(back)
-        positions = advect_positions(self.positions, back, nearest)
         temporal = coreflow.warp(self.style, back)
         init = np.ascontiguousarray(self.nnf[nearest])
-        carried = advect_positions(self.field, back, nearest)
         # Uncovered background continues its own layer, not the object that uncovered it, and its
         # first guess of paint is what the artist painted over such plate colours: carried along
         # the flow, it would take the object's paint (its outline) and leave a trail behind it.
@@ -239,38 +279,21 @@ class Pass:
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
-        key = rng.mix(self.s.seed, frame.number, self.key.frame, self.direction)
-        if self.s.mode == "styleblit":
-            w = self.s.weights
-            total = w.colour + w.edges + w.positional
-            nnf, error = styleblit(
-                positions, guides, self.key.guides(w), total, self.s.threshold, rng.mix(self.s.seed, 0x51)
-            )
-            field, exact = subpixel_field(nnf, carried)
-        else:
-            result = synthesize(
-                self.s.backend,
-                self.key.source(self.s),
-                guides,
-                self.s.sched,
-                key,
-                style_scale=self.style_scale,
-                temporal=temporal,
-                valid=valid,
-                temporal_mix=self.temporal_mix,
-                init=init,
-                track=carried,
-                track_trust=trust,
-                cancelled=self.s.cancelled,
-            )
-            if result is None:
-                return None
-            nnf, error, field, exact = result.nnf, result.error, result.field, result.exact
-        style = self.vote(field, exact)
-        self.number = frame.number
-        self.plate = frame
-        self.nnf = nnf
-        self.field = field
-        self.style = style
-        self.positions = positions
-        return PassFrame(frame.number, field, exact, error)
+        result = synthesize(
+            self.s.backend,
+            self.key.source(self.s),
+            guides,
+            self.s.sched,
+            rng.mix(self.s.seed, frame.number, self.key.frame, self.direction),
+            style_scale=self.style_scale,
+            temporal=temporal,
+            valid=valid,
+            temporal_mix=self.temporal_mix,
+            init=init,
+            track=carried,
+            track_trust=trust,
+            cancelled=self.s.cancelled,
+        )
+        if result is None:
+            return None
+        return _Match(result.nnf, result.error, result.field, result.exact, positions)
