@@ -165,21 +165,10 @@ def _by_position(
 
 
 def _checked(outputs: Iterator[np.ndarray], count: int) -> Iterator[np.ndarray]:
-    """Pass the carried frames on; stop the job quietly if the carrier stopped early (cancelled).
-
-    The carrier's numba parallel regions reset OpenMP's thread count, which torch shares; on a CPU a
-    different count changes the rounding of the next keyframe's diffusion, so a chunk (which may
-    paint that keyframe before any carrying) would not match. The count is put back afterwards.
-    """
-    import torch
-
-    threads = torch.get_num_threads()
+    """Pass the carried frames on; stop the job quietly if the carrier stopped early (cancelled)."""
     done = 0
-    try:
-        for image in outputs:
-            done += 1
-            yield image
-    finally:
-        torch.set_num_threads(threads)
+    for image in outputs:
+        done += 1
+        yield image
     if done < count:
         raise Cancelled

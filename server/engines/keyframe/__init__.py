@@ -19,6 +19,7 @@ warm-up window is "from the nearest keyframe(s)"; farm chunks aligned on keyfram
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -258,10 +259,19 @@ class KeyframeEngine(Engine):
         if values["device"] == "auto" and self.device.startswith("cuda"):
             values["device"] = self.device
         run = KeyframeRun(shot, values)
-        for frame in frames:
-            if shot.is_cancelled():
-                return
-            styled = run.render(frame)
-            if styled is None:
-                return
-            yield styled
+        torch = sys.modules.get("torch")
+        threads = torch.get_num_threads() if torch is not None else None
+        try:
+            for frame in frames:
+                if shot.is_cancelled():
+                    return
+                styled = run.render(frame)
+                if styled is None:
+                    return
+                yield styled
+        finally:
+            # numba's parallel regions reset OpenMP's thread count, which torch shares: on a CPU a
+            # different count changes the rounding of whatever torch runs next in this process
+            # (a diffusion job, the hybrid's next keyframe), so it is put back
+            if threads is not None:
+                torch.set_num_threads(threads)
