@@ -23,24 +23,28 @@ Needs scikit-image (`pip install -e '.[bench]'`).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+from stylelock.core.sample import SAMPLE_ATTRIBUTES
+from stylelock.core.sample_scene import CHANNELS
 from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.server.cli.sample import parse_size
 
 FIRST = 1001
-CHANNELS = ("R", "G", "B", "A", "depth.Z", "forward.u", "forward.v", "backward.u", "backward.v")
 #: Grain standard deviation, as a fraction of the square root of the linear signal.
 GRAIN = 0.012
 ATTRIBUTES = {
     "stylelock:sample": "photo plate v1 (bench/photo_plate.py, scikit-image photos)",
-    "stylelock:vectors": "forward/backward .u/.v in pixels towards frame+1/frame-1, v up (Nuke)",
+    "stylelock:vectors": SAMPLE_ATTRIBUTES["stylelock:vectors"],
 }
 
 
+@functools.lru_cache(maxsize=1)
 def _photos() -> tuple[np.ndarray, np.ndarray]:
     from skimage import data
 
@@ -95,6 +99,7 @@ def _render(photo: np.ndarray, m: np.ndarray, width: int, height: int) -> np.nda
     )
 
 
+@functools.lru_cache(maxsize=1)
 def _matte(shape: tuple[int, int]) -> np.ndarray:
     """A soft oval cut-out of the cat photo (1 inside, 0 outside, 2 px ramp)."""
     h, w = shape
@@ -174,7 +179,7 @@ def main() -> None:
     parser.add_argument("--frames", default=f"{FIRST}-{FIRST + 23}")
     parser.add_argument("--size", default="640x360")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     print(write_photo_plate(args.folder, args.frames, (width, height)))
 
 
