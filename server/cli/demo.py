@@ -44,7 +44,8 @@ def paint_over(plate_pattern: str, frame: int, out_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from stylelock.core.sample import write_sample_plate
-    from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
+    from stylelock.server.cli.interrupt import ctrl_c_cancels
+    from stylelock.server.cli.progress import ProgressBar
     from stylelock.server.cli.sample import parse_size
     from stylelock.server.pipeline import run_job
 

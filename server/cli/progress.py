@@ -1,13 +1,10 @@
-"""Per-frame progress on the terminal, and Ctrl-C as a clean cancel."""
+"""Per-frame progress of a local job on the terminal (Ctrl-C handling: `interrupt`)."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TextIO
 
 from stylelock.server.pipeline import FrameDone, JobObserver
@@ -59,23 +56,3 @@ class ProgressBar(JobObserver):
             self.stream.write("\n")
         self.stream.write(text + "\n")
         self.stream.flush()
-
-
-@contextmanager
-def ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C asks the job to stop after the frame in hand; a second one stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstylelock: stopping after the current frame (Ctrl-C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

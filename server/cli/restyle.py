@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     if args.server:
         return _run_remote(args.server, spec, cancel)
-    from stylelock.server.cli.progress import ProgressBar, ctrl_c_cancels
+    from stylelock.server.cli.interrupt import ctrl_c_cancels
+    from stylelock.server.cli.progress import ProgressBar
     from stylelock.server.pipeline import run_job
 
     progress = ProgressBar()
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_remote(address: str, spec: JobSpec, cancel: threading.Event) -> int:
     from stylelock.core.client import run_remote
-    from stylelock.server.cli.progress import ctrl_c_cancels
+    from stylelock.server.cli.interrupt import ctrl_c_cancels
 
     printer = _RemoteProgress()
     with ctrl_c_cancels(cancel):
