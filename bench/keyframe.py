@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from sample_frames import FIRST, sample_frames
 
-from stylelock.core.metrics import extract_palette, palette_drift, temporal_stability
+from stylelock.core.metrics import LONG_K, extract_palette, palette_drift, temporal_stability
 from stylelock.core.paint import paint_keyframe
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
@@ -81,7 +81,7 @@ def _long_valid(per_frame) -> float:
 def quality(frames, outs, key: np.ndarray, estimated_too: bool = False) -> dict:
     """Warp-error ratios measured on the plate's exact vectors (and, when asked, on DIS flow, as
     `stylelock qc` measures a plate without vectors), and the palette drift from the keyframe."""
-    long_k = min(10, len(frames) - 1)
+    long_k = min(LONG_K, len(frames) - 1)
     per_frame, summary = temporal_stability(
         ((f.number, f.rgb, o, f.aovs) for f, o in zip(frames, outs, strict=True)), long_k=long_k
     )
@@ -111,13 +111,13 @@ def quality(frames, outs, key: np.ndarray, estimated_too: bool = False) -> dict:
 def one_sweep_seconds(frames, key, device: str) -> float:
     """The cost of a single full-resolution PatchMatch sweep (propagation + random search)."""
     from stylelock.server.engines.keyframe.backend import make_backend
-    from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate_guides
+    from stylelock.server.engines.keyframe.guides import GuideWeights, channel_scale, coords, plate_guides
     from stylelock.server.engines.keyframe.synth import build_source, identity_nnf
 
     backend = make_backend(device)
     h, w = key.shape[:2]
     weights = GuideWeights()
-    scale = 255.0 * np.sqrt(1.5 / 3)
+    scale = channel_scale(weights.style + weights.temporal, key.shape[2])  # as the engine matches
     src = build_source(
         backend, plate_guides(frames[0].rgb, None, coords(h, w), w, weights, False), key, scale, 1, 5
     )[0]
