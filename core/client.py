@@ -43,7 +43,7 @@ from stylelock.core.errors import (
     StyleLockError,
 )
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
-from stylelock.core.paths import is_under, looks_like_path
+from stylelock.core.paths import is_under, names_files
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.v1 import stylelock_pb2 as pb
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -223,8 +223,11 @@ def _absolute_spec(spec: JobSpec) -> JobSpec:
     if output.pattern:
         output = dataclasses.replace(output, pattern=os.path.abspath(output.pattern))
     changes: dict[str, Any] = {"plate": os.path.abspath(spec.plate), "styles": styles, "output": output}
-    if spec.mask and looks_like_path(spec.mask):
+    if spec.mask and names_files(spec.mask):
         changes["mask"] = os.path.abspath(spec.mask)
+    changes["guides"] = {
+        name: os.path.abspath(source) if names_files(source) else source for name, source in spec.guides.items()
+    }
     config = spec.colour.config
     if config and not config.startswith("ocio://"):
         changes["colour"] = dataclasses.replace(spec.colour, config=os.path.abspath(config))

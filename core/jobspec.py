@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from stylelock.core.errors import SpecError
+from stylelock.core.paths import has_frame_token, names_files
 
 SCHEMA = "JobSpec.1"
 
@@ -104,6 +105,10 @@ class JobSpec:
             raise SpecError(f"proxy scale {self.proxy} must lie between 0.05 and 1.0")
         if self.colour.encoding not in ENCODINGS:
             raise SpecError(f"colour encoding {self.colour.encoding!r} is not one of {', '.join(ENCODINGS)}")
+        if self.mask:
+            _check_sequence_source("mask", self.mask, "matte.####.exr")
+        for name, source in self.guides.items():
+            _check_sequence_source(f"guide {name!r}", source, f"{name}.####.png")
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +192,15 @@ class JobSpec:
             {"frame": s.frame, "digest": (style_digests or {}).get(s.path, s.path)} for s in self.styles
         ]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_sequence_source(what: str, source: str, example: str) -> None:
+    """A mask or guide source that names files must name one per frame (a frame token)."""
+    if names_files(source) and not has_frame_token(source):
+        raise SpecError(
+            f"{what} {source!r} names a file but no frame number; give a sequence like {example} "
+            "(one image per frame) or a plate channel"
+        )
 
 
 def register_upgrade(

@@ -13,9 +13,8 @@ import numpy as np
 
 from stylelock.core.errors import SpecError
 from stylelock.core.exr import ExrImage, read_exr, read_exr_header
+from stylelock.core.paths import names_files
 from stylelock.core.sequence import FramePattern
-
-_FRAME_TOKENS = ("#", "@", "%0", "%d", "$F")
 
 
 class MaskSource:
@@ -23,7 +22,7 @@ class MaskSource:
 
     def __init__(self, mask: str, plate_channels: Sequence[str] | None) -> None:
         self.mask = mask
-        self.pattern = FramePattern.parse(mask) if any(t in mask for t in _FRAME_TOKENS) else None
+        self.pattern = FramePattern.parse(mask) if names_files(mask) else None
         self.plate_channels = list(plate_channels) if plate_channels is not None else None
 
     def check(self, first_frame: int) -> None:

@@ -27,7 +27,7 @@ from stylelock.core.errors import (
 )
 from stylelock.core.exr_rawheader import MAGIC as EXR_MAGIC
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
-from stylelock.core.paths import is_under, looks_like_path
+from stylelock.core.paths import is_under, names_files
 from stylelock.core.sequence import FramePattern
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,10 @@ class AllowedRoots:
                 raise SpecError("a shared-path job needs an output pattern on the server's disk")
             output = FramePattern.parse(spec.output.pattern)
             self.check(output.dirname or spec.output.pattern, "output folder")
-        if spec.mask and looks_like_path(spec.mask):
+        if spec.mask and names_files(spec.mask):
             self.check(os.path.dirname(spec.mask) or spec.mask, "mask")
         for name, source in spec.guides.items():
-            if looks_like_path(source):
+            if names_files(source):
                 self.check(source, f"guide {name!r}")
         config = spec.colour.config
         if config and not config.startswith("ocio://"):

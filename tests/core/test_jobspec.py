@@ -55,6 +55,8 @@ def test_params_are_frozen():
         ({"frames": " "}, "no frame range"),
         ({"proxy": 2.0}, "proxy scale 2.0"),
         ({"colour": ColourSettings(encoding="log")}, "'log'"),
+        ({"mask": "/mattes/hero.exr"}, "mask '/mattes/hero.exr' names a file but no frame number"),
+        ({"guides": {"depth": "depth.png"}}, "guide 'depth' 'depth.png' names a file but no frame number"),
     ],
 )
 def test_invalid_specs_name_the_problem(changes, message):

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stylelock.core.paths import is_under, looks_like_path
+from stylelock.core.paths import is_under, names_files
 
 
-def test_looks_like_path_tells_files_from_channel_names() -> None:
-    assert looks_like_path("/mattes/hero.%04d.exr")
-    assert looks_like_path("matte.exr") and looks_like_path("MATTE.EXR")
-    assert not looks_like_path("A") and not looks_like_path("matte.alpha")
+def test_names_files_tells_files_from_channel_names() -> None:
+    assert names_files("/mattes/hero.%04d.exr")
+    assert names_files("matte.exr") and names_files("MATTE.EXR")
+    # A sequence in the working folder names files too (the server once read such a guide without
+    # checking it against its allowed roots, because two sides used different tests).
+    for pattern in ("depth.####.png", "depth.%04d.tif", "edges.@@@@.jpg", "n.$F4.exr", "still.png"):
+        assert names_files(pattern), pattern
+    for channel in ("A", "matte.alpha", "matte.R", "depth.Z", "N.X", "Z", "crypto00.G"):
+        assert not names_files(channel), channel
 
 
 def test_is_under_resolves_dots_and_symlinks(tmp_path: Path) -> None:

@@ -147,6 +147,26 @@ def test_paths_outside_the_allowed_roots_are_permission_denied(server, plate: st
     _healthy(address)
 
 
+def test_guide_and_mask_sequences_are_checked_against_the_roots(
+    server, plate: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guide or matte sequence named relative to the client's folder travels as an absolute path
+    and is refused when that folder is not shared (it used to reach the engine unchecked)."""
+    _, address = server
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    with StyleLockClient(address) as client:
+        with pytest.raises(PathNotAllowedError, match=f"guide 'depth' {outside}/depth.####.png"):
+            client.submit(_spec(plate, tmp_path, guides={"depth": "depth.####.png"}))
+        with pytest.raises(PathNotAllowedError, match="mask"):
+            client.submit(_spec(plate, tmp_path, mask="matte.####.exr"))
+        # Channel names stay channel names.
+        job = client.submit(_spec(plate, tmp_path, guides={"depth": "depth.Z"}, mask="A"))
+        assert job
+    _healthy(address)
+
+
 def test_a_server_without_roots_refuses_shared_paths(plate: str, tmp_path: Path) -> None:
     with (
         serve() as (_, address),

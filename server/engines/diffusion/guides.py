@@ -27,6 +27,7 @@ import numpy as np
 
 from stylelock.core.errors import EngineError
 from stylelock.core.flow import to_gray8
+from stylelock.core.paths import names_files
 from stylelock.server.engines.base import ModelFrame
 
 EDGE_NAMES = ("edges", "canny", "edge")
@@ -51,7 +52,7 @@ def plan_guides(guides: Mapping[str, str], sample: ModelFrame) -> list[GuideSpec
     specs = []
     for name, source in guides.items():
         lowered = name.lower()
-        if is_sequence(source):
+        if names_files(source):  # the job spec made sure it has a frame token
             specs.append(GuideSpec(name, "sequence", (source,)))
         elif lowered in EDGE_NAMES and not source:
             specs.append(GuideSpec(name, "edges"))
@@ -76,13 +77,6 @@ def plan_guides(guides: Mapping[str, str], sample: ModelFrame) -> list[GuideSpec
                 )
             specs.append(GuideSpec(name, "depth" if lowered in DEPTH_NAMES else "channel", (channel,)))
     return specs
-
-
-def is_sequence(source: str) -> bool:
-    """Whether a guide source names files (a frame token and a path) rather than a plate channel."""
-    return any(token in source for token in ("#", "%0", "%d", "@", "$F")) and (
-        "/" in source or "\\" in source or "." in source.rsplit("#", 1)[-1]
-    )
 
 
 def _triple(aovs: Mapping[str, np.ndarray], layer: str) -> tuple[str, ...] | None:
