@@ -225,9 +225,8 @@ def _absolute_spec(spec: JobSpec) -> JobSpec:
     changes: dict[str, Any] = {"plate": os.path.abspath(spec.plate), "styles": styles, "output": output}
     if spec.mask and names_files(spec.mask):
         changes["mask"] = os.path.abspath(spec.mask)
-    changes["guides"] = {
-        name: os.path.abspath(source) if names_files(source) else source for name, source in spec.guides.items()
-    }
+    guides = spec.guides.items()
+    changes["guides"] = {name: os.path.abspath(s) if names_files(s) else s for name, s in guides}
     config = spec.colour.config
     if config and not config.startswith("ocio://"):
         changes["colour"] = dataclasses.replace(spec.colour, config=os.path.abspath(config))

@@ -29,12 +29,7 @@ def names_files(value: str) -> bool:
     all decide with this one test, so none of them can read a file another did not check.
     """
     lowered = value.lower()
-    return (
-        "/" in value
-        or os.sep in value
-        or has_frame_token(value)
-        or lowered.endswith(IMAGE_EXTENSIONS)
-    )
+    return "/" in value or os.sep in value or has_frame_token(value) or lowered.endswith(IMAGE_EXTENSIONS)
 
 
 def is_under(path: str, roots: Iterable[str]) -> bool:
