@@ -318,6 +318,7 @@ def make_shot(engine, frames, params, *, styles=(), guides=None, cancel_after=No
     `cancel_after=n` makes `is_cancelled()` turn True from its n-th call on; the context's `calls`
     list counts the calls and `warnings` collects `warn()` messages.
     """
+    from stylelock.core.errors import FramesMissingError
     from stylelock.core.params import validate_params
     from stylelock.server.engines.base import ShotContext
 
@@ -329,12 +330,18 @@ def make_shot(engine, frames, params, *, styles=(), guides=None, cancel_after=No
         calls.append(1)
         return cancel_after is not None and len(calls) >= cancel_after
 
+    def load_frame(number: int):
+        if number not in by_number:
+            raise FramesMissingError(f"the test plate has no frame {number}")
+        return by_number[number]
+
     shot = ShotContext(
         job_id="test",
         frames=tuple(by_number),
         styles=tuple(styles),
         params=validate_params(engine.name, engine.params, params),
-        load_frame=by_number.__getitem__,
+        load_frame=load_frame,
+        plate_frames=tuple(sorted(by_number)),
         guides=dict(guides or {}),
         is_cancelled=is_cancelled,
         warn=warnings.append,

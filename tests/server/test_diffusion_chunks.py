@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 import tiny_models as tm
 
+from stylelock.core.errors import FramesMissingError
 from stylelock.core.exr import read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern
 from stylelock.server import pipeline
 from stylelock.server.engine_cache import EngineCache
-from stylelock.server.engines.base import ModelFrame
+from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
 from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
-from stylelock.server.engines.diffusion.segments import Grid, chain_batches, chain_grid
+from stylelock.server.engines.diffusion.segments import Grid, Reads, chain_batches, chain_grid
 from stylelock.server.pipeline import run_job
 
 # Temporal layers on (the defaults), no style reference: the colour lock aims at the chain's anchor.
@@ -199,6 +200,30 @@ def test_batches_are_cut_from_segment_starts_in_absolute_frame_numbers():
         (True, [(1005, True), (1006, False)]),
     ]
     assert Grid(4, 1001).start(999) == 997 and Grid(4, 1001).end(1001) == 1005
+
+
+def test_warm_up_reads_skip_frames_the_plate_lacks_and_let_load_errors_through():
+    asked: list[int] = []
+
+    def load(number: int) -> ModelFrame:
+        asked.append(number)
+        if number == 1003:
+            raise KeyError("a channel missing inside decoding")  # a bug, not a missing frame
+        if number > 1004:
+            raise FramesMissingError(f"EXR file not found: plate.{number}.exr")
+        return _frames(number)[0]
+
+    on_disk = ShotContext("j", (1002,), (), {}, load, plate_frames=(1001, 1002, 1003, 1004))
+    reads = Reads(on_disk)
+    assert reads(1001).number == 1001 and reads(1000) is None and reads(1005) is None
+    assert asked == [1001]  # frames not on disk are never opened
+    with pytest.raises(KeyError):
+        reads(1003)  # a frame on disk that fails to load fails the job, it is not skipped
+    assert reads.frames == 1
+    by_hand = Reads(replace(on_disk, plate_frames=()))  # the plate is unknown: try, and learn
+    assert by_hand(1005) is None and by_hand(1004).number == 1004 and by_hand.frames == 1
+    with pytest.raises(KeyError):
+        by_hand(1003)
 
 
 def test_frames_that_do_not_depend_on_each_other_chain_over_one_batch():

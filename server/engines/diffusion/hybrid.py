@@ -87,7 +87,7 @@ def _on_grid(
     every, origin = int(shot.params["keyframe_every"]), int(shot.params["segment_origin"])
     keys = Grid(every, origin)
     segments = Grid(-(-int(shot.params["segment"]) // every) * every, origin)
-    reads = Reads(shot.load_frame)
+    reads = Reads(shot)
     start: int | None = None  # the segment of the chain being painted
     cursor = 0  # the last frame number walked
     previous: Key | None = None

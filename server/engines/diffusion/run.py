@@ -66,7 +66,7 @@ def _segmented(
     job: ImageJob, shot: ShotContext, frames: Iterator[ModelFrame], grid: Grid
 ) -> Iterator[np.ndarray]:
     """Sample in batches cut from each segment's start; yield the outputs of the wanted frames only."""
-    reads = Reads(shot.load_frame)
+    reads = Reads(shot)
     try:
         for fresh, batch in chain_batches(frames, grid, lambda: job.batch, reads):
             if shot.is_cancelled():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stylelock.core.errors import FramesMissingError
-from stylelock.server.engines.base import ModelFrame
+from stylelock.server.engines.base import ModelFrame, ShotContext
 
 Batch = list[tuple[ModelFrame, bool]]
 """Frames to sample together, each with whether the job wants it (False: warm-up or read-ahead)."""
@@ -66,24 +66,29 @@ def chain_grid(params: Mapping[str, Any], has_reference: bool) -> Grid | None:
     return Grid(length if linked else int(params["batch"]), int(params["segment_origin"]))
 
 
-def plate_frame(load: Callable[[int], ModelFrame], number: int) -> ModelFrame | None:
-    """Frame `number` of the plate, or None when the plate has no such frame."""
-    try:
-        return load(number)
-    except (FramesMissingError, LookupError):
-        return None
-
-
 class Reads:
-    """Counts the frames read besides the job's own (warm-up and read-ahead), for the job's log."""
+    """Reads plate frames besides the job's own (warm-up and read-ahead) and counts them for the log.
 
-    def __init__(self, load: Callable[[int], ModelFrame]) -> None:
-        self.load = load
+    A frame the plate does not have on disk (`ShotContext.plate_frames`) is None; a frame that is
+    there but fails to load raises, as it would in the job itself. Without a known plate (a context
+    built by hand) a missing file is learned by trying to read it.
+    """
+
+    def __init__(self, shot: ShotContext) -> None:
+        self.load = shot.load_frame
+        self.present = frozenset(shot.plate_frames) if shot.plate_frames else None
         self.frames = 0
 
     def __call__(self, number: int) -> ModelFrame | None:
-        frame = plate_frame(self.load, number)
-        self.frames += frame is not None
+        if self.present is not None and number not in self.present:
+            return None
+        try:
+            frame = self.load(number)
+        except FramesMissingError:
+            if self.present is not None:
+                raise
+            return None
+        self.frames += 1
         return frame
 
 

@@ -154,7 +154,7 @@ class _Plate:
     def __init__(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> None:
         self.stream = frames
         self.wanted = set(shot.frames)
-        self.reads = Reads(shot.load_frame)
+        self.reads = Reads(shot)
         self.store: dict[int, ModelFrame | None] = {}
 
     def pull(self, number: int) -> ModelFrame | None:
