@@ -60,7 +60,9 @@ def test_depth_is_normalised_over_the_shot_not_per_frame():
     only_near = np.clip(near_and_far, 2.0, 4.0)  # the far objects have left frame 2
     frames = [_depth_frame(1, near_and_far), _depth_frame(2, only_near)]
     specs = plan_guides({"depth": "depth.Z"}, frames[0])
-    maker = GuideMaker(specs, [1, 2], {f.number: f for f in frames}.__getitem__)
+    maker = GuideMaker(
+        specs, [1, 2], {f.number: f for f in frames}.__getitem__, (frames[0].height, frames[0].width)
+    )
     first, second = (maker.control_images(f)["depth"] for f in frames)
     # A point at depth 2 has the same guide value in both frames, and near is bright.
     assert first[0, 0, 0] == pytest.approx(second[0, 0, 0])
@@ -72,7 +74,9 @@ def test_depth_is_normalised_over_the_shot_not_per_frame():
 def test_normals_and_missing_channels():
     frame = tm.translating_plate(count=1)[0]
     specs = plan_guides({"normal": ""}, frame)
-    image = GuideMaker(specs, [frame.number], lambda n: frame).control_images(frame)["normal"]
+    image = GuideMaker(specs, [frame.number], lambda n: frame, (frame.height, frame.width)).control_images(
+        frame
+    )["normal"]
     np.testing.assert_allclose(image[0, 0], [0.65, 0.4, 0.95], atol=1e-6)
     with pytest.raises(EngineError, match=r"needs plate channel Zdepth.*backward\.u"):
         plan_guides({"depth": "Zdepth"}, frame)
@@ -131,7 +135,9 @@ def test_user_supplied_control_image_sequences(models, tmp_path):
             (ramp * (0.5 + frame.number % 2 / 2)).astype(np.uint16),
         )
     pattern = str(tmp_path / "depth.####.png")
-    maker = GuideMaker(plan_guides({"depth": pattern}, frames[0]), [1001, 1002], lambda n: frames[n - 1001])
+    maker = GuideMaker(
+        plan_guides({"depth": pattern}, frames[0]), [1001, 1002], lambda n: frames[n - 1001], (48, 64)
+    )
     image = maker.control_images(frames[1])["depth"]
     assert image.shape == (48, 64, 3) and image.dtype == np.float32
     assert image[0, 0, 0] == pytest.approx(0.0, abs=0.01) and image[0, -1, 0] == pytest.approx(0.5, abs=0.02)

@@ -127,9 +127,13 @@ class GuideMaker:
         specs: Sequence[GuideSpec],
         frames: Sequence[int],
         load_frame: Callable[[int], ModelFrame],
+        size: tuple[int, int],
         canny: tuple[int, int] = (100, 200),
     ) -> None:
+        """`size` is the engine's (height, width): control images are read at it, so measuring a
+        control sequence's range opens only its own files, never the plate's."""
         self.specs = list(specs)
+        self.size = size
         self.canny = canny
         self.ranges: dict[str, ShotRange] = {}
         needs_range = [
@@ -138,12 +142,18 @@ class GuideMaker:
             if s.kind in ("depth", "channel", "layer") or (s.kind == "sequence" and _is_exr(s.channels[0]))
         ]
         loaded: dict[int, ModelFrame] = {}
+
+        def plate_values(spec: GuideSpec, number: int) -> np.ndarray:
+            if number not in loaded:
+                loaded[number] = load_frame(number)
+            return self._aov_values(spec, loaded[number])
+
         for spec in needs_range:
             picks = _spread(_range_frames(spec, frames), SHOT_SAMPLES)
-            for number in picks:
-                if number not in loaded:
-                    loaded[number] = load_frame(number)
-            values = [self._raw(spec, loaded[n]) for n in picks]
+            if spec.kind == "sequence":
+                values = [read_control_image(spec.channels[0], n, size) for n in picks]
+            else:
+                values = [plate_values(spec, n) for n in picks]
             flat = np.concatenate([v.ravel() for v in values])
             flat = flat[np.isfinite(flat)]
             if spec.kind == "depth":
@@ -159,7 +169,11 @@ class GuideMaker:
 
     def _raw(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
         if spec.kind == "sequence":
-            return read_control_image(spec.channels[0], frame.number, (frame.height, frame.width))
+            return read_control_image(spec.channels[0], frame.number, self.size)
+        return self._aov_values(spec, frame)
+
+    @staticmethod
+    def _aov_values(spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
         arrays = [np.asarray(frame.aovs[c], dtype=np.float64) for c in spec.channels]
         if spec.kind == "depth":
             return disparity(arrays[0])

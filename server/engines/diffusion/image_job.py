@@ -71,6 +71,7 @@ class ImageJob:
                 plan_guides(shot.guides, first),
                 shot.plate_or_job_frames,
                 shot.load_frame,
+                (first.height, first.width),
                 (self.p["canny_low"], self.p["canny_high"]),
             )
             if nets
