@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from stylelock.core.errors import SpecError
 from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
+from stylelock.server.models import describe_models, engine_options, model_library
 from stylelock.server.service import SERVICE_NAME, ErrorMappingInterceptor, StyleLockServicer
 from stylelock.server.transport import AllowedRoots
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -54,10 +55,18 @@ def is_loopback(address: str) -> bool:
 class StyleLockServer(grpc.Server):
     """A grpc.Server whose `stop` first drains the job manager (jobs end with UNAVAILABLE)."""
 
-    def __init__(self, server: grpc.Server, manager: JobManager, health_servicer: health.HealthServicer):
+    def __init__(
+        self,
+        server: grpc.Server,
+        manager: JobManager,
+        health_servicer: health.HealthServicer,
+        models: dict[str, dict[str, str]],
+    ):
         self._server = server
         self.manager = manager
         self.health = health_servicer
+        self.models = models
+        """kind -> name -> path of the models the server offers (checked at start-up)."""
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
         self._server.add_generic_rpc_handlers(generic_rpc_handlers)
@@ -119,13 +128,14 @@ def create_server(
         raise SpecError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
         raise SpecError(f"cannot listen on {address} (address in use or not allowed)")
+    library = model_library(config)
     if engines is None:
         from stylelock.server.engine_cache import EngineCache
-        from stylelock.server.models import engine_options
 
-        engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(config))
+        engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(library))
     manager = JobManager(config, roots, engines)
-    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config), server)
+    models = describe_models(library)
+    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config, models), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", SERVICE_NAME):
@@ -136,4 +146,4 @@ def create_server(
     )
     bound = address if address.startswith("unix") else f"{address.rsplit(':', 1)[0]}:{port}"
     log.info("StyleLock server bound to %s (allowed roots: %s)", bound, ", ".join(roots.roots) or "none")
-    return StyleLockServer(server, manager, health_servicer), bound
+    return StyleLockServer(server, manager, health_servicer, models), bound

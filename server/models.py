@@ -3,7 +3,8 @@
 `stylelock serve --model sd15=/models/sd15 --controlnet depth=/models/cn-depth --ip-adapter
 /models/ip-adapter` builds one `ModelLibrary`; both diffusion engines receive it through the engine
 cache, so a job names a model (`--param model=sd15`) instead of a path. Building the library reads
-no weights: models load on first use and stay resident.
+no weights: models load on first use and stay resident. A server builds it once, at start-up (where
+its paths are checked), and describes that same library in `GetServerInfo`.
 """
 
 from __future__ import annotations
@@ -37,14 +38,11 @@ def model_library(config: ServerConfig) -> Any:
     return library
 
 
-def engine_options(config: ServerConfig) -> dict[str, dict[str, Any]]:
+def engine_options(library: Any) -> dict[str, dict[str, Any]]:
     """Constructor keywords per engine name, for `EngineCache(engine_options=...)`."""
-    library = model_library(config)
     return {name: {"models": library} for name in MODEL_ENGINES}
 
 
-def describe_models(config: ServerConfig) -> dict[str, dict[str, str]]:
-    """kind -> name -> path, as `stylelock info` shows it."""
-    if not any((config.models, config.controlnets, config.ip_adapters, config.motion_adapters)):
-        return {}
-    return {kind: names for kind, names in model_library(config).describe().items() if names}
+def describe_models(library: Any) -> dict[str, dict[str, str]]:
+    """kind -> name -> path of the kinds that have models, as `stylelock info` shows them."""
+    return {kind: names for kind, names in library.describe().items() if names}

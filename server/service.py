@@ -41,9 +41,11 @@ class UploadBrokenError(StyleLockError):
 
 
 class StyleLockServicer(pb_grpc.StyleLockServicer):
-    def __init__(self, manager: JobManager, config: ServerConfig) -> None:
+    def __init__(self, manager: JobManager, config: ServerConfig, models: dict[str, dict[str, str]]) -> None:
         self.manager = manager
         self.config = config
+        self.models = models
+        """kind -> name -> path of the models offered, described once when the server was built."""
         self._info: pb.ServerInfo | None = None
         self._info_lock = threading.Lock()
 
@@ -55,7 +57,6 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
 
     def _build_info(self) -> pb.ServerInfo:
         from stylelock.server.info import server_info
-        from stylelock.server.models import describe_models
 
         info = server_info(None)
         device, colour, config = info.get("device", {}), info.get("colour", {}), self.config
@@ -78,7 +79,7 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
             allowed_roots=list(self.manager.roots.roots),
             models=[
                 pb.ModelEntry(kind=kind, name=name, path=path)
-                for kind, names in describe_models(config).items()
+                for kind, names in self.models.items()
                 for name, path in names.items()
             ],
             limits=pb.Limits(

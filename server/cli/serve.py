@@ -63,7 +63,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylelock.server.app import create_server
-    from stylelock.server.models import describe_models
 
     overrides = {
         key: getattr(args, key, None)
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"stylelock server listening on {address}", flush=True)
     if server.manager.roots.roots:
         print(f"shared-path roots: {', '.join(server.manager.roots.roots)}", flush=True)
-    for kind, names in describe_models(config).items():
+    for kind, names in server.models.items():
         listed = ", ".join(f"{name}={path}" for name, path in names.items())
         print(f"{kind.replace('_', ' ')}: {listed}", flush=True)
     stop = threading.Event()

@@ -59,3 +59,14 @@ def test_a_model_path_that_does_not_exist_stops_the_server_from_starting(tmp_pat
     config = ServerConfig(models=(f"sd15={tmp_path / 'nowhere'}",))
     with pytest.raises(SpecError, match="does not exist"):
         model_library(config)
+
+
+def test_server_info_still_answers_after_a_model_folder_goes_away(tmp_path):
+    """The library is checked once, at start-up; a model moved later fails the job that uses it,
+    not the server's description of itself (GetServerInfo used to re-check every path)."""
+    tm.build_sd(tmp_path / "sd")
+    with serve(models=(f"sd15={tmp_path / 'sd'}",)) as (server, address):
+        (tmp_path / "sd").rename(tmp_path / "moved")
+        with StyleLockClient(address) as client:
+            assert client.info()["models"] == {"models": {"sd15": str(tmp_path / "sd")}}
+        assert server.models == {"models": {"sd15": str(tmp_path / "sd")}}
