@@ -247,3 +247,19 @@ def test_histogram_blend_keeps_mean_and_spread() -> None:
     np.testing.assert_allclose(out.std((0, 1)), 0.75 * a.std((0, 1)) + 0.25 * b.std((0, 1)), rtol=1e-3)
     # passes that agree are returned as they are, not over-sharpened
     np.testing.assert_allclose(blend.histogram_blend(a, a.copy(), 0.5), a, atol=1e-5)
+
+
+def test_an_outright_selection_uses_the_winners_gradients_bit_for_bit() -> None:
+    """switch=0 (EbSynth's pick): where one pass wins everywhere, the result is that pass's own
+    gradients reintegrated, not `bx + 1 * (fx - bx)` (which is an ulp off for some pixels)."""
+    rng = np.random.default_rng(4)
+    fwd, bwd = (rng.random((24, 32, 3), dtype=np.float32) for _ in range(2))
+    wins, loses = np.zeros((24, 32), np.float32), np.full((24, 32), 1e4, np.float32)
+    fx, fy = blend._gradients(fwd[..., 0])
+    bx, _ = blend._gradients(bwd[..., 0])
+    assert np.any(bx + np.float32(1.0) * (fx - bx) != fx)  # the rounding the selection must avoid
+    for wb in (0.3, 0.7):
+        out = blend.merge(fwd, wins, bwd, loses, wb, switch=0.0)
+        blended = blend.histogram_blend(fwd, bwd, wb)
+        expected = blend._poisson(blended[..., 0], fx, fy, blend.LAMBDA)
+        np.testing.assert_array_equal(out[..., 0], np.clip(expected, 0.0, 1.0))

@@ -117,13 +117,16 @@ def merge(
     for c in range(fwd.shape[2]):
         fx, fy = _gradients(fwd[..., c])
         bx, by = _gradients(bwd[..., c])
-        gx = bx + weight * (fx - bx)
-        gy = by + weight * (fy - by)
         if switch <= 0:
-            # where the outright selection switches, the step comes from the blend, not a seam
+            # an outright selection takes the winner's gradients as they are (bx + 1 * (fx - bx)
+            # can be an ulp off fx); where it switches, the step comes from the blend, not a seam
             pick = weight > 0.5
+            gx, gy = np.where(pick, fx, bx), np.where(pick, fy, by)
             mx, my = _gradients(blended[..., c])
             gx[:, :-1] = np.where(pick[:, 1:] == pick[:, :-1], gx[:, :-1], mx[:, :-1])
             gy[:-1, :] = np.where(pick[1:, :] == pick[:-1, :], gy[:-1, :], my[:-1, :])
+        else:
+            gx = bx + weight * (fx - bx)
+            gy = by + weight * (fy - by)
         out[..., c] = _poisson(blended[..., c], gx, gy, LAMBDA)
     return np.clip(out, 0.0, 1.0)
