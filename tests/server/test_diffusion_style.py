@@ -118,3 +118,38 @@ def test_colour_lock_without_a_reference_holds_the_first_frame():
     darker = np.clip(first * 0.6, 0.0, 1.0)
     held = lock(darker)
     np.testing.assert_allclose(lab_stats(held)[0], lab_stats(first)[0], atol=1.5)
+
+
+def _count_calls(monkeypatch, cls) -> list[int]:
+    calls: list[int] = []
+    forward = cls.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "forward", counted)
+    return calls
+
+
+@pytest.mark.parametrize("model", ["sd", "sdxl"])
+def test_the_prompt_and_the_style_image_are_encoded_once_per_job(models, style, model, monkeypatch):
+    """The text encoder(s) and the IP-Adapter's image encoder run once per job, not once per batch:
+    a job of four batches encodes exactly as often as a job of one frame."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPVisionModelWithProjection
+
+    text_calls = [
+        _count_calls(monkeypatch, CLIPTextModel),
+        _count_calls(monkeypatch, CLIPTextModelWithProjection),
+    ]
+    image_calls = _count_calls(monkeypatch, CLIPVisionModelWithProjection)
+    counts = []
+    for count in (1, 4):
+        for calls in (*text_calls, image_calls):
+            calls.clear()
+        frames = tm.translating_plate(count=count)
+        out, _ = run(models, frames, (style,), model=model, ip_adapter=model, batch=1, negative_prompt="blur")
+        assert len(out) == count
+        counts.append((sum(map(len, text_calls)), len(image_calls)))
+    assert counts[0] == counts[1]
+    assert counts[0][0] >= 2 and counts[0][1] >= 1  # prompt and negative prompt; the style image

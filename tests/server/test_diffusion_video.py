@@ -93,3 +93,45 @@ def test_errors(models, plate):
         run(models, plate, context=40)
     with pytest.raises(EngineError, match="no motion adapter is registered"):
         run(ModelLibrary(models=models.models), plate)
+
+
+def test_a_video_job_after_an_image_job_with_an_ip_adapter(models, plate):
+    """The motion pipeline is built from the resident image pipeline; one that had an IP-Adapter
+    loaded used to hand its adapter layers to the motion UNet, and the video job then failed."""
+    from stylelock.server.engines.diffusion import DiffusionImageEngine
+
+    style = StyleFrame(rgb=tm.texture(40, 40, seed=9), alpha=None, frame=None, digest="look")
+    DiffusionVideoEngine().close()
+    try:
+        image = DiffusionImageEngine(models=models)
+        shot = tm.make_shot(
+            image,
+            plate[:2],
+            {"model": "sd", "prompt": "ink", "steps": 2, "ip_adapter": "ip"},
+            styles=(style,),
+        )
+        assert len(list(image.restyle(shot, iter(plate[:2])))) == 2
+        after = run(models, plate[:4], colour_lock=False)
+    finally:
+        DiffusionVideoEngine().close()
+    fresh = run(models, plate[:4], colour_lock=False)
+    assert [a.tobytes() for a in after] == [b.tobytes() for b in fresh]
+
+
+def test_the_prompt_is_encoded_once_per_job_not_per_window(models, plate, monkeypatch):
+    from transformers import CLIPTextModel
+
+    calls: list[int] = []
+    forward = CLIPTextModel.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPTextModel, "forward", counted)
+    counts = []
+    for frames in (plate[:4], plate):  # one window, then four
+        calls.clear()
+        assert len(run(models, frames, colour_lock=False)) == len(frames)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] == 2  # the prompt and the (empty) negative prompt

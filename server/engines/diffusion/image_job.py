@@ -38,6 +38,7 @@ from stylelock.server.engines.diffusion.loading import (
 )
 from stylelock.server.engines.diffusion.motion import MotionTracker
 from stylelock.server.engines.diffusion.noise import frame_noise, generators
+from stylelock.server.engines.diffusion.prompts import encode_conditioning
 from stylelock.server.engines.diffusion.style import job_look
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class ImageJob:
         self.pipe = with_controlnets(base, nets) if nets else base
         self.pipe.scheduler = fresh_scheduler(base, self.p["scheduler"])
         self.look.set_scale(self.pipe, self.p)
+        self.conditioning = encode_conditioning(self.pipe, self.p, self.look.ip_image)
 
         self.cross_state = CrossFrameState() if self.p["cross_frame_attention"] else None
         self.motion = MotionTracker() if self.p["flow_fusion"] else None
@@ -168,8 +170,7 @@ class ImageJob:
         shared = bool(p["shared_noise"])
 
         kwargs: dict[str, Any] = {
-            "prompt": [p["prompt"]] * n,
-            "negative_prompt": [p["negative_prompt"]] * n if p["negative_prompt"] else None,
+            **self.conditioning.kwargs(n),
             "image": latents,
             "strength": float(p["strength"]),
             "num_inference_steps": int(p["steps"]),
@@ -177,8 +178,6 @@ class ImageJob:
             "generator": generators(int(p["seed"]), numbers, shared),
             "output_type": "np",
         }
-        if self.look.ip_image is not None:
-            kwargs["ip_adapter_image"] = self.look.ip_image
         if self.guides is not None:
             kwargs.update(self._control_kwargs(frames, ph, pw))
 

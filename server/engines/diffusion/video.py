@@ -40,6 +40,7 @@ from stylelock.server.engines.diffusion.loading import (
     resolve_dtype,
 )
 from stylelock.server.engines.diffusion.noise import frame_noise
+from stylelock.server.engines.diffusion.prompts import encode_conditioning
 from stylelock.server.engines.diffusion.run import RUN_LOCK, begin
 from stylelock.server.engines.diffusion.segments import Reads
 from stylelock.server.engines.diffusion.style import job_look
@@ -211,6 +212,7 @@ class VideoJob:
         self.look = job_look(shot, library)
         ensure_ip_adapter(self.pipe, self.look.ip_adapter, self.dtype, device)
         self.look.set_scale(self.pipe, self.p)
+        self.conditioning = encode_conditioning(self.pipe, self.p, self.look.ip_image)
         self.multiple = lat.size_multiple(self.pipe)
 
     def run(self, frames: list[ModelFrame]) -> list[np.ndarray]:
@@ -259,9 +261,8 @@ class VideoJob:
             return tensors
 
         kwargs: dict[str, Any] = {
+            **self.conditioning.kwargs(1),  # one video of len(frames) frames
             "latents": latents,
-            "prompt": p["prompt"],
-            "negative_prompt": p["negative_prompt"] or None,
             "height": h + ph,
             "width": w + pw,
             "num_inference_steps": steps,
@@ -271,8 +272,6 @@ class VideoJob:
             "decode_chunk_size": 8,
             "callback_on_step_end": on_step,
         }
-        if self.look.ip_image is not None:
-            kwargs["ip_adapter_image"] = self.look.ip_image
         with torch.no_grad():
             result = self.pipe(**kwargs)
         video = np.asarray(result.frames[0], dtype=np.float32)
@@ -294,6 +293,9 @@ def _build(base: Any, adapter_path: Any, dtype: torch.dtype, device: str, key: C
             adapter = diffusers.MotionAdapter.from_pretrained(
                 str(adapter_path), dtype=dtype, local_files_only=True
             )
+        # The motion UNet takes over the image UNet's IP-Adapter layers and image encoder, which
+        # this pipeline would then not know it has: build it from a base without one.
+        ensure_ip_adapter(base, None, dtype, device)
         with quiet_diffusers():
             pipe = diffusers.AnimateDiffVideoToVideoPipeline.from_pipe(
                 base, motion_adapter=adapter, dtype=dtype
