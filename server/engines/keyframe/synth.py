@@ -239,7 +239,10 @@ def synthesize(
         if lev == 0:
             result = SynthResult(nnf=nnf_np, error=backend.numpy(err), style=backend.numpy(estimate))
             if track is not None:
-                result = _continue_track(backend, result, first_tgt, src, nnf, track, track_trust, p)
+                # one round: the sweeps' own errors are already the field's errors on the first
+                # target (recomputing them is a full-resolution pass, ~6 % of a frame)
+                known = result.error if rounds == 1 else None
+                result = _continue_track(backend, result, first_tgt, src, nnf, track, track_trust, p, known)
     return result
 
 
@@ -249,10 +252,12 @@ TRACK_FACTOR = 1.5
 TRACK_MARGIN = 40.0
 
 
-def _continue_track(backend, result, tgt, src, nnf, track, trust, p) -> SynthResult:
+def _continue_track(backend, result, tgt, src, nnf, track, trust, p, best=None) -> SynthResult:
     """Keep the carried sub-pixel track wherever it matches about as well as the search's best
-    (both judged on the same target, the track at its exact position)."""
-    best = backend.numpy(backend.patch_errors(tgt, src.src, nnf, p))
+    (both judged on the same target, the track at its exact position). `best` is the search's
+    patch errors on `tgt` when already known."""
+    if best is None:
+        best = backend.numpy(backend.patch_errors(tgt, src.src, nnf, p))
     carried = backend.numpy(backend.patch_errors_float(tgt, src.src, backend.asarray(track), p))
     # a little hysteresis: a new patch must be clearly better to break a track (re-synthesizing
     # texture that is still visible is what reads as flicker)
