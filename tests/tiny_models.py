@@ -136,6 +136,49 @@ def build_sd(folder: Path) -> Path:
     return Path(folder)
 
 
+SD2_TEXT_HIDDEN = 1024
+"""SD 2.x's OpenCLIP ViT-H text encoder is 1024 wide: the fact a diffusers folder's family is told by,
+so the tiny SD-2-style model keeps that width (one layer, a narrow MLP: ~17 MB)."""
+
+
+def build_sd2(folder: Path) -> Path:
+    """A tiny SD-2.x-style pipeline (1024-wide text encoder, linear attention projections,
+    v-prediction as in SD 2.x 768-v) saved as a diffusers folder."""
+    from diffusers import StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(3)
+    text = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=SD2_TEXT_HIDDEN,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        vocab_size=64,
+        max_position_embeddings=77,
+        hidden_act="gelu",
+    )
+    scheduler = tiny_scheduler()
+    scheduler.register_to_config(prediction_type="v_prediction")
+    pipe = StableDiffusionImg2ImgPipeline(
+        unet=UNet2DConditionModel(
+            cross_attention_dim=SD2_TEXT_HIDDEN, use_linear_projection=True, **_unet_kwargs()
+        ),
+        vae=tiny_vae(),
+        text_encoder=CLIPTextModel(text),
+        tokenizer=tiny_tokenizer(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder)
+    return Path(folder)
+
+
 def build_sdxl(folder: Path) -> Path:
     """A tiny SDXL-style pipeline (two text encoders, micro-conditioning) saved as a diffusers folder."""
     from diffusers import StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
@@ -542,6 +585,18 @@ def open_clip_from_clip(state: dict) -> dict:
     for (block, leaf), parts in qkv.items():
         out[f"{block}.in_proj_{leaf}"] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
     return out
+
+
+def build_sd2_single_file(model_folder: Path, target: Path) -> Path:
+    """The tiny SD 2.x pipeline in `model_folder` as one `.safetensors` in the original SD 2.x
+    layout: the text encoder in OpenCLIP's (`cond_stage_model.model.`, fused q/k/v)."""
+    from transformers import CLIPTextModel
+
+    text = CLIPTextModel.from_pretrained(Path(model_folder) / "text_encoder", local_files_only=True)
+    state = _ldm_unet_vae(model_folder)
+    for key, value in open_clip_from_clip(text.state_dict()).items():
+        state["cond_stage_model.model." + key] = value
+    return _save_state(state, target)
 
 
 def build_sdxl_single_file(model_folder: Path, target: Path) -> Path:
