@@ -34,6 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="engine parameter (repeatable)"
     )
     parser.add_argument(
+        "--keyframe-every",
+        type=int,
+        metavar="N",
+        help="diffusion-image: diffuse every Nth frame and carry the frames between with the keyframe "
+        "engine (the same as --param keyframe_every=N)",
+    )
+    parser.add_argument(
         "--guide", action="append", default=[], metavar="NAME[=SOURCE]", help="structure guide (repeatable)"
     )
     parser.add_argument("--proxy", type=float, help="engine resolution factor, e.g. 0.5 (default 1)")
@@ -102,6 +109,8 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
         output["resume"] = False
     data["colour"], data["output"] = colour, output
     data["params"] = {**(data.get("params") or {}), **_pairs(args.param, "parameter")}
+    if args.keyframe_every is not None:
+        data["params"]["keyframe_every"] = args.keyframe_every
     data["guides"] = {**(data.get("guides") or {}), **_guides(args.guide)}
     if args.style:
         data["styles"] = [

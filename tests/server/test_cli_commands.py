@@ -76,3 +76,9 @@ def test_print_spec_round_trips_through_a_spec_file(tmp_path, capsys):
     assert main(["restyle", "--spec", str(spec_file), "--frames", "1001-1002", "--print-spec"]) == 0
     again = JobSpec.from_json(capsys.readouterr().out)
     assert again == spec.with_changes(frames="1001-1002")
+
+
+def test_keyframe_every_is_the_hybrid_parameter(capsys):
+    base = ["restyle", "p.####.exr", "--frames", "1-9", "--engine", "diffusion-image", "--print-spec"]
+    assert main([*base, "--keyframe-every", "4", "--param", "prompt=ink"]) == 0
+    assert dict(JobSpec.from_json(capsys.readouterr().out).params) == {"keyframe_every": 4, "prompt": "ink"}
