@@ -220,19 +220,24 @@ def build_sdxl(folder: Path) -> Path:
     return Path(folder)
 
 
-def build_controlnet(folder: Path, model_folder: Path, seed: int = 2) -> Path:
+def build_controlnet(
+    folder: Path, model_folder: Path, seed: int = 2, embedding: tuple[int, ...] = (16, 32, 96, 256)
+) -> Path:
     """A tiny ControlNet matching the UNet saved in `model_folder`, as a diffusers folder.
 
     Its zero-initialised convolutions are re-seeded so the net actually steers the UNet and its
     residuals depend on the control image: the output convolutions (a fresh ControlNet adds exactly
     zero) and the last convolution of the conditioning embedding (left at zero, every control image
-    would steer alike, which would hide a guide image that is ignored).
+    would steer alike, which would hide a guide image that is ignored). `embedding` is the control
+    image encoder's widths (diffusers' default is what every released ControlNet uses).
     """
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(Path(model_folder) / "unet", local_files_only=True)
     torch.manual_seed(seed)
-    net = ControlNetModel.from_unet(unet, conditioning_channels=3)
+    net = ControlNetModel.from_unet(
+        unet, conditioning_channels=3, conditioning_embedding_out_channels=embedding
+    )
     with torch.no_grad():
         for module in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
             module.weight.normal_(0.0, 0.5)
@@ -585,6 +590,44 @@ def open_clip_from_clip(state: dict) -> dict:
     for (block, leaf), parts in qkv.items():
         out[f"{block}.in_proj_{leaf}"] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
     return out
+
+
+def build_controlnet_single_file(folder: Path, target: Path, layout: str = "original") -> Path:
+    """The ControlNet folder `folder` as one `.safetensors`: in the `original` layout (`control_model.`
+    keys: `input_hint_block`, `zero_convs`, `middle_block_out`, as lllyasviel's releases) or in the
+    `diffusers` key layout (a bare state dict, as many SDXL ControlNets ship)."""
+    from diffusers import ControlNetModel
+
+    net = ControlNetModel.from_pretrained(Path(folder), local_files_only=True)
+    state = net.state_dict()
+    if layout == "diffusers":
+        return _save_state(state, target)
+    own = {k: v for k, v in state.items() if k.startswith("controlnet_")}
+    shared = {k: v for k, v in state.items() if k not in own}
+    out = {
+        k.replace("model.diffusion_model.", "control_model.", 1): v
+        for k, v in unet_to_ldm(shared, net.config.layers_per_block).items()
+    }
+    blocks = sum(
+        1 for k in own if k.startswith("controlnet_cond_embedding.blocks.") and k.endswith(".weight")
+    )
+    for key, value in own.items():
+        module, leaf = key.rsplit(".", 1)
+        parts = module.split(".")
+        if module == "controlnet_cond_embedding.conv_in":
+            new = "input_hint_block.0"
+        elif module == "controlnet_cond_embedding.conv_out":
+            new = f"input_hint_block.{2 * (blocks + 1)}"
+        elif parts[:2] == ["controlnet_cond_embedding", "blocks"]:
+            new = f"input_hint_block.{2 * (int(parts[2]) + 1)}"
+        elif parts[0] == "controlnet_down_blocks":
+            new = f"zero_convs.{parts[1]}.0"
+        elif module == "controlnet_mid_block":
+            new = "middle_block_out.0"
+        else:
+            raise ValueError(f"no original-layout name for ControlNet key {key}")
+        out[f"control_model.{new}.{leaf}"] = value
+    return _save_state(out, target)
 
 
 def build_sd2_single_file(model_folder: Path, target: Path) -> Path:

@@ -161,3 +161,33 @@ def test_controlnets_by_path_for_one_job(models):
     assert by_path[0].tobytes() == registered[0].tobytes()
     with pytest.raises(SpecError, match="controlnet_paths entry 'edges' must be GUIDE=PATH"):
         run(bare, frames, {"edges": ""}, controlnet_paths="edges")
+
+
+def test_single_file_controlnets_load_offline_in_both_layouts(models, tmp_path):
+    """A single file has no config and nothing can be fetched: the config comes from the job's
+    model (a ControlNet copies its encoder), so lllyasviel-style files (original `control_model.`
+    layout) and bare diffusers state dicts load as their folders do."""
+    frames = tm.translating_plate(count=1)
+    for model, guide, folder in (("sd", "depth", "depth"), ("sdxl", "xldepth", "xldepth")):
+        expected = run(models, frames, {guide: "depth.Z"}, model=model)[0].tobytes()
+        for layout in ("original", "diffusers") if model == "sd" else ("diffusers",):
+            single = tm.build_controlnet_single_file(
+                models.controlnets[folder], tmp_path / f"{guide}-{layout}.safetensors", layout
+            )
+            out = run(models, frames, {guide: "depth.Z"}, model=model, controlnet_paths=f"{guide}={single}")
+            assert out[0].tobytes() == expected, f"{model} {layout}"
+
+
+def test_a_single_file_controlnet_of_another_shape_needs_its_config_beside_it(models, tmp_path):
+    import shutil
+
+    frames = tm.translating_plate(count=1)
+    narrow = tm.build_controlnet(tmp_path / "narrow", models.models["sd"], seed=4, embedding=(8, 16, 24, 32))
+    single = tm.build_controlnet_single_file(narrow, tmp_path / "narrow-file.safetensors", "diffusers")
+    params = {"controlnet_paths": f"depth={single}"}
+    with pytest.raises(EngineError, match=r"narrow-file\.safetensors' does not load with the architecture"):
+        run(models, frames, {"depth": "depth.Z"}, **params)
+    (tmp_path / "narrow-file.config").mkdir()
+    shutil.copy(narrow / "config.json", tmp_path / "narrow-file.config" / "config.json")
+    expected = run(models, frames, {"depth": "depth.Z"}, controlnet_paths=f"depth={narrow}")
+    assert run(models, frames, {"depth": "depth.Z"}, **params)[0].tobytes() == expected[0].tobytes()

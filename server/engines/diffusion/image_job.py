@@ -66,7 +66,10 @@ class ImageJob:
         extra = _controlnet_paths(self.p["controlnet_paths"])
         if extra:
             library = replace(library, controlnets={**library.controlnets, **extra})
-        nets = [load_controlnet(library.resolve_controlnet(n), self.dtype, device) for n in self.guide_names]
+        nets = [
+            load_controlnet(library.resolve_controlnet(n), self.dtype, device, base.unet.config)
+            for n in self.guide_names
+        ]
         self.guides = (
             GuideMaker(
                 plan_guides(shot.guides, first),

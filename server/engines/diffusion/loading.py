@@ -8,10 +8,13 @@ them. Everything is loaded with `local_files_only=True`: a server never reaches 
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +266,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 # -- ControlNets and IP-Adapters ----------------------------------------------------------------------
-def load_controlnet(path: Path, dtype: torch.dtype, device: str) -> Any:
+def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Mapping[str, Any]) -> Any:
+    """The resident ControlNet at `path`: a diffusers folder, or a single file (diffusers or original
+    `control_model.` key layout) whose config comes from `controlnet_config_folder`."""
     key = CacheKey("controlnet", str(path), str(dtype), device)
 
     def build() -> Any:
@@ -271,14 +276,54 @@ def load_controlnet(path: Path, dtype: torch.dtype, device: str) -> Any:
 
         try:
             if path.is_file():
-                net = ControlNetModel.from_single_file(str(path), dtype=dtype, local_files_only=True)
+                with controlnet_config_folder(path, unet_config) as (config, derived):
+                    try:
+                        net = ControlNetModel.from_single_file(
+                            str(path), config=str(config), dtype=dtype, local_files_only=True
+                        )
+                    except Exception as exc:
+                        if not derived:
+                            raise
+                        raise EngineError(
+                            f"ControlNet {str(path)!r} does not load with the architecture of the job's "
+                            f"model ({_one_line(exc)}); if it was made for another one, put its "
+                            f"diffusers config.json in {str(path.with_suffix(''))!r}"
+                        ) from None
             else:
                 net = ControlNetModel.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        except EngineError:
+            raise
         except Exception as exc:
             raise EngineError(f"ControlNet {str(path)!r} does not load: {_one_line(exc)}") from None
         return move_to_device(net, device, f"ControlNet {str(path)!r}", key)
 
     return PIPELINES.get(key, build)
+
+
+@contextmanager
+def controlnet_config_folder(path: Path, unet_config: Mapping[str, Any]) -> Iterator[tuple[Path, bool]]:
+    """(folder holding a ControlNet `config.json`, whether it was derived) for the single file `path`.
+
+    A file holds weights only, and offline nothing can fetch the config diffusers would look up.
+    The artist's own comes first: a folder next to the file named like it (`cn-depth.safetensors` +
+    `cn-depth/` or `cn-depth.config/`) or a `config/` folder beside it. Otherwise the config is
+    derived from the job's UNet, as `ControlNetModel.from_unet` does: a ControlNet is a copy of its
+    base model's encoder, so this is right for every ControlNet made for that architecture (the
+    standard SD 1.x ones, full-size SDXL ones) and fails loudly for reduced ones (SDXL "small").
+    """
+    stem = path.with_suffix("")
+    for candidate in (stem, stem.with_name(stem.name + ".config"), path.parent / "config"):
+        if (candidate / "config.json").is_file():
+            yield candidate, False
+            return
+    from diffusers import ControlNetModel
+
+    accepted = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
+    config = {k: v for k, v in dict(unet_config).items() if k in accepted}
+    config.update(_class_name="ControlNetModel", conditioning_channels=3)
+    with tempfile.TemporaryDirectory(prefix="stylelock-controlnet-") as folder:
+        (Path(folder) / "config.json").write_text(json.dumps(config))
+        yield Path(folder), True
 
 
 def with_controlnets(base: Any, nets: list[Any]) -> Any:
