@@ -310,7 +310,7 @@ def build_motion_adapter(folder: Path) -> Path:
         block_out_channels=kwargs["block_out_channels"],
         motion_layers_per_block=kwargs["layers_per_block"],
         motion_norm_num_groups=8,
-        motion_num_attention_heads=2,
+        motion_num_attention_heads=8,  # as every released motion module
         motion_max_seq_length=32,
         use_motion_mid_block=False,
     )
@@ -627,6 +627,32 @@ def build_controlnet_single_file(folder: Path, target: Path, layout: str = "orig
         else:
             raise ValueError(f"no original-layout name for ControlNet key {key}")
         out[f"control_model.{new}.{leaf}"] = value
+    return _save_state(out, target)
+
+
+def build_motion_adapter_single_file(folder: Path, target: Path) -> Path:
+    """The motion adapter folder `folder` as one `.safetensors` in AnimateDiff's original layout
+    (`temporal_transformer`, `attention_blocks`, `norms`, `pos_encoder.pe`), as `mm_sd_v15_v2` ships."""
+    from diffusers import MotionAdapter
+
+    out = {}
+    for key, value in MotionAdapter.from_pretrained(Path(folder), local_files_only=True).state_dict().items():
+        head, sep, rest = key.partition(".motion_modules.")
+        index, _, rest = rest.partition(".")
+        if rest.endswith("pos_embed.pe"):  # one per transformer block; the original keeps one per attention
+            block = f"{head}{sep}{index}.temporal_transformer.{rest[: -len('pos_embed.pe')]}"
+            out[block + "attention_blocks.0.pos_encoder.pe"] = value
+            out[block + "attention_blocks.1.pos_encoder.pe"] = value.clone()
+            continue
+        for new, old in (
+            (".norm1", ".norms.0"),
+            (".norm2", ".norms.1"),
+            (".norm3", ".ff_norm"),
+            (".attn1", ".attention_blocks.0"),
+            (".attn2", ".attention_blocks.1"),
+        ):
+            rest = ("." + rest).replace(new, old)[1:]
+        out[f"{head}{sep}{index}.temporal_transformer.{rest}"] = value
     return _save_state(out, target)
 
 

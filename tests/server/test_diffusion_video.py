@@ -135,3 +135,24 @@ def test_the_prompt_is_encoded_once_per_job_not_per_window(models, plate, monkey
         assert len(run(models, frames, colour_lock=False)) == len(frames)
         counts.append(len(calls))
     assert counts[0] == counts[1] == 2  # the prompt and the (empty) negative prompt
+
+
+def test_a_single_file_motion_module_loads_offline(models, plate, tmp_path):
+    """AnimateDiff's motion modules ship as single files (`mm_sd_v15_v2.ckpt`) in their original
+    layout; offline, diffusers could not fetch the config it looks up for them. The config is now
+    read off the file and the job's model, and the file restyles exactly as its folder does."""
+    from dataclasses import replace
+
+    import torch
+    from safetensors.torch import save_file
+
+    single = tm.build_motion_adapter_single_file(
+        models.motion_adapters["animatediff"], tmp_path / "mm_tiny.safetensors"
+    )
+    expected = run(models, plate[:4], colour_lock=False)
+    from_file = run(models, plate[:4], colour_lock=False, motion_adapter=str(single))
+    assert [a.tobytes() for a in from_file] == [b.tobytes() for b in expected]
+    save_file({"not.a.motion.module": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    other = replace(models, motion_adapters={"animatediff": tmp_path / "other.safetensors"})
+    with pytest.raises(EngineError, match=r"other\.safetensors' is not an AnimateDiff motion module"):
+        run(other, plate[:4])

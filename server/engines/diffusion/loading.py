@@ -8,10 +8,7 @@ them. Everything is loaded with `local_files_only=True`: a server never reaches 
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +26,7 @@ from stylelock.server.engines.diffusion.library import (
     config_candidates,
     family_of_folder,
 )
+from stylelock.server.engines.diffusion.single_file import checkpoint_shapes, config_folder, controlnet_config
 
 log = logging.getLogger(__name__)
 
@@ -232,17 +230,7 @@ def _load_base(
 def single_file_family(path: Path) -> str:
     """`sdxl`, `sd2` (OpenCLIP text encoder) or `sd`, from the checkpoint's key names (safetensors: the
     header alone)."""
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt", device="cpu") as handle:
-                keys = list(handle.keys())
-        else:
-            data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-            keys = list(data.get("state_dict", data).keys())
-    except Exception as exc:
-        raise EngineError(f"model {str(path)!r} is not a readable checkpoint: {_one_line(exc)}") from None
+    keys = checkpoint_shapes(path, "model")
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return "sdxl"
     return "sd2" if any(k.startswith("cond_stage_model.model.") for k in keys) else "sd"
@@ -268,7 +256,7 @@ def _one_line(exc: BaseException) -> str:
 # -- ControlNets and IP-Adapters ----------------------------------------------------------------------
 def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Mapping[str, Any]) -> Any:
     """The resident ControlNet at `path`: a diffusers folder, or a single file (diffusers or original
-    `control_model.` key layout) whose config comes from `controlnet_config_folder`."""
+    `control_model.` key layout) whose config comes from `single_file.config_folder`."""
     key = CacheKey("controlnet", str(path), str(dtype), device)
 
     def build() -> Any:
@@ -276,7 +264,7 @@ def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Ma
 
         try:
             if path.is_file():
-                with controlnet_config_folder(path, unet_config) as (config, derived):
+                with config_folder(path, lambda: controlnet_config(unet_config)) as (config, derived):
                     try:
                         net = ControlNetModel.from_single_file(
                             str(path), config=str(config), dtype=dtype, local_files_only=True
@@ -298,32 +286,6 @@ def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Ma
         return move_to_device(net, device, f"ControlNet {str(path)!r}", key)
 
     return PIPELINES.get(key, build)
-
-
-@contextmanager
-def controlnet_config_folder(path: Path, unet_config: Mapping[str, Any]) -> Iterator[tuple[Path, bool]]:
-    """(folder holding a ControlNet `config.json`, whether it was derived) for the single file `path`.
-
-    A file holds weights only, and offline nothing can fetch the config diffusers would look up.
-    The artist's own comes first: a folder next to the file named like it (`cn-depth.safetensors` +
-    `cn-depth/` or `cn-depth.config/`) or a `config/` folder beside it. Otherwise the config is
-    derived from the job's UNet, as `ControlNetModel.from_unet` does: a ControlNet is a copy of its
-    base model's encoder, so this is right for every ControlNet made for that architecture (the
-    standard SD 1.x ones, full-size SDXL ones) and fails loudly for reduced ones (SDXL "small").
-    """
-    stem = path.with_suffix("")
-    for candidate in (stem, stem.with_name(stem.name + ".config"), path.parent / "config"):
-        if (candidate / "config.json").is_file():
-            yield candidate, False
-            return
-    from diffusers import ControlNetModel
-
-    accepted = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
-    config = {k: v for k, v in dict(unet_config).items() if k in accepted}
-    config.update(_class_name="ControlNetModel", conditioning_channels=3)
-    with tempfile.TemporaryDirectory(prefix="stylelock-controlnet-") as folder:
-        (Path(folder) / "config.json").write_text(json.dumps(config))
-        yield Path(folder), True
 
 
 def with_controlnets(base: Any, nets: list[Any]) -> Any:

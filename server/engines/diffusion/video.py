@@ -43,6 +43,7 @@ from stylelock.server.engines.diffusion.noise import frame_noise
 from stylelock.server.engines.diffusion.prompts import encode_conditioning
 from stylelock.server.engines.diffusion.run import RUN_LOCK, begin
 from stylelock.server.engines.diffusion.segments import Reads
+from stylelock.server.engines.diffusion.single_file import config_folder, motion_adapter_config
 from stylelock.server.engines.diffusion.style import job_look
 
 
@@ -286,9 +287,14 @@ def _build(base: Any, adapter_path: Any, dtype: torch.dtype, device: str, key: C
 
     try:
         if adapter_path.is_file():
-            adapter = diffusers.MotionAdapter.from_single_file(
-                str(adapter_path), dtype=dtype, local_files_only=True
-            )
+
+            def derive() -> dict[str, Any]:
+                return motion_adapter_config(adapter_path, base.unet.config)
+
+            with config_folder(adapter_path, derive) as (config, _):
+                adapter = diffusers.MotionAdapter.from_single_file(
+                    str(adapter_path), config=str(config), dtype=dtype, local_files_only=True
+                )
         else:
             adapter = diffusers.MotionAdapter.from_pretrained(
                 str(adapter_path), dtype=dtype, local_files_only=True
@@ -300,6 +306,8 @@ def _build(base: Any, adapter_path: Any, dtype: torch.dtype, device: str, key: C
             pipe = diffusers.AnimateDiffVideoToVideoPipeline.from_pipe(
                 base, motion_adapter=adapter, dtype=dtype
             )
+    except EngineError:
+        raise
     except Exception as exc:
         if is_oom(exc):
             raise EngineError(f"motion adapter {str(adapter_path)!r} does not fit in memory") from None
