@@ -153,3 +153,18 @@ def test_the_prompt_and_the_style_image_are_encoded_once_per_job(models, style, 
         counts.append((sum(map(len, text_calls)), len(image_calls)))
     assert counts[0] == counts[1]
     assert counts[0][0] >= 2 and counts[0][1] >= 1  # prompt and negative prompt; the style image
+
+
+def test_an_ip_adapter_named_by_its_weights_file(models, style, tmp_path):
+    """IP-Adapter releases put several weights files beside one image_encoder/: a folder with more
+    than one is refused by name, and naming the file picks it."""
+    import shutil
+
+    frames = tm.translating_plate(count=1)
+    expected, _ = run(models, frames, (style,))
+    folder = shutil.copytree(models.ip_adapters["sd"], tmp_path / "ip-release")
+    shutil.copy(folder / "ip-adapter.safetensors", folder / "ip-adapter-plus.safetensors")
+    with pytest.raises(EngineError, match=r"exactly one weights file.*ip-adapter-plus.safetensors"):
+        run(models, frames, (style,), ip_adapter=str(folder))
+    by_file, _ = run(models, frames, (style,), ip_adapter=str(folder / "ip-adapter.safetensors"))
+    assert by_file[0].tobytes() == expected[0].tobytes()
