@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from sample_frames import sample_frames
 
+from stylelock.core.errors import FramesMissingError
 from stylelock.core.metrics import temporal_stability
 from stylelock.core.params import validate_params
 from stylelock.server.engines.base import ModelFrame, ShotContext
@@ -223,13 +224,20 @@ def run_engine(
 ) -> list[np.ndarray]:
     engine = DiffusionImageEngine(device=device, models=library)
     by_number = {f.number: f for f in frames}
+
+    def load(number: int) -> ModelFrame:
+        if number not in by_number:
+            raise FramesMissingError(f"the bench plate has no frame {number}")
+        return by_number[number]
+
     shot = ShotContext(
         job_id="bench",
         frames=tuple(by_number),
         styles=(),
         params=validate_params(engine.name, engine.params, params),
-        load_frame=by_number.__getitem__,
+        load_frame=load,
         device=device,
+        plate_frames=tuple(sorted(by_number)),
     )
     return list(engine.restyle(shot, iter(frames)))
 
