@@ -89,7 +89,7 @@ class JobManager:
                     return known, True
                 self._check_room()
             job = Job(uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time())
-            self.roots.check_spec(spec, inline=inline, frames=job.frames)
+            self.roots.check_spec(spec, inline=inline)
             if inline:
                 self._precheck_inline(spec)
                 job.spool = Spool(self.config.spool_root(), job.job_id, spec, job.frames)

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from stylelock.core.errors import (
     CorruptFrameError,
@@ -62,20 +63,17 @@ class AllowedRoots:
                 f"{what} {path} lies outside the server's allowed roots ({', '.join(self.roots)})"
             )
 
-    def check_spec(self, spec: JobSpec, *, inline: bool, frames: Sequence[int]) -> None:
+    def check_spec(self, spec: JobSpec, *, inline: bool) -> None:
         """Every path of `spec` the server will open must lie under a root.
 
-        ``frames`` are the spec's frames, parsed. Inline jobs carry their plate and style references
+        Inline jobs carry their plate and style references
         as uploads and write to the spool, so only the other paths (a mask sequence, guide files, an
-        OCIO config file) are checked.
+        OCIO config file, models named by path) are checked. A sequence is checked file by file,
+        every file it has on disk (engines read frames outside the job's range: warm-up, a guide's
+        shot-wide range), so a frame that is a symlink out of the roots is refused.
         """
         if not inline:
-            plate = FramePattern.parse(spec.plate)
-            self.check(plate.dirname or spec.plate, "plate folder")
-            for frame in frames:
-                path = plate.path(frame)
-                if os.path.lexists(path):  # a frame that is a symlink out of the roots is refused
-                    self.check(path, "plate frame")
+            self.check_sequence(spec.plate, "plate")
             for style in spec.styles:
                 self.check(style.path, "style reference")
             if not spec.output.pattern:
@@ -83,13 +81,43 @@ class AllowedRoots:
             output = FramePattern.parse(spec.output.pattern)
             self.check(output.dirname or spec.output.pattern, "output folder")
         if spec.mask and names_files(spec.mask):
-            self.check(os.path.dirname(spec.mask) or spec.mask, "mask")
+            self.check_sequence(spec.mask, "mask")
         for name, source in spec.guides.items():
             if names_files(source):
-                self.check(source, f"guide {name!r}")
+                self.check_sequence(source, f"guide {name!r}")
         config = spec.colour.config
         if config and not config.startswith("ocio://"):
             self.check(config, "OCIO config")
+        for name, path in model_paths(spec.params):
+            self.check(path, f"{name} (name a model the server registered, or one under an allowed root)")
+
+    def check_sequence(self, pattern: str, what: str) -> None:
+        """The sequence's folder and each of its files on disk must lie under a root."""
+        sequence = FramePattern.parse(pattern)
+        self.check(pattern, what)
+        for frame in sequence.existing_frames():
+            self.check(sequence.path(frame), f"{what} frame")
+
+
+#: Engine parameters that name a model, an adapter or a ControlNet (`GUIDE=PATH,...`) by name or path.
+MODEL_PARAMS = ("model", "ip_adapter", "motion_adapter")
+MODEL_LIST_PARAMS = ("controlnet_paths",)
+
+
+def model_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(parameter, path) for each model a job names by path rather than by a registered name."""
+    found = []
+    for name in MODEL_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str) and ("/" in value or os.sep in value):
+            found.append((f"parameter {name}", value))
+    for name in MODEL_LIST_PARAMS:
+        value = params.get(name)
+        for item in str(value or "").split(","):
+            _, _, path = item.partition("=")
+            if path.strip():
+                found.append((f"parameter {name}", path.strip()))
+    return found
 
 
 @dataclass(frozen=True)

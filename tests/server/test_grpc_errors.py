@@ -164,6 +164,28 @@ def test_guide_and_mask_sequences_are_checked_against_the_roots(
         # Channel names stay channel names.
         job = client.submit(_spec(plate, tmp_path, guides={"depth": "depth.Z"}, mask="A"))
         assert job
+        # Inside a root, each file of a guide sequence is checked: one that links out is refused,
+        # and so is a plate frame outside the job's range (engines read those for warm-up).
+        secret = outside / "secret.png"
+        secret.write_bytes(b"not for you")
+        (tmp_path / "depth.0002.png").symlink_to(secret)
+        with pytest.raises(PathNotAllowedError, match="guide 'depth' frame"):
+            client.submit(_spec(plate, tmp_path, guides={"depth": str(tmp_path / "depth.####.png")}))
+        shots = tmp_path / "shots"
+        shots.mkdir()
+        for number in (1, 2, 3):
+            (shots / f"p.{number:04d}.exr").symlink_to(Path(plate.replace("####", f"{number:04d}")))
+        (shots / "p.0009.exr").symlink_to(outside / "secret.png")
+        with pytest.raises(PathNotAllowedError, match="plate frame"):
+            client.submit(_spec(str(shots / "p.####.exr"), tmp_path, frames="1-3"))
+        # Models named by path are files the server opens too.
+        for params in ({"model": str(outside / "sd15")}, {"controlnet_paths": f"depth={outside}/cn"}):
+            with pytest.raises(PathNotAllowedError, match="name a model the server registered"):
+                client.submit(_spec(plate, tmp_path).with_changes(params=params))
+        # A registered name passes the roots and reaches the engine's own check (passthrough has
+        # no model parameter).
+        with pytest.raises(SpecError, match="engine 'passthrough' has no parameter 'model'"):
+            client.submit(_spec(plate, tmp_path).with_changes(params={"model": "sd15"}))
     _healthy(address)
 
 
