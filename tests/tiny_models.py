@@ -96,10 +96,10 @@ def _unet_kwargs() -> dict:
     }
 
 
-def tiny_unet(cross_attention_dim: int = CROSS_DIM):
+def tiny_unet(cross_attention_dim: int = CROSS_DIM, **extra):
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(cross_attention_dim=cross_attention_dim, **_unet_kwargs())
+    return UNet2DConditionModel(cross_attention_dim=cross_attention_dim, **_unet_kwargs(), **extra)
 
 
 def tiny_scheduler():
@@ -115,14 +115,15 @@ def tiny_scheduler():
     )
 
 
-def build_sd(folder: Path) -> Path:
-    """A tiny SD-1.x-style pipeline saved as a diffusers folder."""
+def build_sd(folder: Path, **unet_extra) -> Path:
+    """A tiny SD-1.x-style pipeline saved as a diffusers folder (`unet_extra`: more UNet config, such
+    as the guidance embedding of an LCM-distilled model, `time_cond_proj_dim`)."""
     from diffusers import StableDiffusionImg2ImgPipeline
     from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     pipe = StableDiffusionImg2ImgPipeline(
-        unet=tiny_unet(),
+        unet=tiny_unet(**unet_extra),
         vae=tiny_vae(),
         text_encoder=CLIPTextModel(_text_config()),
         tokenizer=tiny_tokenizer(),

@@ -168,3 +168,40 @@ def test_an_ip_adapter_named_by_its_weights_file(models, style, tmp_path):
         run(models, frames, (style,), ip_adapter=str(folder))
     by_file, _ = run(models, frames, (style,), ip_adapter=str(folder / "ip-adapter.safetensors"))
     assert by_file[0].tobytes() == expected[0].tobytes()
+
+
+def test_guidance_follows_each_pipelines_own_rule(tmp_path, style):
+    """An LCM-distilled model (a UNet with a guidance embedding) skips classifier-free guidance in
+    plain img2img but not in the ControlNet pipeline: the prompt is encoded by the rule of the
+    pipeline that samples, so a ControlNet job on such a model keeps its negative prompt and its
+    IP-Adapter (encoded for the wrong rule, the IP-Adapter embeddings did not split and the job failed)."""
+    import torch
+
+    from stylelock.server.engines.diffusion import loading
+    from stylelock.server.engines.diffusion.prompts import uses_guidance
+
+    tm.build_sd(tmp_path / "lcm", time_cond_proj_dim=8)
+    tm.build_sd(tmp_path / "sd")  # ControlNets for SD 1.x serve its LCM-distilled models too
+    tm.build_controlnet(tmp_path / "cn", tmp_path / "sd")
+    tm.build_ip_adapter(tmp_path / "ip", tm.CROSS_DIM, tmp_path / "lcm" / "unet")
+    library = ModelLibrary(
+        models={"lcm": tmp_path / "lcm"},
+        controlnets={"edges": tmp_path / "cn"},
+        ip_adapters={"ip": tmp_path / "ip"},
+    )
+    base = loading.load_base(library.resolve_model("lcm"), torch.float32, "cpu", library)
+    controlled = loading.with_controlnets(
+        base, [loading.load_controlnet(tmp_path / "cn", base.dtype, "cpu", base.unet.config)]
+    )
+    assert not uses_guidance(base, 1.5) and uses_guidance(controlled, 1.5)
+    frames = tm.translating_plate(count=2)
+    engine = DiffusionImageEngine(models=library)
+    params = {**BASE, "model": "lcm", "ip_adapter": "ip", "guidance": 1.5, "batch": 2}
+    outputs = []
+    for negative in ("", "blurry"):
+        shot = tm.make_shot(
+            engine, frames, {**params, "negative_prompt": negative}, styles=(style,), guides={"edges": ""}
+        )
+        outputs.append(list(engine.restyle(shot, iter(frames))))
+    assert np.abs(outputs[0][1] - outputs[1][1]).mean() > 1e-4  # the negative prompt acts
+    DiffusionImageEngine().close()

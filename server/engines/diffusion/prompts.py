@@ -39,9 +39,12 @@ class Conditioning:
 
 
 def uses_guidance(pipe: Any, guidance: float) -> bool:
-    """Whether the pipeline will run classifier-free guidance (its own rule: a scale above 1 and a
-    UNet without a guidance embedding)."""
-    return guidance > 1.0 and getattr(pipe.unet.config, "time_cond_proj_dim", None) is None
+    """Whether `pipe` will run classifier-free guidance at `guidance`, by its own rule (which differs
+    between pipelines: plain img2img also needs a UNet without a guidance embedding, the ControlNet
+    and AnimateDiff pipelines look at the scale alone). The pipeline sets the scale it reads when
+    called; setting it here first is what that call will do."""
+    pipe._guidance_scale = guidance
+    return bool(pipe.do_classifier_free_guidance)
 
 
 def encode_conditioning(pipe: Any, params: Mapping[str, Any], ip_image: Any) -> Conditioning:
