@@ -176,6 +176,13 @@ def test_single_file_controlnets_load_offline_in_both_layouts(models, tmp_path):
             )
             out = run(models, frames, {guide: "depth.Z"}, model=model, controlnet_paths=f"{guide}={single}")
             assert out[0].tobytes() == expected, f"{model} {layout}"
+    single_sd = tmp_path / "depth-original.safetensors"
+    # The SD file, now for the SDXL model: its config is derived anew (not the resident SD net) and
+    # the weights do not fit, which is said before sampling.
+    with pytest.raises(
+        EngineError, match=r"depth-original\.safetensors' does not load with the architecture"
+    ):
+        run(models, frames, {"depth": "depth.Z"}, model="sdxl", controlnet_paths=f"depth={single_sd}")
 
 
 def test_a_single_file_controlnet_of_another_shape_needs_its_config_beside_it(models, tmp_path):

@@ -149,6 +149,9 @@ def test_a_single_file_motion_module_loads_offline(models, plate, tmp_path):
     single = tm.build_motion_adapter_single_file(
         models.motion_adapters["animatediff"], tmp_path / "mm_tiny.safetensors"
     )
+    # A shared config/ folder beside it holding another kind of model's config is passed over.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.json").write_text('{"_class_name": "ControlNetModel"}')
     expected = run(models, plate[:4], colour_lock=False)
     from_file = run(models, plate[:4], colour_lock=False, motion_adapter=str(single))
     assert [a.tobytes() for a in from_file] == [b.tobytes() for b in expected]

@@ -26,7 +26,12 @@ from stylelock.server.engines.diffusion.library import (
     config_candidates,
     family_of_folder,
 )
-from stylelock.server.engines.diffusion.single_file import checkpoint_shapes, config_folder, controlnet_config
+from stylelock.server.engines.diffusion.single_file import (
+    checkpoint_shapes,
+    config_folder,
+    config_tag,
+    controlnet_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -257,14 +262,16 @@ def _one_line(exc: BaseException) -> str:
 def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Mapping[str, Any]) -> Any:
     """The resident ControlNet at `path`: a diffusers folder, or a single file (diffusers or original
     `control_model.` key layout) whose config comes from `single_file.config_folder`."""
-    key = CacheKey("controlnet", str(path), str(dtype), device)
+    derived_config = controlnet_config(unet_config) if path.is_file() else None
+    extra = (config_tag(derived_config),) if derived_config is not None else ()
+    key = CacheKey("controlnet", str(path), str(dtype), device, extra)
 
     def build() -> Any:
         from diffusers import ControlNetModel
 
         try:
-            if path.is_file():
-                with config_folder(path, lambda: controlnet_config(unet_config)) as (config, derived):
+            if derived_config is not None:
+                with config_folder(path, "ControlNetModel", lambda: derived_config) as (config, derived):
                     try:
                         net = ControlNetModel.from_single_file(
                             str(path), config=str(config), dtype=dtype, local_files_only=True

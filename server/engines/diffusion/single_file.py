@@ -8,7 +8,9 @@ the job's base model and the file's own tensor shapes:
 
 - a ControlNet copies its base model's encoder (`ControlNetModel.from_unet`), so the UNet's config
   is right for every ControlNet made for that architecture (the standard SD 1.x ones, full-size
-  SDXL ones) and a reduced one (SDXL "small") fails loudly on its weights' shapes;
+  SDXL ones); a reduced one (SDXL "small", "mid") fails loudly, its weights not fitting. A config
+  flag no weight shows cannot be derived: lllyasviel's `control_v11e_sd15_shuffle` needs
+  `global_pool_conditions`, so it needs its config.json beside it;
 - an AnimateDiff motion module (`mm_sd_v15_v2.ckpt` and kin, original layout) follows the SD 1.x
   UNet's blocks; its context length is the shape of its positional encodings, a mid-block module is
   there or not, and every release uses 8 attention heads (not visible in any weight's shape).
@@ -16,6 +18,7 @@ the job's base model and the file's own tensor shapes:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import tempfile
@@ -51,16 +54,35 @@ def checkpoint_shapes(path: Path, what: str) -> dict[str, tuple[int, ...]]:
 
 
 @contextmanager
-def config_folder(path: Path, derive: Callable[[], dict[str, Any]]) -> Iterator[tuple[Path, bool]]:
-    """(a folder holding the `config.json` for the single file `path`, whether it was derived)."""
+def config_folder(
+    path: Path, class_name: str, derive: Callable[[], dict[str, Any]]
+) -> Iterator[tuple[Path, bool]]:
+    """(a folder holding the `config.json` of `class_name` for the single file `path`, whether it
+    was derived). A config beside the file written for another kind of model (a shared `config/`
+    folder holding a ControlNet's, next to a motion module) is passed over."""
     stem = path.with_suffix("")
     for candidate in (stem, stem.with_name(stem.name + ".config"), path.parent / "config"):
-        if (candidate / "config.json").is_file():
+        if _config_class(candidate / "config.json") in (class_name, ""):
             yield candidate, False
             return
     with tempfile.TemporaryDirectory(prefix="stylelock-config-") as folder:
         (Path(folder) / "config.json").write_text(json.dumps(derive()))
         yield Path(folder), True
+
+
+def _config_class(file: Path) -> str | None:
+    """The `_class_name` of a config file ("" when it names none), None when there is no such file."""
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(data.get("_class_name", "")) if isinstance(data, dict) else None
+
+
+def config_tag(config: Mapping[str, Any]) -> str:
+    """A short digest of a derived config, for cache keys (the same file under another config is
+    another model)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def controlnet_config(unet_config: Mapping[str, Any]) -> dict[str, Any]:

@@ -291,7 +291,7 @@ def _build(base: Any, adapter_path: Any, dtype: torch.dtype, device: str, key: C
             def derive() -> dict[str, Any]:
                 return motion_adapter_config(adapter_path, base.unet.config)
 
-            with config_folder(adapter_path, derive) as (config, _):
+            with config_folder(adapter_path, "MotionAdapter", derive) as (config, _):
                 adapter = diffusers.MotionAdapter.from_single_file(
                     str(adapter_path), config=str(config), dtype=dtype, local_files_only=True
                 )
