@@ -361,6 +361,19 @@ def translating_plate(count: int = 4, height: int = 48, width: int = 64, dx: int
     return frames
 
 
+def count_calls(monkeypatch, cls) -> list[int]:
+    """Count calls of `cls.forward` (for the rest of the test); the list grows by one per call."""
+    calls: list[int] = []
+    forward = cls.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "forward", counted)
+    return calls
+
+
 def make_shot(engine, frames, params, *, styles=(), guides=None, cancel_after=None):
     """A ShotContext for `frames` with params validated against `engine`'s schema.
 

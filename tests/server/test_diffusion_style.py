@@ -120,18 +120,6 @@ def test_colour_lock_without_a_reference_holds_the_first_frame():
     np.testing.assert_allclose(lab_stats(held)[0], lab_stats(first)[0], atol=1.5)
 
 
-def _count_calls(monkeypatch, cls) -> list[int]:
-    calls: list[int] = []
-    forward = cls.forward
-
-    def counted(self, *args, **kwargs):
-        calls.append(1)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "forward", counted)
-    return calls
-
-
 @pytest.mark.parametrize("model", ["sd", "sdxl"])
 def test_the_prompt_and_the_style_image_are_encoded_once_per_job(models, style, model, monkeypatch):
     """The text encoder(s) and the IP-Adapter's image encoder run once per job, not once per batch:
@@ -139,10 +127,10 @@ def test_the_prompt_and_the_style_image_are_encoded_once_per_job(models, style, 
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPVisionModelWithProjection
 
     text_calls = [
-        _count_calls(monkeypatch, CLIPTextModel),
-        _count_calls(monkeypatch, CLIPTextModelWithProjection),
+        tm.count_calls(monkeypatch, CLIPTextModel),
+        tm.count_calls(monkeypatch, CLIPTextModelWithProjection),
     ]
-    image_calls = _count_calls(monkeypatch, CLIPVisionModelWithProjection)
+    image_calls = tm.count_calls(monkeypatch, CLIPVisionModelWithProjection)
     counts = []
     for count in (1, 4):
         for calls in (*text_calls, image_calls):

@@ -121,14 +121,7 @@ def test_a_video_job_after_an_image_job_with_an_ip_adapter(models, plate):
 def test_the_prompt_is_encoded_once_per_job_not_per_window(models, plate, monkeypatch):
     from transformers import CLIPTextModel
 
-    calls: list[int] = []
-    forward = CLIPTextModel.forward
-
-    def counted(self, *args, **kwargs):
-        calls.append(1)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(CLIPTextModel, "forward", counted)
+    calls = tm.count_calls(monkeypatch, CLIPTextModel)
     counts = []
     for frames in (plate[:4], plate):  # one window, then four
         calls.clear()
