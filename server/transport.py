@@ -66,9 +66,9 @@ class AllowedRoots:
     def check_spec(self, spec: JobSpec, *, inline: bool) -> None:
         """Every path of `spec` the server will open must lie under a root.
 
-        Inline jobs carry their plate and style references
-        as uploads and write to the spool, so only the other paths (a mask sequence, guide files, an
-        OCIO config file, models named by path) are checked. A sequence is checked file by file,
+        Inline jobs carry their plate and style references as uploads and write to the spool, so
+        only the other paths (a mask sequence, guide files, an OCIO config file, models named by
+        path) are checked. A sequence is checked file by file,
         every file it has on disk (engines read frames outside the job's range: warm-up, a guide's
         shot-wide range), so a frame that is a symlink out of the roots is refused.
         """

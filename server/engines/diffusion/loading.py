@@ -31,6 +31,7 @@ from stylelock.server.engines.diffusion.single_file import (
     config_folder,
     config_tag,
     controlnet_config,
+    one_line,
 )
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ def _load_base(
     except Exception as exc:
         if is_oom(exc):
             raise EngineError(f"model {str(source.path)!r} does not fit in memory while loading") from None
-        raise EngineError(f"model {str(source.path)!r} does not load: {_one_line(exc)}") from None
+        raise EngineError(f"model {str(source.path)!r} does not load: {one_line(exc)}") from None
     pipe.set_progress_bar_config(disable=True)
     pipe._stylelock_family = family or "sd"
     pipe._stylelock_scheduler_class = type(pipe.scheduler)
@@ -253,11 +254,6 @@ def _single_file_config(source: ModelSource, family: str, library: ModelLibrary 
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
-
-
 # -- ControlNets and IP-Adapters ----------------------------------------------------------------------
 def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Mapping[str, Any]) -> Any:
     """The resident ControlNet at `path`: a diffusers folder, or a single file (diffusers or original
@@ -281,7 +277,7 @@ def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Ma
                             raise
                         raise EngineError(
                             f"ControlNet {str(path)!r} does not load with the architecture of the job's "
-                            f"model ({_one_line(exc)}); if it was made for another one, put its "
+                            f"model ({one_line(exc)}); if it was made for another one, put its "
                             f"diffusers config.json in {str(path.with_suffix(''))!r}"
                         ) from None
             else:
@@ -289,7 +285,7 @@ def load_controlnet(path: Path, dtype: torch.dtype, device: str, unet_config: Ma
         except EngineError:
             raise
         except Exception as exc:
-            raise EngineError(f"ControlNet {str(path)!r} does not load: {_one_line(exc)}") from None
+            raise EngineError(f"ControlNet {str(path)!r} does not load: {one_line(exc)}") from None
         return move_to_device(net, device, f"ControlNet {str(path)!r}", key)
 
     return PIPELINES.get(key, build)
@@ -344,7 +340,7 @@ def ensure_ip_adapter(pipe: Any, path: Path | None, dtype: torch.dtype, device: 
             )
     except Exception as exc:
         _undo_ip_adapter(pipe)  # leave the resident pipeline as it was
-        raise EngineError(f"IP-Adapter {str(path)!r} does not load: {_one_line(exc)}") from None
+        raise EngineError(f"IP-Adapter {str(path)!r} does not load: {one_line(exc)}") from None
     pipe._stylelock_ip_adapter = str(path)
 
 

@@ -33,6 +33,12 @@ from stylelock.core.errors import EngineError
 MOTION_HEADS = 8
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for an error message: its type and the first line of its text."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
 def checkpoint_shapes(path: Path, what: str) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape of a checkpoint file (safetensors: the header alone)."""
     import torch
@@ -47,10 +53,7 @@ def checkpoint_shapes(path: Path, what: str) -> dict[str, tuple[int, ...]]:
         data = data.get("state_dict", data)
         return {k: tuple(v.shape) for k, v in data.items() if hasattr(v, "shape")}
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise EngineError(
-            f"{what} {str(path)!r} is not a readable checkpoint: {type(exc).__name__}: {first}"
-        ) from None
+        raise EngineError(f"{what} {str(path)!r} is not a readable checkpoint: {one_line(exc)}") from None
 
 
 @contextmanager
