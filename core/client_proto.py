@@ -6,6 +6,7 @@ it was written. Nothing here imports anything heavier than protobuf.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,6 +174,9 @@ def engine_to_proto(description: Mapping[str, Any]) -> pb.EngineInfo:
         needs_style=bool(description.get("needs_style")),
         warmup_frames=int(description.get("warmup_frames") or 0),
         params=[param_to_proto(p) for p in description.get("params") or ()],
+        preview_params={
+            name: json.dumps(value) for name, value in (description.get("preview_params") or {}).items()
+        },
     )
 
 
@@ -183,6 +187,7 @@ def engine_from_proto(message: pb.EngineInfo) -> dict[str, Any]:
         "needs_style": message.needs_style,
         "warmup_frames": message.warmup_frames,
         "params": [param_from_proto(p) for p in message.params],
+        "preview_params": {name: json.loads(value) for name, value in sorted(message.preview_params.items())},
     }
 
 

@@ -180,14 +180,18 @@ class JobSpec:
         return replace(self, **changes)
 
     def pixel_hash(self, style_digests: Mapping[str, str] | None = None) -> str:
-        """Hash of everything that decides the output pixels (not where they are written).
+        """Hash of the settings that decide the output pixels: not where the plate lies, which frames
+        are asked for, or where they are written.
 
         `style_digests` maps each style reference path to the digest of its file content, so a
-        re-pass against an updated painting changes the hash while a moved file does not.
+        re-pass against an updated painting changes the hash while a moved file does not. The
+        plate's content is not in it: each output frame's resume key adds the content of the plate
+        frames it is made from (`stylelock.server.resume`).
         """
         data = self.to_dict()
         data.pop("output")
         data.pop("frames")
+        data.pop("plate")
         data["styles"] = [
             {"frame": s.frame, "digest": (style_digests or {}).get(s.path, s.path)} for s in self.styles
         ]

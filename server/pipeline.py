@@ -4,7 +4,8 @@ The same code runs in-process (CLI, tests, farm tasks) and inside the gRPC serve
 checks everything cheap before any work is queued; `run_job` streams: a reader thread decodes and
 colour-encodes frame N+1 while the engine works on frame N, and a writer thread decodes and writes
 frame N-1, so a 100-frame 4K job holds only a few frames at a time. Outputs are written atomically
-and carry a pixel hash, so a resumed job redoes only what is missing.
+and carry a resume key that follows the content of the plate frames they are made from
+(`stylelock.server.resume`), so a resumed job redoes only what is missing or changed.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from stylelock.core.jobspec import JobSpec
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.engine_check import check_engine
-from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotPlan
 from stylelock.server.frames import DecodedFrame, FrameCodec, file_digest, load_style
 from stylelock.server.masks import MaskSource
+from stylelock.server.resume import FRAME_KEY_ATTRIBUTE, FrameKeys
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +161,14 @@ def _check_writable(folder: Path) -> None:
         raise OutputError(f"output folder {folder} is not writable")
 
 
-def _already_done(path: str, pixel_hash: str) -> bool:
+def _already_done(path: str, frame_key: str) -> bool:
     if not os.path.exists(path):
         return False
     try:
         attributes = read_exr_header(path).main.attributes
     except Exception:  # an unreadable old output is simply redone
         return False
-    return attributes.get("stylelock:pixelHash") == pixel_hash
+    return attributes.get(FRAME_KEY_ATTRIBUTE) == frame_key
 
 
 def run_job(
@@ -233,6 +235,16 @@ class _JobRun:
         self.log = logging.LoggerAdapter(log, {"job_id": job_id})
         self.events = threading.RLock()
         """Serialises observer calls from the job's threads."""
+        self.plate_frames = self._plate_frames()
+        plan = ShotPlan(self.plate_frames, tuple(s.frame for s in spec.styles), prepared.params)
+        self.frame_keys = FrameKeys(
+            prepared.engine,
+            prepared.pixel_hash,
+            plan,
+            self.plate_pattern.path,
+            mask=spec.mask,
+            guides=spec.guides,
+        ).keys(frame for frame, _ in prepared.plate)
 
     # -- orchestration ---------------------------------------------------------------------------
     def execute(self) -> None:
@@ -291,7 +303,7 @@ class _JobRun:
         resume = self.prepared.spec.output.resume
         for frame, path in self.prepared.plate:
             out_path = self.prepared.output.path(frame)
-            if resume and _already_done(out_path, self.prepared.pixel_hash):
+            if resume and _already_done(out_path, self.frame_keys[frame]):
                 self.skipped.append(frame)
                 self.outputs[frame] = out_path
                 self.observer.frame_done(self.job_id, FrameDone(frame, out_path, skipped=True))
@@ -312,7 +324,7 @@ class _JobRun:
             load_frame=self.load_model_frame,
             guides=self.prepared.spec.guides,
             device=engine.device,
-            plate_frames=self._plate_frames(),
+            plate_frames=self.plate_frames,
             is_cancelled=self.cancel.is_set,
             warn=lambda message: self.emit_warning(message, None),
             log=self.log,
@@ -345,7 +357,10 @@ class _JobRun:
         started = time.perf_counter()
         path = self.prepared.output.path(decoded.number)
         compression = output_compression(image.main.compression, self.compression_override)
-        attributes = dict(self.provenance, **{"stylelock:frame": str(decoded.number)})
+        attributes = dict(
+            self.provenance,
+            **{"stylelock:frame": str(decoded.number), FRAME_KEY_ATTRIBUTE: self.frame_keys[decoded.number]},
+        )
         write_exr(path, image, compression=compression, extra_attributes=attributes)
         seconds["write"] = time.perf_counter() - started
         done = FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -95,6 +96,18 @@ class ShotContext:
         return self.plate_frames or tuple(sorted(set(self.frames)))
 
 
+@dataclass(frozen=True)
+class ShotPlan:
+    """What an engine's temporal contract is judged on, known before any frame is decoded."""
+
+    plate_frames: tuple[int, ...]
+    """Every plate frame of the shot, ascending (as `ShotContext.plate_or_job_frames`)."""
+    style_frames: tuple[int | None, ...]
+    """The plate frame of each style reference, None for a look image."""
+    params: Mapping[str, Any]
+    """Validated, defaults filled in."""
+
+
 class Engine(ABC):
     """Base class of all engines. Subclasses set the class attributes and implement `restyle`."""
 
@@ -107,8 +120,23 @@ class Engine(ABC):
     """How many frames before the first one to produce the engine re-runs (without writing) so a
     chunk or a resumed job continues exactly as the unchunked run would."""
 
+    version: ClassVar[str] = "1"
+    """Raise it when the engine's output for the same inputs changes: every resume key changes."""
+    preview_params: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    """Parameter values of the engine's fast mode, which hosts use for look-development previews."""
+
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
+
+    @classmethod
+    def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
+        """The plate frames whose content decides output `frame`: the engine's temporal contract.
+
+        A resumed job redoes a frame when the content of any of these changed, and only then. The
+        default is the whole shot, which is right for an engine that measures shot-wide quantities;
+        an engine that reads less says so here, so replacing one plate frame redoes fewer frames.
+        """
+        return plan.plate_frames
 
     @abstractmethod
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
@@ -127,4 +155,5 @@ class Engine(ABC):
             "needs_style": cls.needs_style,
             "warmup_frames": cls.warmup_frames,
             "params": cls.params.to_list(),
+            "preview_params": dict(cls.preview_params),
         }

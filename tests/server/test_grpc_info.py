@@ -21,6 +21,9 @@ def test_server_info_carries_typed_engine_schemas_device_colour_roots_and_limits
         info = client.info()
     local = {name: cls.describe() for name, cls in available_engines().items()}
     assert {e["name"]: e for e in info["engines"]} == local  # every engine, every parameter, exactly
+    by_name = {e["name"]: e for e in info["engines"]}
+    assert by_name["keyframe"]["preview_params"] == {"mode": "styleblit"}  # hosts' Preview
+    assert by_name["diffusion-image"]["preview_params"] == {"steps": 8}
     assert info["api_version"] == "v1" and info["server_version"]
     assert {"python", "grpcio", "numpy"} <= set(info["versions"])
     assert info["device"]["kind"] in ("cpu", "cuda") and info["device"]["name"]

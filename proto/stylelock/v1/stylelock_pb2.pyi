@@ -78,18 +78,27 @@ class ParamSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., float_default: _Optional[float] = ..., int_default: _Optional[int] = ..., bool_default: _Optional[bool] = ..., string_default: _Optional[str] = ..., help: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., advanced: _Optional[bool] = ...) -> None: ...
 
 class EngineInfo(_message.Message):
-    __slots__ = ("name", "summary", "needs_style", "warmup_frames", "params")
+    __slots__ = ("name", "summary", "needs_style", "warmup_frames", "params", "preview_params")
+    class PreviewParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     NEEDS_STYLE_FIELD_NUMBER: _ClassVar[int]
     WARMUP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_PARAMS_FIELD_NUMBER: _ClassVar[int]
     name: str
     summary: str
     needs_style: bool
     warmup_frames: int
     params: _containers.RepeatedCompositeFieldContainer[ParamSpec]
-    def __init__(self, name: _Optional[str] = ..., summary: _Optional[str] = ..., needs_style: _Optional[bool] = ..., warmup_frames: _Optional[int] = ..., params: _Optional[_Iterable[_Union[ParamSpec, _Mapping]]] = ...) -> None: ...
+    preview_params: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., summary: _Optional[str] = ..., needs_style: _Optional[bool] = ..., warmup_frames: _Optional[int] = ..., params: _Optional[_Iterable[_Union[ParamSpec, _Mapping]]] = ..., preview_params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class DeviceInfo(_message.Message):
     __slots__ = ("kind", "name", "memory_bytes")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from types import MappingProxyType
 
 import numpy as np
 
@@ -21,6 +22,9 @@ __all__ = ["DiffusionImageEngine", "DiffusionVideoEngine", "ModelLibrary", "Mode
 
 
 class _DiffusionEngine(Engine):
+    preview_params = MappingProxyType({"steps": 8})
+    """Look development: fewer sampler steps."""
+
     def __init__(self, device: str = "cpu", *, models: ModelLibrary | None = None) -> None:
         super().__init__(device)
         self.models = models if models is not None else ModelLibrary()

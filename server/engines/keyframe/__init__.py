@@ -20,12 +20,14 @@ warm-up window is "from the nearest keyframe(s)"; farm chunks aligned on keyfram
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from types import MappingProxyType
 
 import numpy as np
 
 from stylelock.core.params import ParamSchema, ParamSpec
-from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotPlan
+from stylelock.server.engines.keyframe import contract
 
 PARAMS = ParamSchema(
     (
@@ -250,6 +252,12 @@ class KeyframeEngine(Engine):
     needs_style = True
     warmup_frames = 0
     """Warm-up is internal: each pass re-runs from its keyframe via `shot.load_frame`."""
+    preview_params = MappingProxyType({"mode": "styleblit"})
+
+    @classmethod
+    def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
+        """The plate frames between the frame's governing keyframes (see `contract`)."""
+        return contract.frame_inputs(frame, plan.plate_frames, plan.style_frames, plan.params)
 
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         from stylelock.server.engines.keyframe.run import KeyframeRun
