@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stylelock.core import client_types as kinds
-from stylelock.core.client_types import JobEvent, JobInfo
+from stylelock.core.client import events as kinds
+from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.core.jobspec import JobSpec
 from stylelock.server.transport import Spool
 

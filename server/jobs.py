@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from stylelock.core import client_types as kinds
-from stylelock.core.client_errors import status_of
-from stylelock.core.client_types import JobEvent, JobInfo
+from stylelock.core.client import events as kinds
+from stylelock.core.client.errors import status_of
+from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.core.errors import (
     JobCancelledError,
     ResourceLimitError,

@@ -7,7 +7,7 @@ import json
 import os
 import time
 
-from stylelock.core.client_types import JobInfo
+from stylelock.core.client.events import JobInfo
 from stylelock.server.config import DEFAULT_LISTEN
 
 SERVER_ENV = "STYLELOCK_SERVER"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from stylelock.core import errors
-from stylelock.core.client_errors import (
+from stylelock.core.client.errors import (
     ServerInternalError,
     UnknownJobError,
     error_class,
     make_error,
     status_of,
 )
-from stylelock.core.client_proto import (
+from stylelock.core.client.convert import (
     engine_from_proto,
     engine_to_proto,
     event_from_proto,
@@ -20,7 +20,7 @@ from stylelock.core.client_proto import (
     job_info_from_proto,
     job_info_to_proto,
 )
-from stylelock.core.client_types import EVENT_KINDS, JobEvent, JobInfo
+from stylelock.core.client.events import EVENT_KINDS, JobEvent, JobInfo
 from stylelock.core.params import ParamSchema, ParamSpec
 from stylelock.v1 import stylelock_pb2 as pb
 
@@ -81,11 +81,13 @@ def test_parameter_schemas_keep_their_types() -> None:
         "needs_style": True,
         "warmup_frames": 2,
         "params": schema.to_list(),
+        "preview_params": {"mode": "fast", "steps": 4, "shared": True, "strength": 0.25},
     }
     back = engine_from_proto(pb.EngineInfo.FromString(engine_to_proto(description).SerializeToString()))
     assert back == description
     assert type(back["params"][0]["default"]) is float and type(back["params"][1]["default"]) is int
     assert back["params"][2]["default"] is False
+    assert type(back["preview_params"]["steps"]) is int and back["preview_params"]["shared"] is True
 
 
 def test_every_error_class_maps_to_its_status_and_back() -> None:

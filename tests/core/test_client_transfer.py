@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stylelock.core.client_transfer import FrameWriter, file_chunks
+from stylelock.core.client.transfer import FrameWriter, file_chunks
 from stylelock.core.errors import CorruptFrameError
 
 

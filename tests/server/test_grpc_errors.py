@@ -17,7 +17,7 @@ import pytest
 from grpc_fixtures import SlowEngine, register_engine, serve, tiny_plate, wait_for
 
 from stylelock.core.client import StyleLockClient, run_remote
-from stylelock.core.client_errors import ERROR_TYPE_KEY, ServerInternalError, UnknownJobError
+from stylelock.core.client.errors import ERROR_TYPE_KEY, ServerInternalError, UnknownJobError
 from stylelock.core.errors import (
     CorruptFrameError,
     FramesMissingError,

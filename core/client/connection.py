@@ -1,16 +1,4 @@
-"""The StyleLock client: what Nuke, Blender, the CLI and TDs' scripts use to talk to a server.
-
-Importable with only grpcio, protobuf and fileseq installed (no OpenImageIO, OpenColorIO or torch):
-
-    from stylelock.core.client import StyleLockClient, run_remote
-
-    with StyleLockClient("127.0.0.1:50151") as client:
-        job_id = client.submit(spec, inline=True)      # uploads the plate from this machine
-        for event in client.watch(job_id):             # frames land in spec.output.pattern
-            print(event.kind, event.frame)
-
-Every failure is a `StyleLockError` subclass carrying the server's message, shown as it is.
-"""
+"""A connection to one StyleLock server: queries, submit (shared paths or inline upload), watch."""
 
 from __future__ import annotations
 
@@ -20,21 +8,21 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
-from stylelock.core import client_types as kinds
-from stylelock.core.client_errors import ERROR_TYPE_KEY, error_from_rpc, make_error
-from stylelock.core.client_proto import (
+from stylelock.core.client import events as kinds
+from stylelock.core.client.convert import (
     event_from_proto,
     job_info_from_proto,
     server_info_from_proto,
     state_from_proto,
 )
-from stylelock.core.client_transfer import CHUNK_BYTES, FrameWriter, file_chunks
-from stylelock.core.client_types import JobEvent, JobInfo
+from stylelock.core.client.errors import ERROR_TYPE_KEY, error_from_rpc
+from stylelock.core.client.events import JobEvent, JobInfo
+from stylelock.core.client.transfer import CHUNK_BYTES, FrameWriter, file_chunks
 from stylelock.core.errors import (
     FramesMissingError,
     JobCancelledError,
@@ -43,12 +31,12 @@ from stylelock.core.errors import (
     StyleLockError,
 )
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
-from stylelock.core.paths import is_under, names_files
+from stylelock.core.paths import names_files
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.v1 import stylelock_pb2 as pb
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
 
-__all__ = ["JobEvent", "JobInfo", "StyleLockClient", "run_remote"]
+__all__ = ["JobEvent", "JobInfo", "StyleLockClient"]
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +158,7 @@ class StyleLockClient:
                 for index, last, data in file_chunks(path, self.chunk_bytes):
                     if cancel is not None and cancel.is_set():
                         stopped.set()
-                        _quiet_cancel(self, reply.job_id)
+                        quiet_cancel(self, reply.job_id)
                         return  # the server drops a job whose upload ends short
                     yield pb.UploadChunk(
                         job_id=reply.job_id, chunk_index=index, last=last, data=data, **target
@@ -254,71 +242,7 @@ def _local_inline_spec(spec: JobSpec) -> JobSpec:
     )
 
 
-def shared_paths_reachable(spec: JobSpec, allowed_roots: list[str]) -> bool:
-    """True when the plate, the style references and the output folder all lie under a root."""
-    if not allowed_roots or not spec.output.pattern:
-        return False
-    roots = [os.path.realpath(r) for r in allowed_roots]
-    folders = [FramePattern.parse(spec.plate).dirname, FramePattern.parse(spec.output.pattern).dirname]
-    folders += [s.path for s in spec.styles]
-    return all(is_under(p or ".", roots) for p in folders)
-
-
-def run_remote(
-    address: str,
-    spec: JobSpec,
-    *,
-    inline: bool | None = None,
-    on_event: Callable[[JobEvent], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> list[int]:
-    """Run `spec` on the server at `address` and return the frames written, when all are done.
-
-    `inline=None` picks shared paths when the server's allowed roots contain the plate, style and
-    output folders (as seen from here), inline transport otherwise. Setting `cancel` (the CLI does
-    on Ctrl-C) cancels the job on the server; finished frames stay, `JobCancelledError` is raised.
-    A failed job raises the server's StyleLockError with its message.
-    """
-    cancel = cancel or threading.Event()
-    with StyleLockClient(address) as client:
-        if inline is None:
-            inline = not shared_paths_reachable(spec, client.info()["allowed_roots"])
-        job_id = client.submit(spec, inline=inline, cancel=cancel)
-        done: list[int] = []
-        finished = threading.Event()
-        canceller = threading.Thread(
-            target=_cancel_when_asked, args=(client, job_id, cancel, finished), daemon=True
-        )
-        canceller.start()
-        try:
-            for event in client.watch(job_id):
-                if on_event is not None:
-                    on_event(event)
-                if event.kind == kinds.FRAME_DONE and event.frame is not None:
-                    done.append(event.frame)
-                elif event.kind == kinds.ERROR:
-                    raise make_error(event.code, event.message, event.error_type)
-                elif event.kind == kinds.CANCELLED:
-                    raise JobCancelledError(event.message or f"job {job_id} cancelled")
-        except KeyboardInterrupt:
-            _quiet_cancel(client, job_id)
-            raise JobCancelledError(f"job {job_id} cancelled; finished frames are on disk") from None
-        finally:
-            finished.set()
-            canceller.join(timeout=5)
-    return sorted(done)
-
-
-def _cancel_when_asked(
-    client: StyleLockClient, job_id: str, cancel: threading.Event, finished: threading.Event
-) -> None:
-    while not finished.is_set():
-        if cancel.wait(0.1):
-            _quiet_cancel(client, job_id)
-            return
-
-
-def _quiet_cancel(client: StyleLockClient, job_id: str) -> None:
+def quiet_cancel(client: StyleLockClient, job_id: str) -> None:
     try:
         client.cancel(job_id)
     except StyleLockError as exc:  # the job may already have ended, or the server gone

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from stylelock.core.client_types import JobEvent, JobInfo
+from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.v1 import stylelock_pb2 as pb
 
 _KIND_TO_PROTO = {
