@@ -126,6 +126,6 @@ EXIT_CODES: dict[int, str] = {
     7: "a resource limit was exceeded",
     8: "an engine failed (model does not load, device error)",
     9: "server unavailable",
-    10: "a QC threshold was exceeded",
+    10: "a QC threshold was exceeded or could not be measured",
     130: "cancelled (Ctrl-C or stylelock cancel)",
 }

@@ -9,7 +9,9 @@ frame); NaN/Inf counts of both. Only the long-term window (k + 1 small frames) a
 thumbnails are held, never the sequences.
 
 `run_qc` returns a `QcReport`; its `exit_code` is 10 (`EXIT_CODES[10]`) when a threshold the user
-set was exceeded or the output carries NaN/Inf, else 0.
+set was exceeded, a thresholded metric could not be measured, or the output carries NaN/Inf, else 0.
+A warp-ratio threshold on a range too short to hold one pair for it (one frame for the short-term
+ratio, `long_k` frames or fewer for the long-term one) is refused up front with a `SpecError`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from stylelock.core.metrics import (
     palette_drift,
 )
 from stylelock.core.qc_types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
-from stylelock.core.sequence import FramePattern, parse_frames, resolve_plate
+from stylelock.core.sequence import FramePattern, format_frames, parse_frames, resolve_plate
 from stylelock.core.style_image import decode_style_image
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,7 @@ def run_qc(
         if not frames:
             raise SpecError(f"no frame of plate {plate} is on disk; pass --frames")
     numbers = parse_frames(frames)
+    _refuse_unmeasurable_gates(thresholds, numbers, long_k)
     plate_paths = resolve_plate(plate, numbers)
     out_paths = resolve_plate(output, numbers)
     reader = _Reader(ocio, colorspace, layer, analysis_size)
@@ -289,27 +292,65 @@ def _resampled_flow_note(
     )
 
 
+def _refuse_unmeasurable_gates(t: QcThresholds, numbers: list[int], long_k: int) -> None:
+    """A warp-ratio gate on a range too short to hold one pair of its frames is refused before any
+    work: it could only ever be "not measured", and a gate the user asked for never passes so."""
+    gates = (
+        (
+            "max-warp-ratio",
+            t.max_warp_ratio,
+            1,
+            "the short-term ratio compares each frame with the one before",
+        ),
+        (
+            "max-long-warp-ratio",
+            t.max_long_warp_ratio,
+            long_k,
+            f"the long-term ratio compares frames {long_k} positions apart",
+        ),
+    )
+    for flag, bound, k, why in gates:
+        if bound is not None and len(numbers) <= k:
+            raise SpecError(
+                f"--{flag} cannot be checked on {len(numbers)} frame(s) ({format_frames(numbers)}): {why}, "
+                f"so it needs at least {k + 1}; give a longer range or drop the threshold"
+            )
+
+
 def _checks(summary: Mapping[str, TermSummary], frames: list[QcFrame], t: QcThresholds) -> list[QcCheck]:
-    def limit(name: str, value: float, bound: float | None) -> QcCheck | None:
+    def limit(name: str, value: float, bound: float | None, term: TermSummary | None) -> QcCheck | None:
         if bound is None:
             return None
         if not math.isfinite(value):
-            return QcCheck(name, None, bound, True)
+            return QcCheck(name, None, bound, False, reason=_unmeasured_reason(term))
         return QcCheck(name, value, bound, value <= bound)
 
     drift = float(np.mean([f.palette_drift for f in frames])) if frames else math.nan
     checks = [
-        limit("short-term warp-error ratio (k=1)", summary["short"].ratio, t.max_warp_ratio),
+        limit(
+            "short-term warp-error ratio (k=1)", summary["short"].ratio, t.max_warp_ratio, summary["short"]
+        ),
         limit(
             f"long-term warp-error ratio (k={summary['long'].k})",
             summary["long"].ratio,
             t.max_long_warp_ratio,
+            summary["long"],
         ),
-        limit("mean palette drift (CIEDE2000)", drift, t.max_delta_e),
+        limit("mean palette drift (CIEDE2000)", drift, t.max_delta_e, None),
     ]
     bad = sum(f.output_nan + f.output_inf for f in frames)
     checks.append(QcCheck("NaN/Inf values in the output RGB", float(bad), 0.0, bad == 0))
     return [c for c in checks if c is not None]
+
+
+def _unmeasured_reason(term: TermSummary | None) -> str:
+    """Why a metric with a threshold came out NaN (a range too short for it was refused up front)."""
+    if term is None:
+        return "no frame gave a palette to compare"
+    return (
+        f"no pixel of any frame pair {term.k} apart passed the occlusion check (the motion explains "
+        "none of the frames), so there is no warp error to compare"
+    )
 
 
 def _write_report(report: QcReport, folder: Path, thumbs: list[tuple[str, np.ndarray, np.ndarray]]) -> None:

@@ -173,7 +173,10 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
         "<h2>Checks</h2><table><tr><th>Check</th><th>Value</th><th>Limit</th><th>Result</th></tr>",
     ]
     for check in report["checks"]:
-        result = "not measured" if check["value"] is None else ("pass" if check["passed"] else "FAIL")
+        if check["value"] is None:
+            result = f"FAIL: not measured ({html.escape(check['reason'] or '')})"
+        else:
+            result = "pass" if check["passed"] else "FAIL"
         rcls = "pass" if check["passed"] else "fail"
         out.append(
             f"<tr><td>{html.escape(check['name'])}</td><td>{_fmt(check['value'])}</td>"

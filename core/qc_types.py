@@ -13,7 +13,7 @@ from stylelock.core.metrics import FrameTemporal, Palette, TermSummary
 from stylelock.core.sequence import format_frames
 
 QC_THRESHOLD_EXCEEDED = 10
-assert EXIT_CODES[QC_THRESHOLD_EXCEEDED] == "a QC threshold was exceeded"
+assert EXIT_CODES[QC_THRESHOLD_EXCEEDED] == "a QC threshold was exceeded or could not be measured"
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class QcCheck:
     """None when the metric could not be measured (e.g. a single frame has no warp error)."""
     limit: float | None
     passed: bool
+    reason: str | None = None
+    """Why a gated metric could not be measured (it then fails: a gate the user asked for never
+    passes unmeasured); None when it was measured."""
 
 
 @dataclass(frozen=True)

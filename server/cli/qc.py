@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="measure flicker and palette drift of an output against its plate",
         description="Measure a restyled sequence against its plate: flow-warped error as a ratio to the "
         "plate's own (short k=1, long k=10, against the keyframe), palette drift in CIEDE2000 and NaN/Inf "
-        "counts. Exits 10 when a threshold is exceeded. Example: stylelock qc 'plate.####.exr' "
+        "counts. Exits 10 when a threshold is exceeded or cannot be measured; a warp-ratio threshold on a "
+        "range too short for it is refused (exit 2). Example: stylelock qc 'plate.####.exr' "
         "'out/styled.####.exr' --frames 1001-1024 --style 1001=paint.exr --max-warp-ratio 1.25 "
         "--max-delta-e 2 --report qc/",
     )
@@ -105,11 +106,17 @@ def format_summary(data: dict) -> str:
     nf = data["nonfinite"]["output"]
     lines.append(f"  output NaN {nf['nan']}, Inf {nf['inf']}")
     for check in data["checks"]:
-        verdict = "not measured" if check["value"] is None else ("ok" if check["passed"] else "EXCEEDED")
+        if check["value"] is None:
+            verdict = f"NOT MEASURED ({check['reason']})"
+        else:
+            verdict = "ok" if check["passed"] else "EXCEEDED"
         lines.append(f"  check {check['name']}: {_fmt(check['value'])} <= {_fmt(check['limit'])}: {verdict}")
     for note in data["notes"]:
         lines.append(f"  note: {note}")
     if data["html_path"]:
         lines.append(f"  report: {data['html_path']}")
-    lines.append("PASS" if data["passed"] else "FAIL: a QC threshold was exceeded")
+    failed = [
+        c["name"] + (" not measured" if c["value"] is None else "") for c in data["checks"] if not c["passed"]
+    ]
+    lines.append("PASS" if data["passed"] else f"FAIL: {'; '.join(failed)}")
     return "\n".join(lines)

@@ -230,3 +230,48 @@ def test_a_painted_keyframe_with_soft_alpha_matches_itself(tmp_path: Path) -> No
     plate = str(tmp_path / "p" / "plate.####.exr")
     report = run_qc(plate, plate, "1001-1003", style=f"1001={tmp_path / 'p' / 'plate.1001.exr'}")
     assert report.per_frame[0].palette_drift < 0.5
+
+
+def test_a_warp_gate_on_a_range_too_short_for_it_is_refused(shot: dict[str, str], capsys) -> None:
+    """One frame holds no short-term pair, ten hold no k=10 pair: a gate on either is refused up
+    front (exit 2, naming the flag and the frames it needs) instead of passing unmeasured."""
+    one = ["qc", shot["plate"], shot["good"], "--frames", "1001"]
+    assert main([*one, "--max-warp-ratio", "1.0"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-warp-ratio cannot be checked on 1 frame(s) (1001)" in err and "at least 2" in err
+    ten = ["qc", shot["plate"], shot["good"], "--frames", "1001-1010"]
+    assert main([*ten, "--max-long-warp-ratio", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--max-long-warp-ratio cannot be checked on 10 frame(s) (1001-1010)" in err and "at least 11" in err
+    )
+    with pytest.raises(SpecError, match="max-long-warp-ratio"):
+        run_qc(shot["plate"], shot["good"], "1001-1004", thresholds=QcThresholds(max_long_warp_ratio=9.0))
+    # Ungated, the same short ranges are measured and reported; the gates they can hold still apply.
+    assert main([*one, "--max-delta-e", "3"]) == 0
+    assert main([*ten, "--max-warp-ratio", "1.25"]) == 0
+    assert "check long-term" not in capsys.readouterr().out
+
+
+def test_a_gated_term_that_cannot_be_measured_fails_with_its_reason(tmp_path: Path, capsys) -> None:
+    """Vectors that carry every pixel out of frame leave no pixel to compare: the gate fails (exit
+    10) and says why, in the summary, the JSON and the page."""
+    (tmp_path / "p").mkdir()
+    base = _base(seed=2)
+    zero, far = np.zeros((H, W), np.float32), np.full((H, W), 4 * W, np.float32)
+    away = {"forward.u": far, "forward.v": zero, "backward.u": -far, "backward.v": zero}
+    for i, n in enumerate(range(1001, 1004)):
+        write_exr(tmp_path / "p" / f"plate.{n}.exr", _rgba(_frame(base, i)) | away)
+    plate = str(tmp_path / "p" / "plate.####.exr")
+    code = main(["qc", plate, plate, "--max-warp-ratio", "1.25", "--report", str(tmp_path / "r")])
+    assert code == QC_THRESHOLD_EXCEEDED
+    printed = capsys.readouterr().out
+    assert "NOT MEASURED (no pixel of any frame pair 1 apart passed the occlusion check" in printed
+    assert printed.splitlines()[-1] == "FAIL: short-term warp-error ratio (k=1) not measured"
+    data = json.loads((tmp_path / "r" / "qc.json").read_text())
+    (check,) = [c for c in data["checks"] if c["name"].startswith("short-term")]
+    assert check["value"] is None and check["passed"] is False and "occlusion" in check["reason"]
+    assert data["temporal"]["short"]["pairs"] == 0 and data["passed"] is False
+    assert "FAIL: not measured (no pixel" in (tmp_path / "r" / "qc.html").read_text()
+    # Without the gate the same run passes, the term reported as not measured.
+    assert main(["qc", plate, plate]) == 0
