@@ -92,9 +92,10 @@ def _qc(spec: JobSpec, folder: Path) -> str:
         thresholds=QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.0),
     )
     checks = ", ".join(
-        f"{check.name} {check.value:.2f} {'<=' if check.passed else '>'} {check.limit}"
+        f"{check.name} not measured ({check.reason})"
+        if check.value is None
+        else f"{check.name} {check.value:.2f} {'<=' if check.passed else '>'} {check.limit}"
         for check in report.checks
-        if check.value is not None
     )
     return f"{'passed' if report.passed else 'FAILED'}: {checks}"
 
