@@ -88,3 +88,27 @@ class SlowEngine(Engine):
                 return
             time.sleep(float(shot.params["delay"]))
             yield frame.rgb
+
+
+class HalveEngine(Engine):
+    """Halves every model-space value: a change known exactly (a power of two) and exactly invertible,
+    so what comes back proves the inverse colour transform (see `colour_reference`)."""
+
+    name = "test-halve"
+    summary = "halves the model-space picture"
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            yield frame.rgb * np.float32(0.5)
+
+
+class IdentityCopyEngine(Engine):
+    """Returns every frame unchanged, as a new array: the plate must come back bit for bit without
+    the engine handing back the very array it was given."""
+
+    name = "test-identity-copy"
+    summary = "returns a copy of each frame"
+
+    def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            yield np.array(frame.rgb, copy=True)

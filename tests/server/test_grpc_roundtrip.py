@@ -1,7 +1,9 @@
 """The passthrough round trip through a real server equals the in-process run, byte for byte.
 
 Over loopback TCP and a unix socket, with inline transport (frames uploaded and streamed back) and
-with shared paths (the server reads and writes under its allowed roots).
+with shared paths (the server reads and writes under its allowed roots). An edited round trip
+through the server matches OCIO's own forward and inverse (`colour_reference`), so the server's
+colour path is proven on its own, not only by agreeing with the in-process one.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from colour_reference import assert_halved, write_reference_plate
 from exr_fixtures import random_plate_channels, raw_headers, read_native, write_test_exr
-from grpc_fixtures import partial_files, serve, tiny_plate
+from grpc_fixtures import partial_files, register_engine, serve, tiny_plate
+from pipeline_engines import HalveEngine
 
 from stylelock.core.client import StyleLockClient, run_remote
-from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
+from stylelock.core.jobspec import ColourSettings, JobSpec, OutputSettings, StyleReference
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.pipeline import run_job
 from stylelock.v1 import stylelock_pb2 as pb
@@ -146,3 +150,25 @@ def test_a_frame_far_above_the_message_limit_streams_in_1mib_chunks(tmp_path: Pa
                 handle.write(message.chunk.data)
     assert max(sizes) <= 1024 * 1024 and len(sizes) >= frame_bytes // (1024 * 1024)
     assert (tmp_path / "streamed.exr").read_bytes() == Path(reference.replace("####", "0001")).read_bytes()
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "shared"])
+def test_an_edited_round_trip_through_the_server_matches_ocio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline: bool
+) -> None:
+    register_engine(monkeypatch, HalveEngine)
+    plate = write_reference_plate(tmp_path / "plate", [7, 8], "sRGB")
+    with serve(allow_roots=[tmp_path]) as (_, address):
+        for encoding in ("srgb", "acescct"):
+            output = str(tmp_path / encoding / "h.####.exr")
+            spec = JobSpec(
+                plate=plate,
+                frames="7-8",
+                engine=HalveEngine.name,
+                colour=ColourSettings(input_space="sRGB", encoding=encoding),
+                output=OutputSettings(pattern=output),
+            )
+            assert run_remote(address, spec, inline=inline) == [7, 8]
+            for frame in (7, 8):
+                assert_halved(plate.replace("####", f"{frame:04d}"), output.replace("####", f"{frame:04d}"),
+                              "sRGB", encoding)  # fmt: skip

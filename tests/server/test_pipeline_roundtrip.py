@@ -1,18 +1,25 @@
-"""Issue 2's bar: the passthrough engine returns every plate as it came, through real OIIO and OCIO.
+"""The colour and transport round trip through real OIIO and OCIO.
 
-RGB max relative error <= 1e-4; every other channel bit-exact; windows, pixel aspect, tiling and
-header attributes identical (StyleLock adds only its own `stylelock:*` provenance).
+The passthrough engine returns every plate as it came: RGB max relative error <= 1e-4; every other
+channel bit-exact; windows, pixel aspect, tiling and header attributes identical (StyleLock adds
+only its own `stylelock:*` provenance). An unchanged model would come back so whatever the inverse
+colour transform did, so the inverse is proven by an engine that changes the picture by a known
+amount, against OCIO's own forward and inverse (`colour_reference`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from colour_reference import assert_halved, write_reference_plate
 from exr_fixtures import Attr, random_plate_channels, raw_headers, read_native, same_bits, write_test_exr
+from pipeline_engines import HalveEngine, IdentityCopyEngine
 
+from stylelock.core import colour_codec
 from stylelock.core.exr import read_exr, read_exr_header
 from stylelock.core.jobspec import ColourSettings, JobSpec, OutputSettings
 from stylelock.core.sample import write_sample_plate
+from stylelock.server.engines import BUILTIN_ENGINES
 from stylelock.server.pipeline import run_job
 
 FRAMES = (1001, 1002)
@@ -40,11 +47,11 @@ def max_relative_error(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(error.max(initial=0.0))
 
 
-def passthrough(plate: str, out: str, **spec_changes) -> None:
+def passthrough(plate: str, out: str, engine: str = "passthrough", **spec_changes) -> None:
     spec = JobSpec(
         plate=plate,
         frames=",".join(map(str, FRAMES)),
-        engine="passthrough",
+        engine=engine,
         output=OutputSettings(pattern=out),
         **spec_changes,
     )
@@ -165,3 +172,73 @@ def test_named_builtin_config_and_colour_space_are_used_and_recorded(tmp_path):
         recorded = json.loads(read_exr_header(result).main.attributes["stylelock:colour"])
         assert recorded["ocio_config"] == config
         assert recorded["input_space"] == "ACES2065-1" and recorded["encoding"] == "acescct"
+
+
+# --- the inverse transform, proven on edited pixels -------------------------------------------------
+
+SPACES = ("ACEScg", "sRGB")  # the scene_linear role, and a non-linear (display-encoded) plate space
+
+
+@pytest.fixture(autouse=True)
+def _test_engines(monkeypatch):
+    for engine in (HalveEngine, IdentityCopyEngine):
+        monkeypatch.setitem(BUILTIN_ENGINES, engine.name, f"pipeline_engines:{engine.__name__}")
+
+
+def _run(plate: str, out: str, engine: str, input_space: str, encoding: str) -> None:
+    passthrough(plate, out, engine=engine, colour=ColourSettings(input_space=input_space, encoding=encoding))
+
+
+@pytest.mark.parametrize("input_space", SPACES)
+@pytest.mark.parametrize("encoding", ["srgb", "acescct"])
+def test_an_edited_round_trip_matches_ocio_forward_and_inverse(tmp_path, encoding, input_space):
+    plate = write_reference_plate(tmp_path / "plate", list(FRAMES), input_space)
+    _run(plate, str(tmp_path / "out" / "h.####.exr"), HalveEngine.name, input_space, encoding)
+    for frame in FRAMES:
+        assert_halved(plate.replace("####", str(frame)), str(tmp_path / "out" / f"h.{frame}.exr"),
+                      input_space, encoding)  # fmt: skip
+
+
+@pytest.mark.parametrize("input_space", SPACES)
+def test_a_new_unchanged_array_gives_the_plate_back_bit_for_bit(tmp_path, input_space):
+    plate = write_reference_plate(tmp_path / "plate", list(FRAMES), input_space)
+    for encoding in ("srgb", "acescct"):
+        _run(plate, str(tmp_path / encoding / "i.####.exr"), IdentityCopyEngine.name, input_space, encoding)
+        for frame in FRAMES:
+            (before,), (after,) = (
+                read_native(plate.replace("####", str(frame))),
+                read_native(str(tmp_path / encoding / f"i.{frame}.exr")),
+            )
+            assert all(same_bits(before[c], after[c]) for c in before), encoding
+
+
+class _Doubled:
+    """A CPU processor that does what it wraps, then doubles the result: a wrong inverse."""
+
+    def __init__(self, processor):
+        self._processor = processor
+
+    def applyRGB(self, pixels):  # OCIO spells it so
+        self._processor.applyRGB(pixels)
+        pixels *= 2.0
+
+
+@pytest.mark.parametrize("inverse", ["_from_linear", "_decode_curve"])
+def test_a_wrong_inverse_fails_the_edited_round_trip(tmp_path, monkeypatch, inverse):
+    """Each of the codec's two inverse processors (linear -> plate space, encoding -> linear),
+    doubled: the unchanged round trip cannot tell, the edited one must."""
+    built = colour_codec.ModelSpaceCodec.__init__
+
+    def with_wrong_inverse(self, *args, **kwargs):
+        built(self, *args, **kwargs)
+        setattr(self, inverse, _Doubled(getattr(self, inverse)))
+
+    monkeypatch.setattr(colour_codec.ModelSpaceCodec, "__init__", with_wrong_inverse)
+    plate = write_reference_plate(tmp_path / "plate", list(FRAMES), "sRGB")
+    frame = plate.replace("####", str(FRAMES[0]))
+    passthrough(plate, str(tmp_path / "same" / "s.####.exr"))
+    (before,), (after,) = read_native(frame), read_native(str(tmp_path / "same" / f"s.{FRAMES[0]}.exr"))
+    assert all(same_bits(before[c], after[c]) for c in before)  # blind to the inverse, by design
+    _run(plate, str(tmp_path / "out" / "h.####.exr"), HalveEngine.name, "sRGB", "srgb")
+    with pytest.raises(AssertionError, match="max relative error"):
+        assert_halved(frame, str(tmp_path / "out" / f"h.{FRAMES[0]}.exr"), "sRGB", "srgb")
