@@ -53,6 +53,8 @@ class Job:
             ended=self.ended,
             message=self.message,
             idempotency_key=self.key,
+            output=self.spec.output.pattern or "",
+            frames=str(self.spec.frames),
         )
 
 

@@ -102,6 +102,8 @@ def job_info_to_proto(info: JobInfo) -> pb.JobInfo:
         ended=info.ended or 0.0,
         message=info.message,
         idempotency_key=info.idempotency_key,
+        output=info.output,
+        frames=info.frames,
     )
 
 
@@ -120,6 +122,8 @@ def job_info_from_proto(message: pb.JobInfo) -> JobInfo:
         ended=message.ended or None,
         message=message.message,
         idempotency_key=message.idempotency_key,
+        output=message.output,
+        frames=message.frames,
     )
 
 

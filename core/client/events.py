@@ -84,3 +84,7 @@ class JobInfo:
     ended: float | None = None
     message: str = ""
     idempotency_key: str = ""
+    output: str = ""
+    """The output pattern as the submitting client named it ("" when frames are returned inline only)."""
+    frames: str = ""
+    """The job's frame range expression."""

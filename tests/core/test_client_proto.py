@@ -60,6 +60,7 @@ def test_job_infos_round_trip() -> None:
     for info in (
         JobInfo("j1", "queued", "passthrough", "/p.####.exr", True, 10, 0, 3, 1.5, None, None, "", "key"),
         JobInfo("j2", "failed", "keyframe", "/q.####.exr", False, 4, 2, None, 1.0, 2.0, 3.0, "boom", ""),
+        JobInfo("j3", "finished", "keyframe", "/q.####.exr", output="/o/o.####.exr", frames="1001-1004"),
     ):
         assert job_info_from_proto(pb.JobInfo.FromString(job_info_to_proto(info).SerializeToString())) == info
 

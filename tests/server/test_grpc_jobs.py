@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_a_retried_submit_returns_the_same_job(plate: str, tmp_path: Path) -> No
             jobs = client.jobs(include_ended=True)
         assert again == first
         assert [j.job_id for j in jobs] == [first, inline_again]
+        assert (jobs[0].output, jobs[0].frames) == (os.path.abspath(spec.output.pattern), "1-2")  # to open
         assert len([e for e in srv.manager.get(first).events if e.kind == "started"]) == 1
 
 

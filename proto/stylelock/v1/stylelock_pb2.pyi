@@ -315,7 +315,7 @@ class ListJobsRequest(_message.Message):
     def __init__(self, include_ended: _Optional[bool] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "state", "engine", "plate", "inline", "frames_total", "frames_done", "position", "created", "started", "ended", "message", "idempotency_key")
+    __slots__ = ("job_id", "state", "engine", "plate", "inline", "frames_total", "frames_done", "position", "created", "started", "ended", "message", "idempotency_key", "output", "frames")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +329,8 @@ class JobInfo(_message.Message):
     ENDED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     engine: str
@@ -342,7 +344,9 @@ class JobInfo(_message.Message):
     ended: float
     message: str
     idempotency_key: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., engine: _Optional[str] = ..., plate: _Optional[str] = ..., inline: _Optional[bool] = ..., frames_total: _Optional[int] = ..., frames_done: _Optional[int] = ..., position: _Optional[int] = ..., created: _Optional[float] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., message: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    output: str
+    frames: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., engine: _Optional[str] = ..., plate: _Optional[str] = ..., inline: _Optional[bool] = ..., frames_total: _Optional[int] = ..., frames_done: _Optional[int] = ..., position: _Optional[int] = ..., created: _Optional[float] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., message: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., output: _Optional[str] = ..., frames: _Optional[str] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs",)

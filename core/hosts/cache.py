@@ -1,0 +1,73 @@
+"""Where a host renders its plate for StyleLock and receives the restyled frames.
+
+Each host node (a Nuke node, a Blender scene's StyleLock settings) owns a folder under a cache root:
+
+    <root>/<node>/plate/plate.####.exr        the upstream range, rendered by the host (all channels)
+    <root>/<node>/style/style.####.exr        a style input rendered at its keyframe frames
+    <root>/<node>/restyle/restyle.####.exr    the restyled frames (the host reads these back)
+    <root>/<node>/preview/preview.####.exr    look-development previews
+
+The root is `$STYLELOCK_CACHE` when set, else `stylelock_cache/<scene name>` beside the saved scene
+(or under the system temp folder for an unsaved one), so a scene's cache travels with it and two
+scripts never share one. Re-rendering into the same folders is what makes Restyle incremental: the
+server's resume key follows the pixels of the plate frames, not their paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_ENV = "STYLELOCK_CACHE"
+
+
+def safe_name(name: str) -> str:
+    """A node or scene name as a folder name (letters, digits, `-`, `_`, `.`)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "untitled"
+
+
+def cache_root(scene_path: str | None, *, override: str | None = None) -> Path:
+    """The cache root for a scene saved at `scene_path` (None or "" for an unsaved one)."""
+    chosen = override or os.environ.get(CACHE_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    if scene_path:
+        scene = Path(scene_path)
+        return scene.parent / "stylelock_cache" / safe_name(scene.stem)
+    return Path(tempfile.gettempdir()) / "stylelock_cache" / "untitled"
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """The folders of one host node under a cache root."""
+
+    root: Path
+    node: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.root) / safe_name(self.node)
+
+    @property
+    def plate_pattern(self) -> str:
+        return str(self.folder / "plate" / "plate.####.exr")
+
+    @property
+    def style_pattern(self) -> str:
+        return str(self.folder / "style" / "style.####.exr")
+
+    @property
+    def output_pattern(self) -> str:
+        return str(self.folder / "restyle" / "restyle.####.exr")
+
+    @property
+    def preview_pattern(self) -> str:
+        return str(self.folder / "preview" / "preview.####.exr")
+
+    def make_folders(self) -> None:
+        for name in ("plate", "style", "restyle", "preview"):
+            (self.folder / name).mkdir(parents=True, exist_ok=True)
