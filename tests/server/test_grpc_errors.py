@@ -252,7 +252,7 @@ def test_bad_uploads_get_their_status_and_drop_the_job(server, plate: str, tmp_p
         (
             [dict(frame=f, chunk_index=0, last=True, data=magic_garbage) for f in (1, 2, 3)],
             grpc.StatusCode.DATA_LOSS,
-            "",
+            "cannot open EXR file",
         ),
     ]
     channel, stub = _stub(address)
@@ -263,7 +263,7 @@ def test_bad_uploads_get_their_status_and_drop_the_job(server, plate: str, tmp_p
             assert spool.is_dir()
             error = _rpc_error(_upload, stub, [pb.UploadChunk(job_id=job_id, **c) for c in chunks])
             assert error.code() == code, error.details()
-            assert needle in error.details()
+            assert needle in error.details(), error.details()
             assert not spool.exists()
             events = list(stub.WatchJob(pb.WatchJobRequest(job_id=job_id)))
             assert events[-1].kind == pb.EVENT_KIND_ERROR and events[-1].code == code.name

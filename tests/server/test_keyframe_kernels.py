@@ -14,8 +14,6 @@ from stylelock.server.engines.keyframe.guides import GuideWeights, coords, plate
 from stylelock.server.engines.keyframe.styleblit import styleblit, styleblit_reference
 from stylelock.server.engines.keyframe.synth import Schedule, build_source, identity_nnf, synthesize
 
-torch = pytest.importorskip("torch")
-
 
 def _smooth_noise(h: int, w: int, c: int, seed: int, sigma: float = 2.0) -> np.ndarray:
     import cv2
@@ -33,6 +31,8 @@ def backends():
 
 
 def test_random_numbers_agree_on_every_device() -> None:
+    import torch
+
     from stylelock.server.engines.keyframe import kernels_numba, kernels_torch
 
     pixels = np.arange(0, 5000, 7, dtype=np.uint64)
@@ -139,6 +139,8 @@ def test_synthesis_agrees_across_backends_and_recovers_a_shift(backends) -> None
 
 
 def test_make_backend_honours_the_device() -> None:
+    import torch
+
     assert make_backend("cpu").name == "numba"
     assert make_backend("auto").name == ("torch-cuda" if torch.cuda.is_available() else "numba")
     if not torch.cuda.is_available():
