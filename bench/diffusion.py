@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import stamp
 from sample_frames import sample_frames
 
 from stylelock.core.errors import FramesMissingError
@@ -46,6 +47,19 @@ from stylelock.core.params import validate_params
 from stylelock.server.engines.base import ModelFrame, ShotContext
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
 
+#: The code these numbers measure (bench/provenance.py): both engines the configurations drive (the
+#: hybrid carries frames with the keyframe engine), the metric, the sample plate and its model space.
+MEASURES = (
+    "server/engines/diffusion",
+    "server/engines/keyframe",
+    "core/flow.py",
+    "core/metrics",
+    "core/sample.py",
+    "core/sample_scene.py",
+    "core/colour_codec.py",
+    "bench/sample_frames.py",
+    "bench/diffusion.py",
+)
 PROMPT = "an oil painting with thick brush strokes"
 STRENGTH, STEPS, GUIDANCE = 0.6, 20, 7.5
 TEMPORAL_OFF = {
@@ -326,6 +340,7 @@ def main() -> int:
             DiffusionImageEngine().close()
     report = {
         "benchmark": "diffusion-image vs plain diffusers img2img",
+        "provenance": stamp("bench/diffusion.py", MEASURES),
         "model": "SD 1.5 architecture, random weights"
         if not args.smoke
         else "smoke-sized SD, random weights",

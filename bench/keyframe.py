@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import stamp
 from sample_frames import FIRST, sample_frames
 
 from stylelock.core.metrics import LONG_K, extract_palette, palette_drift, temporal_stability
@@ -43,6 +44,20 @@ from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
 
 log = logging.getLogger("bench.keyframe")
+
+#: The code these numbers measure (bench/provenance.py): the engine, the flow and metrics that score
+#: it, the sample plate, its paint-over and the model space it is decoded into.
+MEASURES = (
+    "server/engines/keyframe",
+    "core/flow.py",
+    "core/metrics",
+    "core/paint.py",
+    "core/sample.py",
+    "core/sample_scene.py",
+    "core/colour_codec.py",
+    "bench/sample_frames.py",
+    "bench/keyframe.py",
+)
 
 
 def run_job(frames, styles, params, vectors: bool):
@@ -205,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
-    report = {"benchmark": "keyframe engine", "machine": machine(), "runs": []}
+    report = {
+        "benchmark": "keyframe engine",
+        "provenance": stamp("bench/keyframe.py", MEASURES),
+        "machine": machine(),
+        "runs": [],
+    }
     # compile (or load cached) kernels outside the timings
     tiny = sample_frames(96, 64, 3)
     run_job(tiny, [StyleFrame(paint_keyframe(tiny[0].rgb), None, FIRST, "k")], {"device": "cpu"}, True)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
+from provenance import stamp
 
 from stylelock.core.client import StyleLockClient, run_remote
 from stylelock.core.jobspec import JobSpec, OutputSettings
@@ -35,6 +36,10 @@ from stylelock.server.pipeline import run_job
 WIDTH, HEIGHT = 1920, 1080
 CHANNELS = ("R", "G", "B", "A", "N.X", "N.Y", "N.Z", "depth.Z", "forward.u", "forward.v")
 SERVE = "import sys; from stylelock.server.cli import main; sys.exit(main(sys.argv[1:]))"
+#: The code these numbers measure (bench/provenance.py): the modules that move a job's bytes between
+#: client and server (chunked upload and download, spooling); the passthrough engine, the pipeline
+#: and the RPCs at large run alike in every mode and are left out.
+MEASURES = ("server/transport.py", "core/client/transfer.py", "bench/transport.py")
 
 
 def write_plate(folder: Path, frames: int) -> str:
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if runs and runs[0]
     }
     result = {
+        "provenance": stamp("bench/transport.py", MEASURES),
         "plate": {
             "frames": args.frames,
             "size": [WIDTH, HEIGHT],

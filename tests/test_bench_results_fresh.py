@@ -1,0 +1,89 @@
+"""A committed benchmark result must have measured the code that is here now.
+
+Each `bench/results/*.json` records the commit it ran at and a hash of every file its bench
+declares in `MEASURES` (`bench/provenance.py`). Editing one of those files without re-running the
+bench fails this test, naming the bench to re-run; docs quote figures from these files only.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import provenance  # noqa: E402 - bench/ is not a package
+
+RESULTS = sorted((ROOT / "bench" / "results").glob("*.json"))
+
+
+def declared_measures(script: Path) -> list[str]:
+    """The script's MEASURES, read from its source (a bench may need extras this suite lacks)."""
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MEASURES" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise AssertionError(f"{script.relative_to(ROOT)} declares no MEASURES")
+
+
+HELPERS = {"provenance.py", "sample_frames.py", "photo_plate.py"}
+
+
+def test_every_bench_declares_what_it_measures() -> None:
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        if script.name not in HELPERS:
+            measures = declared_measures(script)
+            assert f"bench/{script.name}" in measures, f"{script.name} must measure itself"
+            provenance.measured_files(measures)  # every entry exists
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=[p.name for p in RESULTS])
+def test_result_measured_the_code_that_is_here(result: Path) -> None:
+    data = json.loads(result.read_text(encoding="utf-8"))
+    name = result.relative_to(ROOT)
+    assert "provenance" in data, f"{name} records no provenance: re-run its bench and commit the result"
+    record = data["provenance"]
+    script = ROOT / record["script"]
+    rerun = f"re-run `python {record['script']}` and commit {name}"
+    assert record["measures"] == declared_measures(script), f"{script.name}'s MEASURES changed: {rerun}"
+    assert record["code_hash"] == provenance.code_hash(record["files"]), f"{name}'s provenance is corrupt"
+    assert record["commit"], f"{name} was not measured in a git checkout: {rerun}"
+    changed = provenance.changes(record)
+    assert not changed, (
+        f"{name} is stale: the code it measured at commit {record['commit'][:12]} has changed since "
+        f"({'; '.join(changed)}): {rerun}"
+    )
+
+
+def test_an_edit_to_a_measured_file_is_caught(tmp_path: Path) -> None:
+    """The mechanism itself, on a copy: an edit, a new module in a measured folder and a deleted
+    file each make the result stale; a file outside MEASURES does not."""
+    for folder in ("pkg", "other"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "pkg" / "engine.py").write_text("GAIN = 1.0\n")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "engine.pyc").write_bytes(b"\0")
+    (tmp_path / "bench.py").write_text("MEASURES = ('pkg', 'bench.py')\n")
+    (tmp_path / "other" / "unrelated.py").write_text("X = 1\n")
+    record = provenance.stamp("bench.py", ("pkg", "bench.py"), root=tmp_path)
+    assert sorted(record["files"]) == ["bench.py", "pkg/engine.py"]
+    assert provenance.changes(record, root=tmp_path) == []
+
+    (tmp_path / "other" / "unrelated.py").write_text("X = 2\n")
+    (tmp_path / "pkg" / "engine.py").write_bytes(b"GAIN = 1.0\r\n")  # a CRLF checkout is no change
+    assert provenance.changes(record, root=tmp_path) == []
+    (tmp_path / "pkg" / "engine.py").write_text("GAIN = 2.0\n")
+    assert provenance.changes(record, root=tmp_path) == ["pkg/engine.py changed"]
+    (tmp_path / "pkg" / "engine.py").write_text("GAIN = 1.0\n")
+    (tmp_path / "pkg" / "extra.py").write_text("")
+    assert provenance.changes(record, root=tmp_path) == ["pkg/extra.py added"]
+    (tmp_path / "pkg" / "extra.py").unlink()
+    (tmp_path / "pkg" / "engine.py").unlink()
+    assert provenance.changes(record, root=tmp_path) == ["pkg/engine.py removed"]
+    shutil.rmtree(tmp_path / "pkg")
+    assert "'pkg', which does not exist" in provenance.changes(record, root=tmp_path)[0]
