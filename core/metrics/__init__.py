@@ -4,7 +4,7 @@ Pure numpy (and OpenCV for flow); no torch.
 """
 
 from stylelock.core.metrics.lab import ciede2000, srgb_to_lab
-from stylelock.core.metrics.palette import Palette, extract_palette, palette_drift
+from stylelock.core.metrics.palette import Palette, colour_flicker, extract_palette, palette_drift
 from stylelock.core.metrics.sanity import NonFinite, nonfinite_counts
 from stylelock.core.metrics.temporal import (
     LONG_K,
@@ -29,6 +29,7 @@ __all__ = [
     "TemporalStability",
     "TermSummary",
     "ciede2000",
+    "colour_flicker",
     "extract_palette",
     "nonfinite_counts",
     "palette_drift",

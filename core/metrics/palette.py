@@ -13,11 +13,16 @@ reference it covers. It is 0 for identical images and is not symmetric (an outpu
 the reference lacks without penalty; it is penalised for losing or shifting the reference's).
 `stylelock qc` measures the output's swatches in the reference's colour regions
 (``extract_palette(output, init=reference)``), so both palettes partition colour space alike.
+
+Colour flicker (`colour_flicker`) is the frame-to-frame side of it: the mean CIEDE2000 between
+consecutive frames' mean colours (each frame's mean L*a*b*), a global colour change no motion
+explains. It is what a colour lock removes; warp error, a per-pixel measure, hardly sees it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,3 +159,11 @@ def palette_drift(reference: Palette, output: Palette) -> float:
     de = ciede2000(reference.colors[:, None, :], output.colors[None, :, :])
     nearest = de.min(axis=1)
     return float(np.sum(reference.weights * nearest) / np.sum(reference.weights))
+
+
+def colour_flicker(frames: Iterable[np.ndarray]) -> float:
+    """Mean CIEDE2000 between consecutive frames' mean L*a*b* colours (model-space sRGB frames)."""
+    means = [srgb_to_lab(frame).reshape(-1, 3).mean(axis=0) for frame in frames]
+    if len(means) < 2:
+        raise SpecError(f"colour flicker needs at least 2 frames, got {len(means)}")
+    return float(np.mean([ciede2000(a, b) for a, b in itertools.pairwise(means)]))

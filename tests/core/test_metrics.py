@@ -13,6 +13,7 @@ from stylelock.core.metrics import (
     WARP_ERROR_FLOOR,
     TemporalStability,
     ciede2000,
+    colour_flicker,
     extract_palette,
     nonfinite_counts,
     palette_drift,
@@ -338,3 +339,16 @@ def test_nonfinite_counts() -> None:
     counts = nonfinite_counts(a)
     assert (counts.nan, counts.inf, counts.total) == (1, 2, 3)
     assert nonfinite_counts(np.ones((2, 2), np.uint8)).total == 0
+
+
+def test_colour_flicker_is_the_mean_ciede2000_of_consecutive_mean_colours() -> None:
+    rng = np.random.default_rng(4)
+    frame = rng.uniform(0.1, 0.9, (16, 24, 3)).astype(np.float32)
+    assert colour_flicker([frame, frame, frame]) == 0.0
+    warmer = np.clip(frame * np.float32([1.1, 1.0, 0.85]), 0.0, 1.0)
+    step = float(ciede2000(srgb_to_lab(frame).mean(axis=(0, 1)), srgb_to_lab(warmer).mean(axis=(0, 1))))
+    assert step > 2.0
+    assert colour_flicker([frame, warmer, frame]) == pytest.approx(step)
+    assert colour_flicker([frame, frame, warmer]) == pytest.approx(step / 2)
+    with pytest.raises(SpecError, match="at least 2 frames"):
+        colour_flicker([frame])

@@ -91,17 +91,6 @@ def test_shared_noise_gives_a_static_plate_the_same_picture_every_frame(models):
     assert np.abs(per_frame[0] - per_frame[2]).mean() > 0.01
 
 
-@pytest.mark.parametrize("layer", ["cross_frame_attention", "flow_fusion", "colour_lock"])
-def test_each_temporal_layer_changes_the_output(models, layer):
-    frames = tm.translating_plate(count=3)
-    off = run(models, frames, batch=1, **OFF)
-    on = run(models, frames, batch=1, **{**OFF, layer: True})
-    assert np.abs(on[2] - off[2]).mean() > 1e-3
-    if layer == "cross_frame_attention":
-        # The anchor frame attends to itself only: it is exactly the frame without the layer.
-        np.testing.assert_allclose(on[0], off[0], atol=1e-5)
-
-
 def test_cancel_mid_job_stops_between_steps(models):
     frames = tm.translating_plate(count=4)
     engine = DiffusionImageEngine(models=models)

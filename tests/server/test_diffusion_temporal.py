@@ -1,4 +1,10 @@
-"""Temporal layers of `diffusion-image`: what they buy, measured with `stylelock qc`'s warp error."""
+"""Temporal layers of `diffusion-image`: what each does alone and all together, measured.
+
+On the tiny random-weight model (bench/diffusion_layers.py records the same configurations): flow
+fusion cuts `stylelock qc`'s warp error, the colour lock the global colour flicker, shared noise
+the grain of a still plate (`test_diffusion_image.py`). Cross-frame attention shows no measurable
+effect at random weights; what is tested of it is its wiring: later frames read the anchor.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import numpy as np
 import pytest
 import tiny_models as tm
 
-from stylelock.core.metrics import temporal_stability
+from stylelock.core.metrics import colour_flicker, temporal_stability
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrary
 from stylelock.server.engines.diffusion.motion import MotionTracker
@@ -30,11 +36,15 @@ def _one_thread_and_unload_after():
     DiffusionImageEngine().close()
 
 
-def short_term_ratio(models, frames, **params) -> float:
-    """`stylelock qc`'s short-term warp-error ratio (output over plate) of a restyle of `frames`."""
+def restyle(models, frames, **params) -> list[np.ndarray]:
     engine = DiffusionImageEngine(models=models)
     shot = tm.make_shot(engine, frames, {**BASE, **params})
-    out = list(engine.restyle(shot, iter(frames)))
+    return list(engine.restyle(shot, iter(frames)))
+
+
+def short_term_ratio(models, frames, **params) -> float:
+    """`stylelock qc`'s short-term warp-error ratio (output over plate) of a restyle of `frames`."""
+    out = restyle(models, frames, **params)
     _, summary = temporal_stability((f.number, f.rgb, o, f.aovs) for f, o in zip(frames, out, strict=True))
     return summary["short"].ratio
 
@@ -57,6 +67,37 @@ def test_fusion_follows_the_batch_so_bigger_batches_stay_stable(models):
     frames = tm.translating_plate(count=6, height=64, width=96)
     off = short_term_ratio(models, frames, batch=3, **OFF)
     assert short_term_ratio(models, frames, batch=3) <= 0.6 * off
+
+
+def test_flow_fusion_alone_cuts_the_warp_error_ratio(models):
+    """Measured 0.23x of all layers off (bench/results/diffusion_layers.json, plate `test`)."""
+    frames = tm.translating_plate(count=6, height=64, width=96)
+    off = short_term_ratio(models, frames, batch=2, **OFF)
+    fused = short_term_ratio(models, frames, batch=2, **{**OFF, "flow_fusion": True})
+    assert fused <= 0.5 * off, f"warp-error ratio {fused:.0f} with flow fusion alone, {off:.0f} without"
+
+
+def test_colour_lock_alone_removes_the_global_colour_flicker(models):
+    """Measured 0.08x of all layers off (bench/results/diffusion_layers.json, plate `test`)."""
+    frames = tm.translating_plate(count=6, height=64, width=96)
+    off = colour_flicker(restyle(models, frames, batch=2, **OFF))
+    locked = colour_flicker(restyle(models, frames, batch=2, **{**OFF, "colour_lock": True}))
+    assert locked <= 0.25 * off, f"colour flicker {locked:.3f} with the colour lock alone, {off:.3f} without"
+
+
+def test_cross_frame_attention_makes_later_frames_read_the_anchor(models):
+    """Its wiring, since at random weights it shows no measurable effect on any measure (see the
+    bench): with the layer, a later frame depends on the anchor's plate, and the anchor comes out
+    exactly as without the layer; without it (batch 1, no other layer) frames are independent."""
+    frames = tm.translating_plate(count=3)
+    inverted = np.ascontiguousarray(1.0 - frames[0].rgb)
+    other_anchor = [ModelFrame(frames[0].number, inverted, aovs=frames[0].aovs), *frames[1:]]
+    layer = {**OFF, "cross_frame_attention": True, "batch": 1}
+    on, on_other = restyle(models, frames, **layer), restyle(models, other_anchor, **layer)
+    off, off_other = restyle(models, frames, batch=1, **OFF), restyle(models, other_anchor, batch=1, **OFF)
+    assert off[2].tobytes() == off_other[2].tobytes()
+    assert np.abs(on[2] - on_other[2]).mean() > 5e-5  # measured 2e-4: a small, real dependence
+    np.testing.assert_allclose(on[0], off[0], atol=1e-5)
 
 
 def test_motion_tracker_chains_plate_vectors_and_falls_back_to_estimates():
