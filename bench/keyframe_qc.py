@@ -1,0 +1,165 @@
+"""The keyframe engine at its defaults through the CLI's code, judged by `stylelock qc` against the bars.
+
+    python bench/keyframe_qc.py [--out bench/results/keyframe_qc.json]      (minutes on 2 cores)
+
+Each plate is written as EXRs, frame 1001 (or the range's first) is painted with the demo's
+paint-over filter, the range is restyled with the `keyframe` engine's defaults through
+`stylelock.server.pipeline.run_job` (the server's codec, files on disk) and measured with
+`stylelock.core.qc.run_qc` at the plate's own size (so QC's DIS flow on a plate without vectors is
+the one the engine followed). Plates:
+
+- `sample_960x540`: the demo (`stylelock demo`'s plate and range, 1001-1024, exact vectors);
+- `sample_960x540_1025_1048`: the next 24 frames of the same shot, painted at 1025;
+- `sample_480x270`: the demo at half size;
+- `sample_960x540_no_vectors_no_overscan`: the demo's frames as a live-action plate comes, without
+  vectors and without overscan (DIS flow);
+- `photo_640x360` and `photo_640x360_no_vectors`: `bench/photo_plate.py`'s plate (two photographs,
+  camera move, a fast card, grain), with its exact vectors and without them.
+
+Records seconds per frame, the warp-error ratios (short, long, anchor, with the share of pixels the
+long-term pairs compared), the palette drift and whether the bars (1.25 / 1.5 / 2.0) pass. Needs
+scikit-image for the photo plate (`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from keyframe import machine
+from photo_plate import write_photo_plate
+from provenance import stamp
+
+from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
+from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
+from stylelock.core.qc import run_qc
+from stylelock.core.qc_types import QcThresholds
+from stylelock.core.sample import write_sample_plate
+from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.server.cli.demo import paint_over
+from stylelock.server.pipeline import run_job
+
+BARS = QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.0)
+#: The code these numbers measure (bench/provenance.py): the engine, QC and the flow and metrics it
+#: scores with, the plates, the paint-over and the model space. The pipeline that carries the frames
+#: between them is left out: its output is held to the plate by the round-trip tests.
+MEASURES = (
+    "server/engines/keyframe",
+    "core/qc.py",
+    "core/flow.py",
+    "core/metrics",
+    "core/paint.py",
+    "core/sample.py",
+    "core/sample_scene.py",
+    "core/colour_codec.py",
+    "bench/photo_plate.py",
+    "bench/keyframe_qc.py",
+)
+
+
+def live_action_copy(plate: str, folder: Path, frames: str) -> str:
+    """The plate's RGBA only, cropped to its display window: no vectors, no overscan."""
+    source, target = FramePattern.parse(plate), FramePattern.parse(str(folder / "plate.####.exr"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in parse_frames(frames):
+        part = read_exr(source.path(frame)).main
+        data, display = part.data_window, part.display_window
+        rows = slice(display.y - data.y, display.y - data.y + display.height)
+        cols = slice(display.x - data.x, display.x - data.x + display.width)
+        pixels = {c: np.ascontiguousarray(part.pixels[c][rows, cols]) for c in "RGBA"}
+        cropped = ExrPart(list("RGBA"), pixels, display, display, 1.0, "zip", None, {})
+        write_exr(target.path(frame), ExrImage(parts=[cropped]))
+    return target.pattern
+
+
+def measure(folder: Path, write_plate: Callable[[Path], str], frames: str) -> dict:
+    plate = write_plate(folder / "plate")
+    first = parse_frames(frames)[0]
+    painted = paint_over(plate, first, folder / f"painted.{first}.exr")
+    spec = JobSpec(
+        plate=plate,
+        frames=frames,
+        engine="keyframe",
+        styles=(StyleReference(str(painted), first),),
+        output=OutputSettings(pattern=str(folder / "out" / "styled.####.exr")),
+    )
+    summary = run_job(spec)
+    data = read_exr(FramePattern.parse(plate).path(first)).main.data_window
+    report = run_qc(
+        plate,
+        spec.output.pattern or "",
+        frames,
+        style=spec.styles[0],
+        thresholds=BARS,
+        analysis_size=max(data.width, data.height),
+    )
+    long_valid = [f.temporal.long.valid_fraction for f in report.per_frame if f.temporal.long is not None]
+    ratios = {
+        f"warp_ratio_{name}": round(term.ratio, 3) if math.isfinite(term.ratio) else None
+        for name, term in report.temporal.items()
+    }
+    return {
+        "frames": frames,
+        "size": list(report.analysis_size),
+        "flow": report.flow_sources,
+        "seconds_per_frame": round(summary.seconds / len(summary.outputs), 3),
+        **ratios,
+        "long_valid_fraction": round(float(np.mean(long_valid)), 3),
+        "palette_drift_de2000_mean": round(float(np.mean([f.palette_drift for f in report.per_frame])), 3),
+        "passes_bars": report.passed,
+        "notes": list(report.notes),
+    }
+
+
+def plates() -> dict[str, tuple[Callable[[Path], str], str]]:
+    def sample(size: tuple[int, int], frames: str) -> Callable[[Path], str]:
+        return lambda folder: write_sample_plate(folder, frames, *size)
+
+    def live_action(folder: Path) -> str:
+        return live_action_copy(sample((960, 540), "1001-1024")(folder / "src"), folder, "1001-1024")
+
+    def photo(vectors: bool) -> Callable[[Path], str]:
+        return lambda folder: write_photo_plate(folder, "1001-1024", (640, 360), vectors=vectors)
+
+    return {
+        "sample_960x540": (sample((960, 540), "1001-1024"), "1001-1024"),
+        "sample_960x540_1025_1048": (sample((960, 540), "1025-1048"), "1025-1048"),
+        "sample_480x270": (sample((480, 270), "1001-1024"), "1001-1024"),
+        "sample_960x540_no_vectors_no_overscan": (live_action, "1001-1024"),
+        "photo_640x360": (photo(True), "1001-1024"),
+        "photo_640x360_no_vectors": (photo(False), "1001-1024"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "keyframe_qc.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    result = {
+        "benchmark": "keyframe engine defaults through the pipeline, measured by stylelock qc",
+        "provenance": stamp("bench/keyframe_qc.py", MEASURES),
+        "machine": machine(),
+        "bars": {"max_warp_ratio": 1.25, "max_long_warp_ratio": 1.5, "max_delta_e": 2.0},
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="stylelock-keyframe-qc-") as tmp:
+        for name, (write_plate, frames) in plates().items():
+            result["runs"][name] = measure(Path(tmp) / name, write_plate, frames)
+            print(name, json.dumps(result["runs"][name]), flush=True)
+    result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
