@@ -332,6 +332,7 @@ def main() -> int:
     else:
         sizes = [(1024, 576, args.frames), (1920, 1088, max(8, args.frames // 2))]
         steps, batch = STEPS, args.batch
+    measured = stamp("bench/diffusion.py", MEASURES)  # before running: an edit meanwhile shows as stale
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_model(Path(tmp) / "sd15-random", args.smoke, device)
@@ -340,7 +341,7 @@ def main() -> int:
             DiffusionImageEngine().close()
     report = {
         "benchmark": "diffusion-image vs plain diffusers img2img",
-        "provenance": stamp("bench/diffusion.py", MEASURES),
+        "provenance": measured,
         "model": "SD 1.5 architecture, random weights"
         if not args.smoke
         else "smoke-sized SD, random weights",

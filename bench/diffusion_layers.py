@@ -27,6 +27,11 @@ and what is measured for it:
 
 With a style reference (the first plate frame, warmed), `palette_drift` is the mean CIEDE2000
 between the reference's palette and each output's, without and with the colour lock alone.
+
+Two more records on the `test` plate, the warp ratio of all layers on over all off: `chains`, with
+no segment boundary inside the shot and with one after its fourth frame (`segment 4`), at batch 2
+and 3 (what a farm chunk's restart costs); `hybrid`, `keyframe_every 3` (temporal layers on) on a
+7-frame 64x48 plate panning 4 px a frame, against diffusing every frame with the layers on and off.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrar
 #: the plates.
 MEASURES = (
     "server/engines/diffusion",
+    "server/engines/keyframe",
     "core/flow.py",
     "core/metrics",
     "core/sample.py",
@@ -76,6 +82,9 @@ CONFIGS = {
 
 
 def restyle(library: ModelLibrary, frames: list[ModelFrame], params: dict, styles=()) -> list[np.ndarray]:
+    import torch
+
+    torch.set_num_threads(1)  # again each time: the hybrid's numba regions reset OpenMP's count
     engine = DiffusionImageEngine(models=library)
     shot = tiny_models.make_shot(engine, frames, {**BASE, **params}, styles=styles)
     return list(engine.restyle(shot, iter(frames)))
@@ -130,6 +139,31 @@ def measure_plate(library: ModelLibrary, frames: list[ModelFrame]) -> dict:
     }
 
 
+def chains(library: ModelLibrary, frames: list[ModelFrame]) -> dict:
+    """All on over all off, with and without a segment boundary after the fourth frame."""
+    ratios = {}
+    for batch in (2, 3):
+        off = warp_ratio(frames, restyle(library, frames, {**OFF, "batch": batch}))
+        for label, segment in (("no boundary", 24), ("boundary after frame 4", 4)):
+            on = warp_ratio(frames, restyle(library, frames, {"batch": batch, "segment": segment}))
+            ratios[f"batch {batch}, {label}"] = round(on / off, 2)
+    return ratios
+
+
+def hybrid(library: ModelLibrary) -> dict:
+    frames = tiny_models.translating_plate(count=7, height=48, width=64, dx=4)
+    ratio = {
+        name: warp_ratio(frames, restyle(library, frames, {**params, "batch": 1}))
+        for name, params in (("every frame, layers off", OFF), ("every frame, layers on", {}),
+                             ("keyframe_every 3", {"keyframe_every": 3}))
+    }  # fmt: skip
+    return {
+        "warp_ratio": {name: round(value, 1) for name, value in ratio.items()},
+        "hybrid_over_layers_on": round(ratio["keyframe_every 3"] / ratio["every frame, layers on"], 2),
+        "hybrid_over_layers_off": round(ratio["keyframe_every 3"] / ratio["every frame, layers off"], 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "diffusion_layers.json"))
@@ -137,22 +171,25 @@ def main(argv: list[str] | None = None) -> int:
     import diffusers
     import torch
 
-    torch.set_num_threads(1)  # tiny models: one thread is fastest, and the bytes do not depend on it
+    measured = stamp("bench/diffusion_layers.py", MEASURES)  # before running: an edit shows as stale
     plates = {
         "test": tiny_models.translating_plate(count=6, height=64, width=96),
         "sample": sample_frames(128, 72, 8),
     }
     with tempfile.TemporaryDirectory(prefix="stylelock-layers-") as folder:
         library = ModelLibrary(models={"sd": tiny_models.build_sd(Path(folder) / "sd")})
-        measured = {name: measure_plate(library, frames) for name, frames in plates.items()}
+        results = {name: measure_plate(library, frames) for name, frames in plates.items()}
+        results["test"]["chains_all_on_over_all_off"] = chains(library, plates["test"])
+        extra = {"hybrid": hybrid(library)}
         DiffusionImageEngine().close()
     report = {
         "benchmark": "diffusion-image temporal layers alone, tiny random-weight model",
-        "provenance": stamp("bench/diffusion_layers.py", MEASURES),
+        "provenance": measured,
         "params": BASE,
         "machine": {"platform": platform.platform(), "torch": torch.__version__},
         "diffusers": diffusers.__version__,
-        "plates": measured,
+        "plates": results,
+        **extra,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -13,6 +13,9 @@ the one the engine followed). Plates:
 - `sample_480x270`: the demo at half size;
 - `sample_960x540_no_vectors_no_overscan`: the demo's frames as a live-action plate comes, without
   vectors and without overscan (DIS flow);
+- `sample_960x540_no_vectors`: the demo without vectors but with its overscan (1056x594 of data),
+  measured also at QC's default analysis size (960): DIS flow estimated on a resampled copy is not
+  the flow the engine followed (docs/cli.md);
 - `photo_640x360` and `photo_640x360_no_vectors`: `bench/photo_plate.py`'s plate (two photographs,
   camera move, a fast card, grain), with its exact vectors and without them.
 
@@ -65,22 +68,24 @@ MEASURES = (
 )
 
 
-def live_action_copy(plate: str, folder: Path, frames: str) -> str:
-    """The plate's RGBA only, cropped to its display window: no vectors, no overscan."""
+def without_vectors(plate: str, folder: Path, frames: str, crop: bool) -> str:
+    """The plate's RGBA only (no vectors), cropped to its display window when `crop` (no overscan)."""
     source, target = FramePattern.parse(plate), FramePattern.parse(str(folder / "plate.####.exr"))
     folder.mkdir(parents=True, exist_ok=True)
     for frame in parse_frames(frames):
         part = read_exr(source.path(frame)).main
-        data, display = part.data_window, part.display_window
-        rows = slice(display.y - data.y, display.y - data.y + display.height)
-        cols = slice(display.x - data.x, display.x - data.x + display.width)
+        data = window = part.data_window
+        if crop:
+            window = part.display_window
+        rows = slice(window.y - data.y, window.y - data.y + window.height)
+        cols = slice(window.x - data.x, window.x - data.x + window.width)
         pixels = {c: np.ascontiguousarray(part.pixels[c][rows, cols]) for c in "RGBA"}
-        cropped = ExrPart(list("RGBA"), pixels, display, display, 1.0, "zip", None, {})
-        write_exr(target.path(frame), ExrImage(parts=[cropped]))
+        stripped = ExrPart(list("RGBA"), pixels, window, part.display_window, 1.0, "zip", None, {})
+        write_exr(target.path(frame), ExrImage(parts=[stripped]))
     return target.pattern
 
 
-def measure(folder: Path, write_plate: Callable[[Path], str], frames: str) -> dict:
+def measure(folder: Path, write_plate: Callable[[Path], str], frames: str, default_size_too: bool) -> dict:
     plate = write_plate(folder / "plate")
     first = parse_frames(frames)[0]
     painted = paint_over(plate, first, folder / f"painted.{first}.exr")
@@ -101,6 +106,14 @@ def measure(folder: Path, write_plate: Callable[[Path], str], frames: str) -> di
         thresholds=BARS,
         analysis_size=max(data.width, data.height),
     )
+    extra = {}
+    if default_size_too:
+        resampled = run_qc(plate, spec.output.pattern or "", frames, style=spec.styles[0])
+        extra["at_default_analysis_size"] = {
+            "size": list(resampled.analysis_size),
+            "warp_ratio_short": round(resampled.temporal["short"].ratio, 3),
+            "warp_ratio_long": round(resampled.temporal["long"].ratio, 3),
+        }
     long_valid = [f.temporal.long.valid_fraction for f in report.per_frame if f.temporal.long is not None]
     ratios = {
         f"warp_ratio_{name}": round(term.ratio, 3) if math.isfinite(term.ratio) else None
@@ -116,6 +129,7 @@ def measure(folder: Path, write_plate: Callable[[Path], str], frames: str) -> di
         "palette_drift_de2000_mean": round(float(np.mean([f.palette_drift for f in report.per_frame])), 3),
         "passes_bars": report.passed,
         "notes": list(report.notes),
+        **extra,
     }
 
 
@@ -123,8 +137,10 @@ def plates() -> dict[str, tuple[Callable[[Path], str], str]]:
     def sample(size: tuple[int, int], frames: str) -> Callable[[Path], str]:
         return lambda folder: write_sample_plate(folder, frames, *size)
 
-    def live_action(folder: Path) -> str:
-        return live_action_copy(sample((960, 540), "1001-1024")(folder / "src"), folder, "1001-1024")
+    def stripped(crop: bool) -> Callable[[Path], str]:
+        return lambda folder: without_vectors(
+            sample((960, 540), "1001-1024")(folder / "src"), folder, "1001-1024", crop
+        )
 
     def photo(vectors: bool) -> Callable[[Path], str]:
         return lambda folder: write_photo_plate(folder, "1001-1024", (640, 360), vectors=vectors)
@@ -133,7 +149,8 @@ def plates() -> dict[str, tuple[Callable[[Path], str], str]]:
         "sample_960x540": (sample((960, 540), "1001-1024"), "1001-1024"),
         "sample_960x540_1025_1048": (sample((960, 540), "1025-1048"), "1025-1048"),
         "sample_480x270": (sample((480, 270), "1001-1024"), "1001-1024"),
-        "sample_960x540_no_vectors_no_overscan": (live_action, "1001-1024"),
+        "sample_960x540_no_vectors_no_overscan": (stripped(True), "1001-1024"),
+        "sample_960x540_no_vectors": (stripped(False), "1001-1024"),
         "photo_640x360": (photo(True), "1001-1024"),
         "photo_640x360_no_vectors": (photo(False), "1001-1024"),
     }
@@ -153,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="stylelock-keyframe-qc-") as tmp:
         for name, (write_plate, frames) in plates().items():
-            result["runs"][name] = measure(Path(tmp) / name, write_plate, frames)
+            default_size_too = name == "sample_960x540_no_vectors"
+            result["runs"][name] = measure(Path(tmp) / name, write_plate, frames, default_size_too)
             print(name, json.dumps(result["runs"][name]), flush=True)
     result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
