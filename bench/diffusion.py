@@ -23,7 +23,7 @@ at strength 0.6, 20 steps, guidance 7.5, measured in the same process:
 Seconds per frame are wall-clock over all frames of a timed run after a warm-up run (model loaded,
 kernels chosen). Quality: the short-term warp-error ratio (output over plate, Lai et al., on the
 plate's vectors; `stylelock qc`'s figure) of each configuration. Target for `engine-temporal` at
-1024x576 on an H100: <= 0.12 s per frame (FIELD_NOTES: plain loop 0.69 s, batch of 8 0.26 s).
+1024x576 on an H100: <= 0.12 s per frame (a goal; no GPU result of this bench is committed yet).
 """
 
 from __future__ import annotations
