@@ -1,14 +1,22 @@
-"""The keyframe engine's temporal contract, as pure bookkeeping (no numpy, nothing decoded).
+"""Engines' temporal contracts: which plate frames decide an output frame, known before any decoding.
 
-An output frame depends on the plate frames from its governing keyframe before it to its governing
-keyframe after it (`run.KeyframeRun` carries paint forward from the one and backward from the
-other), and a keyframe's own output on its paint alone. Resume keys and chunk warm-up follow this.
+An engine declares one of these kinds (`Engine.temporal`, published by the server with its schema):
+
+- `frame`: an output frame is made from its own plate frame alone (`passthrough`).
+- `keyframes`: from the plate frames between its governing keyframes, the nearest painted frame
+  before and after it (`keyframe`: paint is carried forward from the one and backward from the
+  other; `blend=nearest` keeps one side); a keyframe's own output from its paint alone. A look
+  image is carried from the frame it is transferred onto (`look_frame`, default the plate's first).
+- `shot`: from the whole shot (engines that measure shot-wide quantities; the safe default).
+
+The server's resume keys follow the contract (`stylelock.server.resume`), and hosts use it to
+render exactly the plate frames a job will read (`job_inputs`). Only the standard library here.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -40,10 +48,24 @@ def governing_keyframes(frame: int, keys: Sequence[int], blend: str) -> tuple[in
     return before, after
 
 
+FRAME = "frame"
+KEYFRAMES = "keyframes"
+SHOT = "shot"
+KINDS = (FRAME, KEYFRAMES, SHOT)
+
+
 def frame_inputs(
-    frame: int, plate_frames: Sequence[int], style_frames: Sequence[int | None], params: Mapping[str, Any]
+    kind: str,
+    frame: int,
+    plate_frames: Sequence[int],
+    style_frames: Sequence[int | None],
+    params: Mapping[str, Any],
 ) -> list[int]:
-    """Plate frames whose content decides output `frame`."""
+    """Plate frames whose content decides output `frame` under the contract `kind` (ascending)."""
+    if kind == FRAME:
+        return [frame]
+    if kind != KEYFRAMES:
+        return sorted(set(plate_frames) | {frame})
     keys = keyframe_numbers(style_frames, plate_frames, params)
     if frame in keys or not keys:
         return [frame]
@@ -52,3 +74,17 @@ def frame_inputs(
     high = after if after is not None else frame
     on_disk = set(plate_frames)
     return [f for f in range(low, high + 1) if f in on_disk or f == frame]
+
+
+def job_inputs(
+    kind: str,
+    frames: Iterable[int],
+    plate_frames: Sequence[int],
+    style_frames: Sequence[int | None],
+    params: Mapping[str, Any],
+) -> list[int]:
+    """Every plate frame a job making `frames` reads: what a host must have rendered first."""
+    needed: set[int] = set()
+    for frame in frames:
+        needed.update(frame_inputs(kind, frame, plate_frames, style_frames, params))
+    return sorted(needed)

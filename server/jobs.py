@@ -178,7 +178,8 @@ class JobManager:
                 for mine, spooled in zip(job.spec.styles, job.run_spec.styles, strict=True)
             }
             # Outputs carry the hash of the job as the client named it, as an in-process run would.
-            prepared = dataclasses.replace(prepared, pixel_hash=job.spec.pixel_hash(digests))
+            pixel_hash = _pipeline().settings_hash(job.spec, prepared.params, prepared.codec, digests)
+            prepared = dataclasses.replace(prepared, pixel_hash=pixel_hash)
         except BaseException as exc:
             self._drop(job, exc)
             raise

@@ -30,7 +30,7 @@ from stylelock.core import __version__
 from stylelock.core.colour import ModelSpaceCodec, ResolvedConfig, resolve_config
 from stylelock.core.errors import JobCancelledError, OutputError, PlateMismatchError, SpecError
 from stylelock.core.exr import output_compression, read_exr_header, write_exr
-from stylelock.core.jobspec import JobSpec
+from stylelock.core.jobspec import ColourSettings, JobSpec
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.engine_check import check_engine
@@ -148,8 +148,18 @@ def prepare_job(spec: JobSpec) -> PreparedJob:
         style_digests=digests,
         plate_size=plate_size,
         output=output,
-        pixel_hash=spec.pixel_hash(digests),
+        pixel_hash=settings_hash(spec, params, codec, digests),
     )
+
+
+def settings_hash(
+    spec: JobSpec, params: Mapping[str, Any], codec: ModelSpaceCodec, style_digests: Mapping[str, str]
+) -> str:
+    """`spec.pixel_hash` of the settings as resolved, not as spelled: validated parameters (an
+    explicit default is the default) and the colour config and space they resolve to (`ACEScg`,
+    `lin_ap1` and the scene_linear role are one space), so equal jobs resume each other's frames."""
+    colour = ColourSettings(codec.config.name, codec.input_space, codec.encoding)
+    return spec.with_changes(params=params, colour=colour).pixel_hash(style_digests)
 
 
 def _check_writable(folder: Path) -> None:

@@ -17,8 +17,8 @@ import grpc
 
 from stylelock.core import __version__
 from stylelock.core.client import events as kinds
-from stylelock.core.client.errors import ERROR_TYPE_KEY, status_of
 from stylelock.core.client.convert import engine_to_proto, event_to_proto, job_info_to_proto, state_to_proto
+from stylelock.core.client.errors import ERROR_TYPE_KEY, status_of
 from stylelock.core.client.transfer import file_chunks
 from stylelock.core.errors import OutputError, StyleLockError
 from stylelock.server.config import ServerConfig

@@ -181,6 +181,7 @@ def engine_to_proto(description: Mapping[str, Any]) -> pb.EngineInfo:
         preview_params={
             name: json.dumps(value) for name, value in (description.get("preview_params") or {}).items()
         },
+        temporal=description.get("temporal") or "shot",
     )
 
 
@@ -192,6 +193,7 @@ def engine_from_proto(message: pb.EngineInfo) -> dict[str, Any]:
         "warmup_frames": message.warmup_frames,
         "params": [param_from_proto(p) for p in message.params],
         "preview_params": {name: json.loads(value) for name, value in sorted(message.preview_params.items())},
+        "temporal": message.temporal or "shot",
     }
 
 

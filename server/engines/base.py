@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from stylelock.core import temporal as temporal_contract
 from stylelock.core.params import ParamSchema
 
 
@@ -128,15 +129,18 @@ class Engine(ABC):
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
 
+    temporal: ClassVar[str] = temporal_contract.SHOT
+    """The engine's temporal contract (`stylelock.core.temporal`): which plate frames decide an
+    output frame. `shot`, the default, is always safe; an engine that reads less says so (`frame`,
+    `keyframes`), so replacing one plate frame redoes fewer frames and hosts render fewer."""
+
     @classmethod
     def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
-        """The plate frames whose content decides output `frame`: the engine's temporal contract.
-
-        A resumed job redoes a frame when the content of any of these changed, and only then. The
-        default is the whole shot, which is right for an engine that measures shot-wide quantities;
-        an engine that reads less says so here, so replacing one plate frame redoes fewer frames.
-        """
-        return plan.plate_frames
+        """The plate frames whose content decides output `frame` under the engine's contract; a
+        resumed job redoes a frame when the content of any of these changed, and only then."""
+        return temporal_contract.frame_inputs(
+            cls.temporal, frame, plan.plate_frames, plan.style_frames, plan.params
+        )
 
     @abstractmethod
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
@@ -156,4 +160,5 @@ class Engine(ABC):
             "warmup_frames": cls.warmup_frames,
             "params": cls.params.to_list(),
             "preview_params": dict(cls.preview_params),
+            "temporal": cls.temporal,
         }

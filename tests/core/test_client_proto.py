@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 
 from stylelock.core import errors
-from stylelock.core.client.errors import (
-    ServerInternalError,
-    UnknownJobError,
-    error_class,
-    make_error,
-    status_of,
-)
 from stylelock.core.client.convert import (
     engine_from_proto,
     engine_to_proto,
@@ -19,6 +12,13 @@ from stylelock.core.client.convert import (
     event_to_proto,
     job_info_from_proto,
     job_info_to_proto,
+)
+from stylelock.core.client.errors import (
+    ServerInternalError,
+    UnknownJobError,
+    error_class,
+    make_error,
+    status_of,
 )
 from stylelock.core.client.events import EVENT_KINDS, JobEvent, JobInfo
 from stylelock.core.params import ParamSchema, ParamSpec
@@ -83,6 +83,7 @@ def test_parameter_schemas_keep_their_types() -> None:
         "warmup_frames": 2,
         "params": schema.to_list(),
         "preview_params": {"mode": "fast", "steps": 4, "shared": True, "strength": 0.25},
+        "temporal": "keyframes",
     }
     back = engine_from_proto(pb.EngineInfo.FromString(engine_to_proto(description).SerializeToString()))
     assert back == description

@@ -12,10 +12,10 @@ import pytest
 from stylelock.core.exr import read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.sample import write_sample_plate
+from stylelock.core.temporal import frame_inputs
 from stylelock.server.cli.demo import paint_over
 from stylelock.server.engines.base import ShotPlan
 from stylelock.server.engines.keyframe import KeyframeEngine
-from stylelock.server.engines.keyframe.contract import frame_inputs
 from stylelock.server.pipeline import JobObserver, run_job
 from stylelock.server.resume import ContentDigests
 
@@ -127,7 +127,7 @@ def test_keyframe_redoes_the_frames_its_contract_ties_to_a_changed_frame_and_the
 )
 def test_keyframe_contract(frame, styles, params, expected):
     plan = ShotPlan(tuple(FRAMES), styles, {**KeyframeEngine.params.defaults(), **params})
-    assert frame_inputs(frame, plan.plate_frames, plan.style_frames, plan.params) == expected
+    assert frame_inputs("keyframes", frame, plan.plate_frames, plan.style_frames, plan.params) == expected
     assert list(KeyframeEngine.frame_inputs(frame, plan)) == expected
 
 

@@ -78,7 +78,7 @@ class ParamSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., float_default: _Optional[float] = ..., int_default: _Optional[int] = ..., bool_default: _Optional[bool] = ..., string_default: _Optional[str] = ..., help: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., advanced: _Optional[bool] = ...) -> None: ...
 
 class EngineInfo(_message.Message):
-    __slots__ = ("name", "summary", "needs_style", "warmup_frames", "params", "preview_params")
+    __slots__ = ("name", "summary", "needs_style", "warmup_frames", "params", "preview_params", "temporal")
     class PreviewParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -92,13 +92,15 @@ class EngineInfo(_message.Message):
     WARMUP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TEMPORAL_FIELD_NUMBER: _ClassVar[int]
     name: str
     summary: str
     needs_style: bool
     warmup_frames: int
     params: _containers.RepeatedCompositeFieldContainer[ParamSpec]
     preview_params: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., summary: _Optional[str] = ..., needs_style: _Optional[bool] = ..., warmup_frames: _Optional[int] = ..., params: _Optional[_Iterable[_Union[ParamSpec, _Mapping]]] = ..., preview_params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    temporal: str
+    def __init__(self, name: _Optional[str] = ..., summary: _Optional[str] = ..., needs_style: _Optional[bool] = ..., warmup_frames: _Optional[int] = ..., params: _Optional[_Iterable[_Union[ParamSpec, _Mapping]]] = ..., preview_params: _Optional[_Mapping[str, str]] = ..., temporal: _Optional[str] = ...) -> None: ...
 
 class DeviceInfo(_message.Message):
     __slots__ = ("kind", "name", "memory_bytes")

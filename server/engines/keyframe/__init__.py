@@ -20,14 +20,14 @@ warm-up window is "from the nearest keyframe(s)"; farm chunks aligned on keyfram
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from types import MappingProxyType
 
 import numpy as np
 
 from stylelock.core.params import ParamSchema, ParamSpec
-from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotPlan
-from stylelock.server.engines.keyframe import contract
+from stylelock.core.temporal import KEYFRAMES
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
 
 PARAMS = ParamSchema(
     (
@@ -253,11 +253,8 @@ class KeyframeEngine(Engine):
     warmup_frames = 0
     """Warm-up is internal: each pass re-runs from its keyframe via `shot.load_frame`."""
     preview_params = MappingProxyType({"mode": "styleblit"})
-
-    @classmethod
-    def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
-        """The plate frames between the frame's governing keyframes (see `contract`)."""
-        return contract.frame_inputs(frame, plan.plate_frames, plan.style_frames, plan.params)
+    temporal = KEYFRAMES
+    """A frame is made from the plate frames between its governing keyframes (`core.temporal`)."""
 
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         from stylelock.server.engines.keyframe.run import KeyframeRun

@@ -6,20 +6,18 @@ anything a restyle changes beyond the paint itself shows up as a difference agai
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
-from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotPlan
+from stylelock.core.temporal import FRAME
+from stylelock.server.engines.base import Engine, ModelFrame, ShotContext
 
 
 class PassthroughEngine(Engine):
     name = "passthrough"
     summary = "Returns the frames unchanged: proves the colour and transport round trip is lossless."
-
-    @classmethod
-    def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
-        return (frame,)
+    temporal = FRAME
 
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:
         for frame in frames:
