@@ -157,3 +157,20 @@ class ExrImage:
                 f"EXR image {self.path!r} has no parts" if self.path else "EXR image has no parts"
             )
         return self.parts[0]
+
+    def channels_beside(self, part: ExrPart) -> dict[str, np.ndarray]:
+        """The channels of the other parts with `part`'s data window, as float32 by name.
+
+        A multipart file may keep a frame's passes in parts of their own: Blender 5 writes each pass
+        of a multilayer render as a part (`ViewLayer.Combined`, `ViewLayer.Depth`,
+        `ViewLayer.Vector`, ...). These are the same frame's AOVs as the channels beside RGB in a
+        single-part file. Names `part` already has, and parts of another size, are left out.
+        """
+        found: dict[str, np.ndarray] = {}
+        for other in self.parts:
+            if other is part or other.data_window != part.data_window:
+                continue
+            for name in other.channels:
+                if name in other.pixels and name not in part.pixels and name not in found:
+                    found[name] = other.channel_float(name)
+        return found

@@ -96,7 +96,8 @@ class _Reader:
     def read(self, path: str, *, with_vectors: bool) -> _Decoded:
         from stylelock.core.exr import read_exr
 
-        part = read_exr(path).main
+        image = read_exr(path)
+        part = image.main
         try:
             rgb = part.rgb(self.layer)
         except SpecError:
@@ -114,9 +115,11 @@ class _Reader:
         small = np.clip(_resize(model, tw, th), 0.0, 1.0)
         aovs: dict[str, np.ndarray] = {}
         if with_vectors:
-            for name in part.channels:
+            channels = {name: part.channel_float(name) for name in part.channels}
+            channels.update(image.channels_beside(part))  # Blender 5: passes in parts of their own
+            for name, values in channels.items():
                 if any(name == v or name.endswith("." + v) for v in _VECTOR_NAMES):
-                    aovs[name] = _resize(np.asarray(part.channel_float(name), dtype=np.float32), tw, th)
+                    aovs[name] = _resize(np.asarray(values, dtype=np.float32), tw, th)
         small_alpha = None if alpha is None else _resize(np.asarray(alpha, dtype=np.float32), tw, th)
         return _Decoded(small, aovs, tw / w, counts.nan, counts.inf, (w, h), small_alpha)
 

@@ -77,14 +77,15 @@ class FrameCodec:
         rgb = part.rgb(self.layer)
         alpha = part.alpha(self.layer)
         model_rgb, state = self.codec.encode(rgb, alpha)
-        model = self._model_frame(number, part, model_rgb, alpha)
+        model = self._model_frame(number, image, part, model_rgb, alpha)
         return DecodedFrame(number, image, model, state, model_full=model_rgb)
 
     def _model_frame(
-        self, number: int, part: ExrPart, model_rgb: np.ndarray, alpha: np.ndarray | None
+        self, number: int, image: ExrImage, part: ExrPart, model_rgb: np.ndarray, alpha: np.ndarray | None
     ) -> ModelFrame:
         own = set(layer_channels(self.layer))
         aovs = {name: part.channel_float(name) for name in part.channels if name not in own}
+        aovs.update(image.channels_beside(part))
         width, height = self.engine_size(model_rgb.shape[1], model_rgb.shape[0])
         if (width, height) != (model_rgb.shape[1], model_rgb.shape[0]):
             model_rgb = np.clip(resize(model_rgb, width, height), 0.0, 1.0)
