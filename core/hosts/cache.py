@@ -10,7 +10,10 @@ Each host node (a Nuke node, a Blender scene's StyleLock settings) owns a folder
 The root is `$STYLELOCK_CACHE` when set, else `stylelock_cache/<scene name>` beside the saved scene
 (or under the system temp folder for an unsaved one), so a scene's cache travels with it and two
 scripts never share one. Re-rendering into the same folders is what makes Restyle incremental: the
-server's resume key follows the pixels of the plate frames, not their paths.
+server's resume key follows the content of the plate frames, not their paths.
+
+A host renders into a staging folder (`staging`) and `publish`es each finished frame with a rename,
+so a crash or a cancelled render never leaves a half-written plate frame where the server reads.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from stylelock.core.errors import OutputError
+from stylelock.core.sequence import FramePattern
 
 CACHE_ENV = "STYLELOCK_CACHE"
 
@@ -71,3 +78,31 @@ class CacheLayout:
     def make_folders(self) -> None:
         for name in ("plate", "style", "restyle", "preview"):
             (self.folder / name).mkdir(parents=True, exist_ok=True)
+
+
+def staging(pattern: str) -> str:
+    """Where a host renders `pattern`'s frames before `publish` moves them into place."""
+    path = Path(pattern)
+    return str(path.parent / ".rendering" / path.name)
+
+
+def publish(pattern: str, frames: Iterable[int]) -> None:
+    """Move each rendered frame from `staging(pattern)` into `pattern`, one atomic rename a frame."""
+    staged, final = FramePattern.parse(staging(pattern)), FramePattern.parse(pattern)
+    for frame in frames:
+        source = staged.path(frame)
+        if not os.path.isfile(source):
+            raise OutputError(f"the host rendered no frame {frame} into {staged.dirname}")
+        os.makedirs(os.path.dirname(final.path(frame)) or ".", exist_ok=True)
+        os.replace(source, final.path(frame))
+
+
+def prune(pattern: str, keep: Iterable[int]) -> list[int]:
+    """Remove frames of `pattern` not in `keep` (a cache's plate frames outside the current shot, which
+    the server would otherwise count as part of it); returns the frames removed."""
+    sequence = FramePattern.parse(pattern)
+    kept = set(keep)
+    removed = [frame for frame in sequence.existing_frames() if frame not in kept]
+    for frame in removed:
+        os.remove(sequence.path(frame))
+    return removed

@@ -39,7 +39,15 @@ PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 
 #: The `stylelock` sources a host imports, relative to the package folders the build maps.
-_CORE_MODULES = ("__init__.py", "errors.py", "paths.py", "jobspec.py", "params.py", "sequence.py")
+_CORE_MODULES = (
+    "__init__.py",
+    "errors.py",
+    "paths.py",
+    "jobspec.py",
+    "params.py",
+    "sequence.py",
+    "temporal.py",
+)
 _CORE_PACKAGES = ("client", "hosts")
 
 

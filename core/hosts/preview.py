@@ -32,11 +32,7 @@ def preview_spec(
     proxy: float = PREVIEW_PROXY,
 ) -> JobSpec:
     """`spec` cut to the frames around `frame`, at `proxy` size in `engine`'s fast mode."""
-    frames = parse_frames(spec.frames)
-    if frame not in frames:
-        raise SpecError(f"frame {frame} is outside the job's range {spec.frames}; move to a frame inside it")
-    index = frames.index(frame)
-    window = frames[max(0, index - around) : index + around + 1]
+    window = preview_window(parse_frames(spec.frames), frame, around)
     params = dict(spec.params)
     params.update(engine.get("preview_params") or {})
     return spec.with_changes(
@@ -45,3 +41,12 @@ def preview_spec(
         proxy=min(spec.proxy, proxy),
         output=OutputSettings(output_pattern, spec.output.compression, resume=True),
     )
+
+
+def preview_window(frames: list[int], frame: int, around: int = PREVIEW_AROUND) -> list[int]:
+    """`frame` and up to `around` frames of `frames` each side of it (what a preview renders)."""
+    if frame not in frames:
+        expression = format_frames(frames) if frames else "(none)"
+        raise SpecError(f"frame {frame} is outside the job's range {expression}; move to a frame inside it")
+    index = frames.index(frame)
+    return frames[max(0, index - around) : index + around + 1]

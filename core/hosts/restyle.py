@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stylelock.core import temporal
 from stylelock.core.errors import SpecError
 from stylelock.core.hosts.cache import CacheLayout
 from stylelock.core.hosts.fields import ParamField, job_params
@@ -74,3 +75,22 @@ def build_spec(settings: PanelSettings, layout: CacheLayout, fields: Sequence[Pa
         proxy=settings.proxy,
         layer=layer,
     )
+
+
+def frames_to_render(
+    spec: JobSpec, engine: Mapping[str, Any], fields: Sequence[ParamField], shot_frames: Sequence[int]
+) -> list[int]:
+    """The plate frames a host must render for `spec`: what the engine's temporal contract says its
+    frames are made from (`stylelock.core.temporal`), within the shot the host has (`shot_frames`,
+    the upstream range). A frame the contract needs outside the shot is a clear error."""
+    params = {field.name: field.default for field in fields} | dict(spec.params)
+    kind = str(engine.get("temporal") or temporal.SHOT)
+    style_frames = [style.frame for style in spec.styles]
+    needed = temporal.job_inputs(kind, parse_frames(spec.frames), shot_frames, style_frames, params)
+    outside = sorted(set(needed) - set(shot_frames))
+    if outside:
+        raise SpecError(
+            f"the {spec.engine} job needs plate frame {outside[0]}, outside the input's range "
+            f"{format_frames(shot_frames)} (a keyframe or frame range beyond the input?)"
+        )
+    return needed
