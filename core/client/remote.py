@@ -36,16 +36,18 @@ def run_remote(
     inline: bool | None = None,
     on_event: Callable[[JobEvent], None] | None = None,
     cancel: threading.Event | None = None,
+    token: str | None = None,
 ) -> list[int]:
     """Run `spec` on the server at `address` and return the frames written, when all are done.
 
     `inline=None` picks shared paths when the server's allowed roots contain the plate, style and
     output folders (as seen from here), inline transport otherwise. Setting `cancel` (the CLI does
     on Ctrl-C) cancels the job on the server; finished frames stay, `JobCancelledError` is raised.
-    A failed job raises the server's StyleLockError with its message.
+    A failed job raises the server's StyleLockError with its message. `token` goes with every call
+    (`StyleLockClient`).
     """
     cancel = cancel or threading.Event()
-    with StyleLockClient(address) as client:
+    with StyleLockClient(address, token=token) as client:
         if inline is None:
             inline = not shared_paths_reachable(spec, client.info()["allowed_roots"])
         job_id = client.submit(spec, inline=inline, cancel=cancel)

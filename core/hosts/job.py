@@ -74,7 +74,7 @@ class RemoteJob:
     """Run `spec` on the server at `address` on a worker thread; see the module docstring.
 
     `inline=None` picks shared paths when the server's allowed roots hold the plate, style and
-    output folders, inline transport otherwise (`run_remote`).
+    output folders, inline transport otherwise (`run_remote`). `token` goes with every call.
     """
 
     def __init__(
@@ -84,8 +84,10 @@ class RemoteJob:
         *,
         inline: bool | None = None,
         on_change: Callable[[], None] | None = None,
+        token: str | None = None,
     ) -> None:
         self.address = address
+        self.token = token
         self.spec = spec
         self.inline = inline
         self.on_change = on_change
@@ -129,7 +131,12 @@ class RemoteJob:
     def _work(self) -> None:
         try:
             run_remote(
-                self.address, self.spec, inline=self.inline, on_event=self._on_event, cancel=self._cancel
+                self.address,
+                self.spec,
+                inline=self.inline,
+                on_event=self._on_event,
+                cancel=self._cancel,
+                token=self.token,
             )
         except JobCancelledError as exc:
             self._end(CANCELLED, one_line(exc), None)
