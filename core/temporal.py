@@ -72,8 +72,7 @@ def frame_inputs(
     before, after = governing_keyframes(frame, keys, str(params.get("blend", "poisson")))
     low = before if before is not None else frame
     high = after if after is not None else frame
-    on_disk = set(plate_frames)
-    return [f for f in range(low, high + 1) if f in on_disk or f == frame]
+    return list(range(low, high + 1))  # every frame between: paint is carried one frame at a time
 
 
 def job_inputs(

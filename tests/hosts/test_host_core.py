@@ -11,13 +11,19 @@ import pytest
 from grpc_fixtures import SlowEngine, partial_files, register_engine, serve, tiny_plate
 
 from stylelock.core.client import StyleLockClient
-from stylelock.core.errors import FramesMissingError, ServerUnavailableError, SpecError, UnknownEngineError
+from stylelock.core.errors import (
+    FramesMissingError,
+    OutputError,
+    ServerUnavailableError,
+    SpecError,
+    UnknownEngineError,
+)
 from stylelock.core.hosts import job as host_job
-from stylelock.core.hosts.cache import CACHE_ENV, CacheLayout, cache_root, safe_name
+from stylelock.core.hosts.cache import CACHE_ENV, CacheLayout, cache_root, prune, publish, safe_name, staging
 from stylelock.core.hosts.fields import SavedValues, engine_names, job_params, param_fields
 from stylelock.core.hosts.messages import MAX_LINE, one_line
 from stylelock.core.hosts.preview import preview_spec
-from stylelock.core.hosts.restyle import PanelSettings, build_spec
+from stylelock.core.hosts.restyle import PanelSettings, build_spec, frames_to_render
 from stylelock.core.hosts.styles import format_style_rows, parse_style_rows
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.server.info import server_info
@@ -201,3 +207,33 @@ def test_remote_job_against_no_server_fails_with_one_clear_line(tmp_path):
         and "\n" not in progress.message
     )
     assert not os.path.exists(tmp_path / "o" / "o.1001.exr")
+
+
+def test_frames_to_render_follow_the_engines_contract(info, tmp_path):
+    layout = CacheLayout(tmp_path, "n")
+    fields = param_fields(info, "keyframe")
+    keyframe = next(e for e in info["engines"] if e["name"] == "keyframe")
+    passthrough = next(e for e in info["engines"] if e["name"] == "passthrough")
+    shot = list(range(1001, 1011))
+    spec = build_spec(PanelSettings("keyframe", "1006-1007", style_rows="1003=/p.exr"), layout, fields)
+    assert frames_to_render(spec, keyframe, fields, shot) == [1003, 1004, 1005, 1006, 1007]
+    assert frames_to_render(spec.with_changes(engine="passthrough"), passthrough, [], shot) == [1006, 1007]
+    early = build_spec(PanelSettings("keyframe", "1002", style_rows="990=/p.exr"), layout, fields)
+    with pytest.raises(SpecError, match="needs plate frame 990, outside the input's range 1001-1010"):
+        frames_to_render(early, keyframe, fields, shot)
+
+
+def test_staged_frames_are_published_whole_and_stale_ones_pruned(tmp_path):
+    pattern = str(tmp_path / "plate" / "plate.####.exr")
+    staged = Path(staging(pattern))
+    staged.parent.mkdir(parents=True)
+    for frame in (1001, 1002):
+        (staged.parent / f"plate.{frame}.exr").write_bytes(b"frame %d" % frame)
+    publish(pattern, [1001, 1002])
+    assert (tmp_path / "plate" / "plate.1002.exr").read_bytes() == b"frame 1002"
+    assert list(staged.parent.iterdir()) == []
+    with pytest.raises(OutputError, match="rendered no frame 1003"):
+        publish(pattern, [1003])
+    (tmp_path / "plate" / "plate.0990.exr").write_bytes(b"old")
+    assert prune(pattern, range(1001, 1003)) == [990]
+    assert sorted(p.name for p in (tmp_path / "plate").glob("*.exr")) == ["plate.1001.exr", "plate.1002.exr"]

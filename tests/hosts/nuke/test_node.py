@@ -200,3 +200,27 @@ def test_only_the_declared_nuke_calls_exist():
 
     with pytest.raises(AttributeError):
         nukescripts.clear_selection_recursive()
+
+
+def test_menu_and_panel_registration_in_the_gui():
+    import stylelock_nuke
+    from nukescripts import panels
+
+    stylelock_nuke.register_gui()
+    assert "Nodes/StyleLock/StyleLock" in fake_session.STATE.menu
+    expression, title = panels.REGISTERED[stylelock_nuke.PANEL_ID]
+    assert title == "StyleLock Jobs" and "stylelock_nuke.panel" in expression
+
+
+def test_parameter_values_are_saved_with_the_script(shot, tmp_path, monkeypatch):
+    with serve(allow_roots=[tmp_path]) as (_, address):
+        node = make_node(address, shot["plate"], monkeypatch)
+        fake_session.user_sets(node, "slp_softness", 0.25)
+        fake_session.user_sets(node, "engine", "passthrough")
+        name = node.fullName()
+        fake_session.save_script(str(tmp_path / "comp.nk"))
+        nuke.scriptOpen(str(tmp_path / "comp.nk"))
+        reopened = nuke.toNode(name)
+        assert reopened is not node and reopened.knob("engine").value() == "passthrough"
+        fake_session.user_sets(reopened, "engine", "keyframe")  # the engine list is known from the server
+        assert reopened.knob("slp_softness").value() == pytest.approx(0.25)
