@@ -54,8 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spec", help="read the job from a JSON spec file (flags given override it)")
     parser.add_argument("--print-spec", action="store_true", help="print the job spec as JSON and exit")
     parser.add_argument(
-        "--server", metavar="ADDR", help="run on a StyleLock server (host:port or unix:///path)"
+        "--server",
+        metavar="ADDR",
+        help="run on a StyleLock server (host:port or unix:///path); several, comma-separated or a DNS "
+        "name with several addresses, share the job as contiguous chunks",
     )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per job event (stdout)")
     parser.set_defaults(run=run)
 
 
@@ -128,41 +132,68 @@ def run(args: argparse.Namespace) -> int:
     if args.print_spec:
         print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
         return 0
+    if not args.json:
+        return _run(args, spec, None)
+    from stylelock.core.errors import StyleLockError
+    from stylelock.server.cli.job_events import JsonEvents
+
+    events = JsonEvents()
+    try:
+        return _run(args, spec, events)
+    except StyleLockError as exc:
+        events.error(exc)
+        raise
+
+
+def _run(args: argparse.Namespace, spec: JobSpec, events: object | None) -> int:
+    from stylelock.server.cli.interrupt import ctrl_c_cancels
+
     cancel = threading.Event()
     if args.server:
-        return _run_remote(args.server, spec, cancel)
-    from stylelock.server.cli.interrupt import ctrl_c_cancels
+        return _run_remote(args.server, spec, cancel, events)
     from stylelock.server.cli.progress import ProgressBar
     from stylelock.server.pipeline import run_job
 
-    progress = ProgressBar()
+    observer = events or ProgressBar()
     with ctrl_c_cancels(cancel):
-        summary = run_job(spec, observer=progress, cancel=cancel)
+        summary = run_job(spec, observer=observer, cancel=cancel)
+    if events is not None:
+        events.finished(job=summary.job_id, output=spec.output.pattern)
+        return 0
     written = len(summary.outputs) - len(summary.skipped)
     skipped = f", {len(summary.skipped)} already done" if summary.skipped else ""
     print(f"restyled {written} frames{skipped} in {summary.seconds:.1f}s -> {spec.output.pattern}")
     return 0
 
 
-def _run_remote(address: str, spec: JobSpec, cancel: threading.Event) -> int:
-    from stylelock.core.client import run_remote
+def _run_remote(server: str, spec: JobSpec, cancel: threading.Event, events: object | None) -> int:
+    from stylelock.core.client.spread import resolve_servers, run_spread
     from stylelock.server.cli.interrupt import ctrl_c_cancels
 
-    printer = _RemoteProgress()
+    addresses = resolve_servers(server)
+    printer = events.server_event if events is not None else _RemoteProgress(len(addresses) > 1)
     with ctrl_c_cancels(cancel):
-        frames = run_remote(address, spec, on_event=printer, cancel=cancel)
-    print(f"restyled {len(frames)} frames on {address} -> {spec.output.pattern}")
+        frames = run_spread(addresses, spec, on_event=printer, cancel=cancel)
+    if events is not None:
+        events.finished(output=spec.output.pattern, servers=addresses)
+        return 0
+    where = addresses[0] if len(addresses) == 1 else f"{len(addresses)} servers"
+    print(f"restyled {len(frames)} frames on {where} -> {spec.output.pattern}")
     return 0
 
 
 class _RemoteProgress:
-    """Prints server job events as they arrive."""
+    """Prints server job events as they arrive (naming the server when there are several)."""
 
-    def __call__(self, event: object) -> None:
+    def __init__(self, several: bool = False) -> None:
+        self.several = several
+
+    def __call__(self, event: object, server: str = "") -> None:
         kind = getattr(event, "kind", "")
         frame = getattr(event, "frame", None)
+        where = f" on {server}" if self.several and server else ""
         if kind == "frame_done":
-            print(f"frame {frame} done ({getattr(event, 'seconds', 0.0):.2f}s)", flush=True)
+            print(f"frame {frame} done{where} ({getattr(event, 'seconds', 0.0):.2f}s)", flush=True)
         elif kind in ("queued", "warning"):
             message = getattr(event, "message", "") or f"position {getattr(event, 'position', 0)}"
-            print(f"{kind}: {message}", flush=True)
+            print(f"{kind}{where}: {message}", flush=True)

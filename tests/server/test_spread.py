@@ -1,0 +1,173 @@
+"""One job over several servers (`restyle --server a,b`), `restyle --json`, and re-runs counted from
+the job events: nothing changed, a parameter changed, one plate frame replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from grpc_fixtures import serve
+
+from stylelock.core.client.spread import resolve_servers, split_chunks
+from stylelock.core.errors import SpecError
+from stylelock.core.exr import read_exr, write_exr
+from stylelock.core.sample import write_sample_plate
+from stylelock.server.cli import main as cli
+from stylelock.server.cli.demo import paint_over
+
+TESTS = Path(__file__).resolve().parents[1]
+FIRST, LAST = 1001, 1012
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> dict[str, str]:
+    plate = write_sample_plate(tmp_path / "plate", frames=list(range(FIRST, LAST + 1)), width=96, height=54)
+    paint = paint_over(plate, FIRST, tmp_path / "paint" / f"p.{FIRST}.exr")
+    return {"plate": plate, "style": f"{FIRST}={paint}"}
+
+
+def restyle(shot: dict[str, str], out: Path, *extra: str) -> list[str]:
+    return [
+        "restyle",
+        shot["plate"],
+        "--frames",
+        f"{FIRST}-{LAST}",
+        "--style",
+        shot["style"],
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def events(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def same_frames(a: Path, b: Path) -> None:
+    for frame in range(FIRST, LAST + 1):
+        assert (a.parent / a.name.replace("####", str(frame))).read_bytes() == (
+            b.parent / b.name.replace("####", str(frame))
+        ).read_bytes(), frame
+
+
+def test_split_and_resolve():
+    assert split_chunks(list(range(1, 11)), 3) == [[1, 2, 3, 4], [5, 6, 7], [8, 9, 10]]
+    assert split_chunks([5], 4) == [[5]]
+    assert resolve_servers("a:1, b:2") == ["a:1", "b:2"]
+    assert resolve_servers("localhost:50151") == ["localhost:50151"]  # one host, whatever its families
+    assert resolve_servers("unix:///tmp/s.sock") == ["unix:///tmp/s.sock"]
+    with pytest.raises(SpecError, match="host:port"):
+        resolve_servers("gpu1")
+
+
+def test_two_servers_give_the_bytes_of_one_in_process_run(shot, tmp_path, capsys):
+    single = tmp_path / "single" / "s.####.exr"
+    assert cli(restyle(shot, single)) == 0
+    spread = tmp_path / "spread" / "s.####.exr"
+    with serve(allow_roots=[tmp_path]) as (_, a), serve(allow_roots=[tmp_path]) as (_, b):
+        capsys.readouterr()
+        assert cli(restyle(shot, spread, "--server", f"{a},{b}", "--json")) == 0
+    lines = events(capsys)
+    done = [e for e in lines if e["event"] == "frame_done"]
+    assert sorted(e["frame"] for e in done) == list(range(FIRST, LAST + 1))
+    assert {e["server"] for e in done} == {a, b}  # both servers worked, each on a contiguous chunk
+    assert all(set(e["seconds"]) >= {"engine", "write"} for e in done)
+    assert lines[-1]["event"] == "finished" and lines[-1]["made"] == LAST - FIRST + 1
+    same_frames(spread, single)
+
+
+def _server_process(tmp_path: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """A real `stylelock serve` process that also offers the tests' slow engine."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+        "from stylelock.server import engines\n"
+        "engines.BUILTIN_ENGINES['test-slow'] = 'pipeline_engines:SlowEngine'\n"
+        "from stylelock.server.cli import main\n"
+        f"sys.exit(main(['serve', '--listen', '127.0.0.1:0', '--allow-root', {str(tmp_path)!r},"
+        f" '--spool-dir', {str(tmp_path / name)!r}]))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert "listening on" in line, line
+    return process, line.split("listening on", 1)[1].strip()
+
+
+def test_a_server_killed_mid_job_hands_its_chunk_to_the_other(shot, tmp_path, capsys):
+    out = tmp_path / "out" / "o.####.exr"
+    steady, a = _server_process(tmp_path, "spool-a")
+    doomed, b = _server_process(tmp_path, "spool-b")
+    try:
+        command = [
+            "restyle", shot["plate"], "--frames", f"{FIRST}-{LAST}", "--engine", "test-slow",
+            "--param", "delay=0.25", "--out", str(out), "--server", f"{a},{b}", "--json",
+        ]  # fmt: skip
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "stylelock.server.cli", *command], stdout=subprocess.PIPE, text=True
+        )
+        lines = []
+        for line in runner.stdout:
+            lines.append(json.loads(line))
+            if lines[-1].get("event") == "frame_done" and lines[-1].get("server") == b:
+                doomed.send_signal(signal.SIGKILL)  # mid-chunk: the rest of its frames are not made
+                break
+        lines += [json.loads(line) for line in runner.stdout]
+        assert runner.wait(120) == 0
+    finally:
+        for process in (steady, doomed):
+            process.kill()
+            process.wait()
+    made = {e["frame"] for e in lines if e["event"] == "frame_done"}
+    assert made == set(range(FIRST, LAST + 1))
+    assert {e["server"] for e in lines if e["event"] == "frame_done"} == {a, b}
+    plate = Path(shot["plate"]).parent
+    for frame in range(FIRST, LAST + 1):  # the slow engine is a passthrough: every pixel as the plate's
+        got = read_exr(out.parent / f"o.{frame}.exr").main.pixels
+        want = read_exr(plate / f"plate.{frame}.exr").main.pixels
+        assert all(np.array_equal(got[c], want[c]) for c in want)
+    assert not [p for p in out.parent.iterdir() if p.suffix != ".exr"]
+
+
+def test_reruns_counted_from_events(shot, tmp_path, capsys):
+    out = tmp_path / "o" / "o.####.exr"
+
+    def made(*extra: str) -> list[int]:
+        capsys.readouterr()
+        assert cli(restyle(shot, out, "--json", *extra)) == 0
+        return sorted(e["frame"] for e in events(capsys) if e["event"] == "frame_done" and not e["skipped"])
+
+    assert made() == list(range(FIRST, LAST + 1))
+    assert made() == []  # nothing changed
+    assert made("--param", "seed=5") == list(range(FIRST, LAST + 1))  # one parameter: every frame
+    assert made("--param", "seed=5") == []
+    path = Path(shot["plate"].replace("####", "1008"))
+    image = read_exr(path)
+    image.main.pixels["R"] = (image.main.pixels["R"].astype(np.float32) + 0.01).astype(np.float16)
+    write_exr(path, image)
+    assert made("--param", "seed=5") == list(range(1008, LAST + 1))  # it and the frames carried on from it
+
+
+def test_json_errors_carry_the_exit_code(tmp_path, capsys):
+    code = cli(
+        [
+            "restyle",
+            str(tmp_path / "none.####.exr"),
+            "--frames",
+            "1-2",
+            "--out",
+            str(tmp_path / "o.#.exr"),
+            "--engine",
+            "passthrough",
+            "--json",
+        ]
+    )
+    assert code == 3
+    (line,) = events(capsys)
+    assert line["event"] == "error" and line["exit_code"] == 3 and line["error"] == "FramesMissingError"
+    assert os.path.basename(str(tmp_path)) in line["message"]
