@@ -19,7 +19,7 @@ from stylelock.core.errors import StyleLockError
 
 log = logging.getLogger("stylelock")
 
-SUBCOMMANDS = ("restyle", "info", "sample", "demo", "qc", "serve", "jobs", "hosts", "monitor")
+SUBCOMMANDS = ("restyle", "info", "sample", "demo", "qc", "serve", "jobs", "hosts", "monitor", "farm")
 
 
 def build_parser() -> argparse.ArgumentParser:

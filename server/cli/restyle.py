@@ -19,6 +19,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "'shot/plate.####.exr' --frames 1001-1024 --engine keyframe --style 1001=paint.1001.exr "
         "--out 'out/styled.####.exr'",
     )
+    add_job_arguments(parser)
+    parser.add_argument(
+        "--server",
+        metavar="ADDR",
+        help="run on a StyleLock server (host:port or unix:///path); several, comma-separated or a DNS "
+        "name with several addresses, share the job as contiguous chunks",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per job event (stdout)")
+    parser.set_defaults(run=run)
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe a job (shared by `restyle` and `farm`)."""
     parser.add_argument("plate", nargs="?", help="plate pattern: plate.####.exr, %%04d, $F4")
     parser.add_argument("--frames", help="frame range: 1001-1100, 1001-1100x2, 1001,1005,1010-1020")
     parser.add_argument("--out", help="output pattern, e.g. out/styled.####.exr")
@@ -53,14 +66,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-resume", action="store_true", help="redo frames already on disk")
     parser.add_argument("--spec", help="read the job from a JSON spec file (flags given override it)")
     parser.add_argument("--print-spec", action="store_true", help="print the job spec as JSON and exit")
-    parser.add_argument(
-        "--server",
-        metavar="ADDR",
-        help="run on a StyleLock server (host:port or unix:///path); several, comma-separated or a DNS "
-        "name with several addresses, share the job as contiguous chunks",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object per job event (stdout)")
-    parser.set_defaults(run=run)
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
