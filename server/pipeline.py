@@ -246,23 +246,16 @@ class _JobRun:
         self.events = threading.RLock()
         """Serialises observer calls from the job's threads."""
         self.plate_frames = self._plate_frames()
-        plan = ShotPlan(self.plate_frames, tuple(s.frame for s in spec.styles), prepared.params)
-        self.frame_keys = FrameKeys(
-            prepared.engine,
-            prepared.pixel_hash,
-            plan,
-            self.plate_pattern.path,
-            mask=spec.mask,
-            guides=spec.guides,
-        ).keys(frame for frame, _ in prepared.plate)
+        self.frame_keys: dict[int, str] = {}
 
     # -- orchestration ---------------------------------------------------------------------------
     def execute(self) -> None:
+        engine = self.engines.get(self.prepared.engine)
+        self.frame_keys = self._frame_keys(engine)
         todo = self._frames_to_do()
         self.observer.job_started(self.job_id, [frame for frame, _ in todo])
         if not todo:
             return
-        engine = self.engines.get(self.prepared.engine)
         shot = self._shot_context(engine, [frame for frame, _ in todo])
         pending: queue.SimpleQueue[DecodedFrame] = queue.SimpleQueue()
         timings: dict[int, dict[str, float]] = {}
@@ -307,6 +300,19 @@ class _JobRun:
                 f"engine {self.prepared.spec.engine!r} returned {len(todo) - len(missing)} frames "
                 f"for {len(todo)}"
             )
+
+    def _frame_keys(self, engine: Engine) -> dict[int, str]:
+        """Each frame's resume key: the settings, the engine's model files, the plate it reads."""
+        spec, prepared = self.prepared.spec, self.prepared
+        plan = ShotPlan(self.plate_frames, tuple(s.frame for s in spec.styles), prepared.params)
+        settings = prepared.pixel_hash
+        identity = engine.identity(prepared.params, spec.guides)
+        if identity:
+            settings = f"{settings}|models:{identity}"
+        keys = FrameKeys(
+            prepared.engine, settings, plan, self.plate_pattern.path, mask=spec.mask, guides=spec.guides
+        )
+        return keys.keys(frame for frame, _ in prepared.plate)
 
     def _frames_to_do(self) -> list[tuple[int, str]]:
         todo = []

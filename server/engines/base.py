@@ -148,6 +148,11 @@ class Engine(ABC):
         in the same order. An engine may read ahead (windows, batches) before yielding. It checks
         `shot.is_cancelled()` between frames (or diffusion steps) and simply stops when it is set."""
 
+    def identity(self, params: Mapping[str, Any], guides: Mapping[str, str]) -> str:
+        """What identifies the model files a job with these parameters loads (names, sizes, times),
+        for resume keys: replacing a model redoes its frames. "" for an engine without model files."""
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing to free
         """Release device memory and loaded models."""
 

@@ -67,3 +67,29 @@ def test_exr_plate_through_a_diffusion_engine(setup, tmp_path, engine):
     for name in source.channels:  # alpha and every AOV leave untouched
         if name not in ("R", "G", "B"):
             np.testing.assert_array_equal(styled.pixels[name], source.pixels[name])
+
+
+def test_replacing_a_model_file_redoes_its_frames_and_nothing_else_does(setup, tmp_path):
+    import os
+
+    from stylelock.server.engines.diffusion.identity import job_models_identity
+
+    library, _ = setup
+    first, _ = restyle(setup, tmp_path, "diffusion-image")
+    assert sorted(first.outputs) == [1001, 1002, 1003, 1004] and not first.skipped
+    again, _ = restyle(setup, tmp_path, "diffusion-image")
+    assert sorted(again.skipped) == [1001, 1002, 1003, 1004]  # nothing changed: nothing made
+    before = job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"})
+    weights = next(p for p in (library.models["sd"] / "unet").iterdir() if p.suffix == ".safetensors")
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a new checkpoint
+    assert job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"}) != before
+    redone, _ = restyle(setup, tmp_path, "diffusion-image")
+    assert redone.skipped == []
+    net = next(p for p in library.controlnets["depth"].iterdir() if p.suffix == ".safetensors")
+    stat = net.stat()
+    os.utime(net, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"}) != job_models_identity(
+        library, {"model": "sd"}, {}
+    )
+    assert "is neither a registered name" in job_models_identity(library, {"model": "nope"}, {})

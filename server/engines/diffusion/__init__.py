@@ -9,8 +9,9 @@ diffusers load inside `restyle`, so listing engines (`stylelock info`) stays che
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,11 @@ class _DiffusionEngine(Engine):
     def __init__(self, device: str = "cpu", *, models: ModelLibrary | None = None) -> None:
         super().__init__(device)
         self.models = models if models is not None else ModelLibrary()
+
+    def identity(self, params: Mapping[str, Any], guides: Mapping[str, str]) -> str:
+        from stylelock.server.engines.diffusion.identity import job_models_identity
+
+        return job_models_identity(self.models, params, guides)
 
     def close(self) -> None:
         """Unload every resident pipeline (they are shared by both diffusion engines)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from stylelock.server.engines.diffusion import latents as lat
 from stylelock.server.engines.diffusion.crossframe import CrossFrameState, cross_frame_attention
 from stylelock.server.engines.diffusion.fusion import FlowFusion
 from stylelock.server.engines.diffusion.guides import GuideMaker, plan_guides
-from stylelock.server.engines.diffusion.library import ModelLibrary
+from stylelock.server.engines.diffusion.library import ModelLibrary, controlnet_paths
 from stylelock.server.engines.diffusion.loading import (
     ensure_ip_adapter,
     free_memory,
@@ -63,7 +62,7 @@ class ImageJob:
         ensure_ip_adapter(base, self.look.ip_adapter, self.dtype, device)
 
         self.guide_names = list(shot.guides)
-        extra = _controlnet_paths(self.p["controlnet_paths"])
+        extra = controlnet_paths(self.p["controlnet_paths"])
         if extra:
             library = replace(library, controlnets={**library.controlnets, **extra})
         nets = [
@@ -243,16 +242,6 @@ class ImageJob:
                     f"ControlNet {name!r} starts at {start} but ends at {end}: start must come first"
                 )
         return weights, starts, ends
-
-
-def _controlnet_paths(text: str) -> dict[str, Path]:
-    paths = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise SpecError(f"controlnet_paths entry {item!r} must be GUIDE=PATH")
-        paths[name.strip()] = Path(path.strip()).expanduser()
-    return paths
 
 
 def _per_guide(text: str, names: list[str], default: float, what: str) -> list[float]:

@@ -202,3 +202,14 @@ def _parse_pairs(flag: str, values: Iterable[str], *, allow_bare: bool) -> dict[
             raise SpecError(f"{flag} name {name!r} is given twice")
         pairs[name] = Path(path).expanduser()
     return pairs
+
+
+def controlnet_paths(text: str) -> dict[str, Path]:
+    """The `controlnet_paths` parameter (`GUIDE=PATH,...`): ControlNets a job names by path."""
+    paths = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SpecError(f"controlnet_paths entry {item!r} must be GUIDE=PATH")
+        paths[name.strip()] = Path(path.strip()).expanduser()
+    return paths
