@@ -53,8 +53,10 @@ class BuiltExtension:
 
 
 def addon_folder() -> Path:
-    """The add-on's own files, shipped as `stylelock.host_plugins` package data."""
-    return Path(str(resources.files("stylelock.host_plugins") / "blender"))
+    """The add-on's own files (the zip's top level), shipped as `stylelock.host_plugins` package data
+    in `blender/addon/` (a folder without an `__init__.py` above it, so the build does not take the
+    add-on for a package of its own)."""
+    return Path(str(resources.files("stylelock.host_plugins") / "blender" / "addon"))
 
 
 def version() -> str:
