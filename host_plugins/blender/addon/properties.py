@@ -5,6 +5,7 @@ The engine's own parameters are not here: they are built from the server's schem
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import bpy
@@ -114,33 +115,15 @@ class StyleLockStyleRow(bpy.types.PropertyGroup):
 def _engine_items(self: Any, context: Any) -> list[tuple[str, str, str]]:
     global _ENGINE_ITEMS
     info = cached_info(context) if context is not None else None
-    names = [engine["name"] for engine in (info or {}).get("engines", ())] or [self.engine or "keyframe"]
-    items = [(name, name, (_summary(info, name))) for name in names]
+    engines = (info or {}).get("engines", ())
+    items = [(e["name"], e["name"], str(e.get("summary") or "")) for e in engines]
+    items = items or [(self.engine, self.engine, "")]
     if items != _ENGINE_ITEMS:
         _ENGINE_ITEMS = items  # Blender needs the strings kept alive while the menu shows them
     return _ENGINE_ITEMS
 
 
-def _summary(info: dict[str, Any] | None, name: str) -> str:
-    for engine in (info or {}).get("engines", ()):
-        if engine["name"] == name:
-            return str(engine.get("summary") or "")
-    return ""
-
-
 _ENGINE_ITEMS: list[tuple[str, str, str]] = []
-
-
-def _get_engine(self: Any) -> int:
-    names = [item[0] for item in _engine_items(self, bpy.context)]
-    return names.index(self.engine) if self.engine in names else 0
-
-
-def _set_engine(self: Any, index: int) -> None:
-    items = _engine_items(self, bpy.context)
-    self.engine = items[index][0] if 0 <= index < len(items) else self.engine
-
-
 _SPACE_ITEMS: list[tuple[str, str, str]] = []
 
 
@@ -151,14 +134,26 @@ def _space_items(self: Any, context: Any) -> list[tuple[str, str, str]]:
     return _SPACE_ITEMS
 
 
-def _get_space(self: Any) -> int:
-    names = [item[0] for item in _space_items(self, None)]
-    wanted = self.sequence_colorspace_name or host.working_space()
-    return names.index(wanted) if wanted in names else 0
+def _enum_over_string(
+    attribute: str,
+    items: Callable[[Any, Any], list[tuple[str, str, str]]],
+    fallback: Callable[[], str] = str,
+) -> dict[str, Any]:
+    """`items`, `get` and `set` of an EnumProperty whose choices change at run time (the server's
+    engines, Blender's colour spaces) and whose value lives in the string property `attribute`: an
+    enum stores an index, which would point at another choice once the list changes."""
 
+    def get(self: Any) -> int:
+        names = [item[0] for item in items(self, bpy.context)]
+        wanted = getattr(self, attribute) or fallback()
+        return names.index(wanted) if wanted in names else 0
 
-def _set_space(self: Any, index: int) -> None:
-    self.sequence_colorspace_name = _space_items(self, None)[index][0]
+    def set_(self: Any, index: int) -> None:
+        choices = items(self, bpy.context)
+        if 0 <= index < len(choices):
+            setattr(self, attribute, choices[index][0])
+
+    return {"items": items, "get": get, "set": set_}
 
 
 class StyleLockSettings(bpy.types.PropertyGroup):
@@ -166,9 +161,7 @@ class StyleLockSettings(bpy.types.PropertyGroup):
     engine_choice: EnumProperty(  # type: ignore[valid-type]
         name="Engine",
         description="The engines the server offers",
-        items=_engine_items,
-        get=_get_engine,
-        set=_set_engine,
+        **_enum_over_string("engine", _engine_items),
     )
     param_values: StringProperty(  # type: ignore[valid-type]
         name="Engine Parameters",
@@ -216,9 +209,7 @@ class StyleLockSettings(bpy.types.PropertyGroup):
     sequence_colorspace: EnumProperty(  # type: ignore[valid-type]
         name="Colour Space",
         description="The sequence's colour space (names of Blender's OCIO config)",
-        items=_space_items,
-        get=_get_space,
-        set=_set_space,
+        **_enum_over_string("sequence_colorspace_name", _space_items, host.working_space),
     )
     view_layer: StringProperty(  # type: ignore[valid-type]
         name="View Layer",

@@ -174,9 +174,11 @@ def main(config_path: str) -> None:
     keyframe = params.group(sc, "keyframe")
     out["keyframe_softness_default"] = keyframe.softness
     keyframe.softness = 0.4
-    settings.engine = "passthrough"
-    settings.engine = "keyframe"
+    settings.engine_choice = "passthrough"  # the engine menu, built from the server's list
+    out["engine_via_menu"] = settings.engine
+    settings.engine_choice = "keyframe"
     out["saved_after_switch"] = json.loads(settings.param_values)
+    out["keyframe_softness_after_switch"] = params.group(sc, "keyframe").softness
     out["panel_calls"] = check_panel_calls(ext("panels").draw, bpy.context)
 
     row = settings.styles.add()

@@ -93,7 +93,9 @@ def test_engine_parameters_come_from_the_schema_and_are_kept_per_engine(blender:
     result = blender.result
     assert result["refresh"] == ["FINISHED"]
     assert result["keyframe_softness_default"] == pytest.approx(0.7)
+    assert result["engine_via_menu"] == "passthrough"
     assert result["saved_after_switch"]["keyframe"]["softness"] == pytest.approx(0.4)
+    assert result["keyframe_softness_after_switch"] == pytest.approx(0.4)
     # The panel drew against this Blender's own UILayout RNA (a missing call or argument raises there).
     assert {"template_list", "prop_search", "panel", "operator"} <= set(result["panel_calls"])
 
@@ -126,6 +128,7 @@ def test_the_vector_pass_drives_the_engine_and_is_no_worse_than_estimated_flow(b
     vectors, estimated = blender.result["vectors"], blender.result["estimated"]
     # flow=vectors fails the job when no frame carries vectors the engine can find.
     assert vectors["spec"]["params"]["flow"] == "vectors" and vectors["state"] == "finished"
+    assert vectors["spec"]["params"]["softness"] == pytest.approx(0.4)  # the panel's value reaches the job
     assert estimated["spec"]["params"]["flow"] == "estimated" and estimated["state"] == "finished"
     ratios = {}
     for name in ("vectors", "estimated"):
