@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from provenance import stamp
+from provenance import SAMPLE_PLATE, SCORING, stamp
 from sample_frames import sample_frames
 
 from stylelock.core.errors import FramesMissingError
@@ -52,11 +52,8 @@ from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrar
 MEASURES = (
     "server/engines/diffusion",
     "server/engines/keyframe",
-    "core/flow.py",
-    "core/metrics",
-    "core/sample.py",
-    "core/sample_scene.py",
-    "core/colour_codec.py",
+    *SCORING,
+    *SAMPLE_PLATE,
     "bench/sample_frames.py",
     "bench/diffusion.py",
 )

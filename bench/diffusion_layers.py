@@ -45,7 +45,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from provenance import ROOT, stamp
+from provenance import ROOT, SAMPLE_PLATE, SCORING, stamp
 from sample_frames import sample_frames
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -61,11 +61,8 @@ from stylelock.server.engines.diffusion import DiffusionImageEngine, ModelLibrar
 MEASURES = (
     "server/engines/diffusion",
     "server/engines/keyframe",
-    "core/flow.py",
-    "core/metrics",
-    "core/sample.py",
-    "core/sample_scene.py",
-    "core/colour_codec.py",
+    *SCORING,
+    *SAMPLE_PLATE,
     "tests/tiny_models.py",
     "bench/sample_frames.py",
     "bench/diffusion_layers.py",

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from provenance import stamp
+from provenance import SAMPLE_PLATE, SCORING, stamp
 from sample_frames import FIRST, sample_frames
 
 from stylelock.core.metrics import LONG_K, extract_palette, palette_drift, temporal_stability
@@ -49,12 +49,9 @@ log = logging.getLogger("bench.keyframe")
 #: it, the sample plate, its paint-over and the model space it is decoded into.
 MEASURES = (
     "server/engines/keyframe",
-    "core/flow.py",
-    "core/metrics",
+    *SCORING,
     "core/paint.py",
-    "core/sample.py",
-    "core/sample_scene.py",
-    "core/colour_codec.py",
+    *SAMPLE_PLATE,
     "bench/sample_frames.py",
     "bench/keyframe.py",
 )

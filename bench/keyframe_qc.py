@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from keyframe import machine
 from photo_plate import write_photo_plate
-from provenance import stamp
+from provenance import SAMPLE_PLATE, SCORING, stamp
 
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
@@ -57,12 +57,9 @@ BARS = QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.
 MEASURES = (
     "server/engines/keyframe",
     "core/qc.py",
-    "core/flow.py",
-    "core/metrics",
+    *SCORING,
     "core/paint.py",
-    "core/sample.py",
-    "core/sample_scene.py",
-    "core/colour_codec.py",
+    *SAMPLE_PLATE,
     "bench/photo_plate.py",
     "bench/keyframe_qc.py",
 )

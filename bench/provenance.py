@@ -2,10 +2,10 @@
 
 Every bench script declares ``MEASURES``: the files and folders, relative to the repository root,
 whose code its numbers depend on (the engine package it drives, the metrics it reports, the plate
-it renders, and the script itself). Chosen narrowly on purpose: a module the bench only passes
-through (the pipeline's orchestration, the CLI, the gRPC service at large) is left out, so that
-unrelated work does not stale every result. ``stamp`` turns the list into the block each result
-JSON carries under ``"provenance"``:
+it renders, and the script itself), as a tuple that may splice in the shared groups below. Chosen
+narrowly on purpose: a module the bench only passes through (the pipeline's orchestration, the
+CLI, the gRPC service at large) is left out, so that unrelated work does not stale every result.
+``stamp`` turns the list into the block each result JSON carries under ``"provenance"``:
 
     {"script": "bench/keyframe.py", "commit": "<git HEAD when it ran>",
      "uncommitted": [measured files that differed from that commit], "measures": [...],
@@ -24,6 +24,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: MEASURES entries several benches share: the metrics that score a restyle (QC's warp error and
+#: palette drift, and the DIS flow they fall back on) ...
+SCORING = ("core/flow.py", "core/metrics")
+#: ... and the synthetic sample plate as an engine sees it (rendered, written, decoded to model space).
+SAMPLE_PLATE = ("core/sample.py", "core/sample_scene.py", "core/colour_codec.py")
 
 
 def measured_files(measures: Iterable[str], root: Path = ROOT) -> list[str]:
