@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the whole bench script, every configuration, end to end
 
 
 def test_diffusion_bench_smoke_runs_every_configuration(tmp_path: Path) -> None:
