@@ -78,7 +78,7 @@ def test_flow_fusion_alone_cuts_the_warp_error_ratio(models):
 
 
 def test_colour_lock_alone_removes_the_global_colour_flicker(models):
-    """Measured 0.08x of all layers off (bench/results/diffusion_layers.json, plate `test`)."""
+    """Measured 0.07x of all layers off (bench/results/diffusion_layers.json, plate `test`)."""
     frames = tm.translating_plate(count=6, height=64, width=96)
     off = colour_flicker(restyle(models, frames, batch=2, **OFF))
     locked = colour_flicker(restyle(models, frames, batch=2, **{**OFF, "colour_lock": True}))
