@@ -72,6 +72,19 @@ class PathNotAllowedError(StyleLockError):
     grpc_status = "PERMISSION_DENIED"
 
 
+class AccessDeniedError(StyleLockError):
+    """The caller may not do this: another identity's job, or a call without valid credentials."""
+
+    exit_code = 6
+    grpc_status = "PERMISSION_DENIED"
+
+
+class AuthenticationError(AccessDeniedError):
+    """The call carries no valid access token or client certificate."""
+
+    grpc_status = "UNAUTHENTICATED"
+
+
 class ResourceLimitError(StyleLockError):
     """A request exceeds a configured limit (frame size, queue length, memory)."""
 
@@ -122,7 +135,7 @@ EXIT_CODES: dict[int, str] = {
     3: "frames missing on disk",
     4: "corrupt frame or frames that disagree",
     5: "output cannot be written",
-    6: "path outside the server's allowed roots",
+    6: "path outside the server's allowed roots, or access denied (no valid token, another's job)",
     7: "a resource limit was exceeded",
     8: "an engine failed (model does not load, device error)",
     9: "server unavailable",

@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from stylelock.core.errors import SpecError
+from stylelock.server.auth import Authenticator, AuthInterceptor, load_tokens
 from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
 from stylelock.server.models import describe_models, engine_options, model_library
@@ -105,11 +106,21 @@ def create_server(
     new one of `config.max_engines`). A non-loopback address needs `config.allow_remote`.
     """
     config = config or ServerConfig()
-    if not is_loopback(address) and not config.allow_remote:
-        raise SpecError(
-            f"refusing to listen on {address}: the server has no authentication, so it listens on "
-            "loopback or a unix socket unless started with --allow-remote"
-        )
+    authenticator = Authenticator(
+        load_tokens(config.tokens_file) if config.tokens_file else None,
+        client_certificates=bool(config.tls_client_ca),
+    )
+    if not is_loopback(address):
+        if not config.allow_remote:
+            raise SpecError(
+                f"refusing to listen on {address}: the server listens on loopback or a unix socket "
+                "unless started with --allow-remote (and a way to know its callers)"
+            )
+        if not authenticator.required:
+            raise SpecError(
+                f"refusing to listen on {address} without authentication: give --tokens-file "
+                "(access tokens) or --tls-client-ca (client certificates); see docs/security.md"
+            )
     roots = AllowedRoots([*config.allow_roots, *allow_roots])
     options = [
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -118,12 +129,12 @@ def create_server(
     ]
     server = grpc.server(
         ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="stylelock-rpc"),
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=[AuthInterceptor(authenticator), ErrorMappingInterceptor()],
         options=options,
         maximum_concurrent_rpcs=RPC_THREADS,
     )
     try:
-        port = server.add_insecure_port(address)
+        port = _bind(server, address, config)
     except RuntimeError as exc:
         raise SpecError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
@@ -135,7 +146,7 @@ def create_server(
         engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(library))
     manager = JobManager(config, roots, engines)
     models = describe_models(library)
-    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config, models), server)
+    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config, models, authenticator), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", SERVICE_NAME):
@@ -147,3 +158,44 @@ def create_server(
     bound = address if address.startswith("unix") else f"{address.rsplit(':', 1)[0]}:{port}"
     log.info("StyleLock server bound to %s (allowed roots: %s)", bound, ", ".join(roots.roots) or "none")
     return StyleLockServer(server, manager, health_servicer, models), bound
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return open(path, "rb").read()
+    except OSError as exc:
+        raise SpecError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def _bind(server: grpc.Server, address: str, config: ServerConfig) -> int:
+    """Listen on `address`: TLS when the config has a certificate, a unix socket only for its owner
+    (or its group) from the moment it exists."""
+    if config.tls_cert or config.tls_key or config.tls_client_ca:
+        if not (config.tls_cert and config.tls_key):
+            raise SpecError("TLS needs both --tls-cert and --tls-key")
+        client_ca = _read(config.tls_client_ca, "client CA") if config.tls_client_ca else None
+        credentials = grpc.ssl_server_credentials(
+            [(_read(config.tls_key, "TLS key"), _read(config.tls_cert, "TLS certificate"))],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        return server.add_secure_port(address, credentials)
+    if not address.startswith("unix:"):
+        return server.add_insecure_port(address)
+    path = address.split("unix:", 1)[1].lstrip("/")
+    path = "/" + path if address.startswith("unix:///") or address.startswith("unix:/") else path
+    previous = os.umask(0o177)  # the socket file is born 0600
+    try:
+        port = server.add_insecure_port(address)
+    finally:
+        os.umask(previous)
+    if config.socket_group and os.path.exists(path):
+        import grp
+
+        try:
+            gid = grp.getgrnam(config.socket_group).gr_gid
+        except KeyError:
+            raise SpecError(f"socket group {config.socket_group!r} does not exist") from None
+        os.chown(path, -1, gid)
+        os.chmod(path, 0o660)
+    return port

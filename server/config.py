@@ -35,7 +35,16 @@ class ServerConfig:
     allow_roots: tuple[str, ...] = ()
     """Folders shared-path jobs may read and write. Empty: inline transport only."""
     allow_remote: bool = False
-    """Listening on a non-loopback address needs this: the server has no authentication."""
+    """Listening on a non-loopback address needs this, and a way to know callers (tokens or mTLS)."""
+    tokens_file: str = ""
+    """Callers and their access tokens, `NAME TOKEN [admin]` a line (`stylelock.server.auth`)."""
+    tls_cert: str = ""
+    """The server's certificate (PEM); with `tls_key`, the server speaks TLS."""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    """A CA (PEM): callers must show a certificate it signed (mutual TLS); its common name names them."""
+    socket_group: str = ""
+    """A unix socket is created 0600 for the server's user; a group here makes it 0660 for that group."""
     max_queue: int = 64
     """Jobs waiting (queued or uploading) beyond this are refused with RESOURCE_EXHAUSTED."""
     max_active_jobs: int = 2

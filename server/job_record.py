@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class Job:
     stop_reason: str = ""
     cancel_requested: float | None = None
     uploading: bool = False
+    owner: str = "local"
+    """The identity that submitted it (`stylelock.server.auth`): only it and admins see its details."""
 
     def info(self) -> JobInfo:
         return JobInfo(
@@ -56,6 +59,11 @@ class Job:
             output=self.spec.output.pattern or "",
             frames=str(self.spec.frames),
         )
+
+    def redacted_info(self) -> JobInfo:
+        """The job as another caller may see it: that it exists, its engine and progress, no paths."""
+        info = self.info()
+        return dataclasses.replace(info, plate="", output="", frames="", message="", idempotency_key="")
 
 
 class JobEvents:

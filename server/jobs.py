@@ -30,6 +30,7 @@ from stylelock.core.client import events as kinds
 from stylelock.core.client.errors import status_of
 from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.core.errors import (
+    AccessDeniedError,
     JobCancelledError,
     ResourceLimitError,
     ServerUnavailableError,
@@ -39,6 +40,7 @@ from stylelock.core.errors import (
 )
 from stylelock.core.jobspec import JobSpec
 from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.server.auth import LOCAL_IDENTITY, Identity
 from stylelock.server.config import ServerConfig
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.job_record import Job, JobEvents
@@ -46,6 +48,11 @@ from stylelock.server.scheduler import FairScheduler
 from stylelock.server.transport import AllowedRoots, Spool, UploadPiece
 
 log = logging.getLogger(__name__)
+
+
+def _key(owner: str, key: str) -> str:
+    """Idempotency keys are each caller's own: two callers' `render-42` are two jobs."""
+    return f"{owner}\0{key}"
 
 
 def _pipeline():  # the pipeline pulls in OIIO/OCIO: loaded when the first job needs it
@@ -76,19 +83,25 @@ class JobManager:
             thread.start()
 
     # -- submit -----------------------------------------------------------------------------------
-    def submit(self, spec_json: str, *, key: str = "", inline: bool = False) -> tuple[Job, bool]:
-        """Validate and queue a job; (job, existing) where existing means the key matched."""
+    def submit(
+        self, spec_json: str, *, key: str = "", inline: bool = False, owner: str = "local"
+    ) -> tuple[Job, bool]:
+        """Validate and queue a job for `owner`; (job, existing) where existing means the key matched
+        (keys are each owner's own)."""
         spec = JobSpec.from_json(spec_json)
+        lookup = _key(owner, key)
         with self._submit_lock:
             with self._cond:
                 self._check_open()
-                known = self._jobs.get(self._by_key.get(key, "")) if key else None
+                known = self._jobs.get(self._by_key.get(lookup, "")) if key else None
                 if known is not None:
                     if known.spec.to_json() != spec.to_json() or known.inline != inline:
                         raise SpecError(f"idempotency key {key!r} was already used for another job")
                     return known, True
                 self._check_room()
-            job = Job(uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time())
+            job = Job(
+                uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time(), owner=owner
+            )
             self.roots.check_spec(spec, inline=inline)
             if inline:
                 self._precheck_inline(spec)
@@ -108,7 +121,7 @@ class JobManager:
                     raise
                 self._jobs[job.job_id] = job
                 if key:
-                    self._by_key[key] = job.job_id
+                    self._by_key[lookup] = job.job_id
                 if not inline:
                     self._enqueue(job)
         log.info("job %s submitted (%s, %s, frames %s)", job.job_id, spec.engine,
@@ -148,12 +161,12 @@ class JobManager:
         self._cond.notify_all()
 
     # -- inline upload --------------------------------------------------------------------------------
-    def receive_upload(self, pieces: Iterator[UploadPiece]) -> Job:
+    def receive_upload(self, pieces: Iterator[UploadPiece], viewer: Identity = LOCAL_IDENTITY) -> Job:
         """Store an inline job's frames; queue the job once every file has arrived."""
         first = next(pieces, None)
         if first is None:
             raise SpecError("the upload stream carried no chunk")
-        job = self.get(first.job_id)
+        job = self.get(first.job_id, viewer)
         with self._cond:
             if job.state != kinds.UPLOADING or job.spool is None:
                 raise SpecError(f"job {job.job_id} is not waiting for frames (it is {job.state})")
@@ -290,17 +303,20 @@ class JobManager:
                 self._emit(queued, kinds.QUEUED, position=index)
 
     # -- queries and control ------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, viewer: Identity = LOCAL_IDENTITY) -> Job:
+        """The job `job_id`, if `viewer` may see it (its owner or an admin)."""
         with self._cond:
             job = self._jobs.get(job_id)
         if job is None:
             raise UnknownJobError(f"no job {job_id!r} on this server (it may have ended long ago)")
+        if not viewer.may_see(job.owner):
+            raise AccessDeniedError(f"job {job_id} is not yours ({viewer.name}); only its owner or an admin")
         return job
 
     def watch(self, job_id: str, after_seq: int = 0, *, is_active: Callable[[], bool] = lambda: True,
-              poll: float = 0.25) -> Iterator[JobEvent]:  # fmt: skip
+              poll: float = 0.25, viewer: Identity = LOCAL_IDENTITY) -> Iterator[JobEvent]:  # fmt: skip
         """The job's events after `after_seq`, live, until its terminal event or `is_active()` fails."""
-        job = self.get(job_id)
+        job = self.get(job_id, viewer)
         index = max(0, after_seq)
         while True:
             with self._cond:
@@ -316,9 +332,9 @@ class JobManager:
             if batch[-1].terminal:
                 return
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, viewer: Identity = LOCAL_IDENTITY) -> Job:
         """Stop a job: a running one after the frame in hand, a waiting one at once."""
-        job = self.get(job_id)
+        job = self.get(job_id, viewer)
         with self._cond:
             job.stop_reason = job.stop_reason or "user"
             if job.state not in kinds.ENDED_STATES and job.cancel_requested is None:
@@ -338,9 +354,10 @@ class JobManager:
                     )
         return job
 
-    def jobs(self, include_ended: bool = False) -> list[JobInfo]:
+    def jobs(self, include_ended: bool = False, viewer: Identity = LOCAL_IDENTITY) -> list[JobInfo]:
+        """Every job; those `viewer` does not own (unless an admin) without paths or messages."""
         with self._cond:
-            listed = [j.info() for j in self._jobs.values()]
+            listed = [j.info() if viewer.may_see(j.owner) else j.redacted_info() for j in self._jobs.values()]
         if not include_ended:
             listed = [j for j in listed if j.state not in kinds.ENDED_STATES]
         return sorted(listed, key=lambda j: j.created)
@@ -378,8 +395,8 @@ class JobManager:
             ended = sorted((j for j in self._jobs.values() if j.ended), key=lambda j: j.ended)
             for job in ended[: max(0, len(ended) - self.config.max_history)]:
                 del self._jobs[job.job_id]
-                if self._by_key.get(job.key) == job.job_id:
-                    del self._by_key[job.key]
+                if self._by_key.get(_key(job.owner, job.key)) == job.job_id:
+                    del self._by_key[_key(job.owner, job.key)]
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Refuse new work, stop every job (UNAVAILABLE to their watchers), free the spools."""

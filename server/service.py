@@ -21,6 +21,7 @@ from stylelock.core.client.convert import engine_to_proto, event_to_proto, job_i
 from stylelock.core.client.errors import ERROR_TYPE_KEY, status_of
 from stylelock.core.client.transfer import file_chunks
 from stylelock.core.errors import OutputError, StyleLockError
+from stylelock.server.auth import Authenticator
 from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
 from stylelock.server.transport import UploadPiece
@@ -41,8 +42,15 @@ class UploadBrokenError(StyleLockError):
 
 
 class StyleLockServicer(pb_grpc.StyleLockServicer):
-    def __init__(self, manager: JobManager, config: ServerConfig, models: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        manager: JobManager,
+        config: ServerConfig,
+        models: dict[str, dict[str, str]],
+        auth: Authenticator | None = None,
+    ) -> None:
         self.manager = manager
+        self.auth = auth or Authenticator()
         self.config = config
         self.models = models
         """kind -> name -> path of the models offered, described once when the server was built."""
@@ -93,8 +101,9 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
         )
 
     def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.ServicerContext) -> pb.SubmitJobResponse:
+        owner = self.auth.identify(context).name
         job, existing = self.manager.submit(
-            request.spec_json, key=request.idempotency_key, inline=request.inline
+            request.spec_json, key=request.idempotency_key, inline=request.inline, owner=owner
         )
         waiting_upload = job.state == kinds.UPLOADING
         return pb.SubmitJobResponse(
@@ -109,7 +118,7 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
     def UploadFrames(
         self, request_iterator: Iterator[pb.UploadChunk], context: grpc.ServicerContext
     ) -> pb.UploadFramesResponse:
-        job = self.manager.receive_upload(_pieces(request_iterator))
+        job = self.manager.receive_upload(_pieces(request_iterator), self.auth.identify(context))
         return pb.UploadFramesResponse(
             job_id=job.job_id,
             state=state_to_proto(job.state),
@@ -118,9 +127,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
         )
 
     def WatchJob(self, request: pb.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[pb.JobEvent]:
-        job = self.manager.get(request.job_id)
+        viewer = self.auth.identify(context)
+        job = self.manager.get(request.job_id, viewer)
         send_frames = request.include_frames and job.inline
-        for event in self.manager.watch(job.job_id, request.after_seq, is_active=context.is_active):
+        events = self.manager.watch(job.job_id, request.after_seq, is_active=context.is_active, viewer=viewer)
+        for event in events:
             message = event_to_proto(event)
             if job.inline:
                 message.path = ""  # a spool path means nothing to the client
@@ -146,11 +157,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
             ) from None
 
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.CancelJobResponse:
-        job = self.manager.cancel(request.job_id)
+        job = self.manager.cancel(request.job_id, self.auth.identify(context))
         return pb.CancelJobResponse(job_id=job.job_id, state=state_to_proto(job.state))
 
     def ListJobs(self, request: pb.ListJobsRequest, context: grpc.ServicerContext) -> pb.ListJobsResponse:
-        jobs = self.manager.jobs(include_ended=request.include_ended)
+        jobs = self.manager.jobs(include_ended=request.include_ended, viewer=self.auth.identify(context))
         return pb.ListJobsResponse(jobs=[job_info_to_proto(j) for j in jobs])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from stylelock.core.client import events as kinds
-from stylelock.core.client.auth import with_token
+from stylelock.core.client.auth import TlsFiles, token_from_env, with_token
 from stylelock.core.client.convert import (
     event_from_proto,
     job_info_from_proto,
@@ -51,24 +51,27 @@ SUBMIT_ATTEMPTS = 3
 class StyleLockClient:
     """A connection to one StyleLock server (`host:port` or `unix:///path.sock`).
 
-    `timeout` bounds every call except the long ones (uploads and watching a job). `token`, when
-    given, goes with every call as `authorization: Bearer <token>` metadata (`auth`).
+    `timeout` bounds every call except the long ones (uploads and watching a job). `token` (default
+    `$STYLELOCK_TOKEN`) goes with every call as `authorization: Bearer <token>` metadata; `tls`
+    (default from `$STYLELOCK_TLS_CA`, ...) makes the connection TLS (`auth`).
     """
 
-    def __init__(self, address: str, *, timeout: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self, address: str, *, timeout: float = 10.0, token: str | None = None, tls: TlsFiles | None = None
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self.chunk_bytes = CHUNK_BYTES
-        self._channel = with_token(
-            grpc.insecure_channel(
-                address,
-                options=[
-                    ("grpc.max_send_message_length", MAX_SEND_BYTES),
-                    ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-                ],
-            ),
-            token,
-        )
+        tls = tls or TlsFiles.from_env()
+        options = [
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        ]
+        if tls is not None:
+            channel = grpc.secure_channel(address, tls.credentials(), options=[*options, *tls.options()])
+        else:
+            channel = grpc.insecure_channel(address, options=options)
+        self._channel = with_token(channel, token_from_env(token))
         self._stub = pb_grpc.StyleLockStub(self._channel)
         self._outputs: dict[str, str] = {}
 

@@ -37,6 +37,7 @@ _BY_CODE: dict[str, type[StyleLockError]] = {
     "INVALID_ARGUMENT": _errors.SpecError,
     "NOT_FOUND": _errors.FramesMissingError,
     "PERMISSION_DENIED": _errors.PathNotAllowedError,
+    "UNAUTHENTICATED": _errors.AuthenticationError,
     "RESOURCE_EXHAUSTED": _errors.ResourceLimitError,
     "UNAVAILABLE": ServerUnavailableError,
     "DEADLINE_EXCEEDED": ServerUnavailableError,
@@ -84,6 +85,8 @@ def error_from_rpc(exc: grpc.RpcError, address: str = "") -> StyleLockError:
             return ServerUnavailableError(f"the StyleLock server{where} did not answer in time")
         if code_name == "CANCELLED":
             return ServerUnavailableError(f"the call to the StyleLock server{where} was cancelled: {details}")
+        if code_name == "UNAUTHENTICATED":
+            return _errors.AuthenticationError(f"the StyleLock server{where} refused the call: {details}")
         if code_name == "RESOURCE_EXHAUSTED":
             return _errors.ResourceLimitError(f"the StyleLock server{where} refused a message: {details}")
     return make_error(code_name, details or f"server answered {code_name}", error_type)

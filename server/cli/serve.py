@@ -45,8 +45,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--allow-remote",
         action="store_true",
         default=None,
-        help="allow a non-loopback --listen address (the server has no authentication)",
+        help="allow a non-loopback --listen address (needs --tokens-file or --tls-client-ca)",
     )
+    access = parser.add_argument_group("who may call (docs/security.md)")
+    access.add_argument(
+        "--tokens-file", metavar="FILE", help="callers' access tokens: NAME TOKEN [admin] a line"
+    )
+    access.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (TLS, with --tls-key)")
+    access.add_argument("--tls-key", metavar="PEM", help="the server's private key")
+    access.add_argument(
+        "--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA"
+    )
+    access.add_argument("--socket-group", metavar="GROUP", help="a unix socket is 0660 for this group")
     models = parser.add_argument_group("models on local disk (diffusion engines)")
     for flag, dest, text in (
         ("--model", "models", "NAME=PATH: a diffusers folder or a .safetensors/.ckpt checkpoint"),
@@ -75,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
             "max_upload_bytes",
             "spool_dir",
             "allow_remote",
+            "tokens_file",
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+            "socket_group",
             "models",
             "controlnets",
             "ip_adapters",
