@@ -121,7 +121,9 @@ def create_server(
                 f"refusing to listen on {address} without authentication: give --tokens-file "
                 "(access tokens) or --tls-client-ca (client certificates); see docs/security.md"
             )
-    roots = AllowedRoots([*config.allow_roots, *allow_roots])
+    library = model_library(config)
+    registered = [*library.models, *library.ip_adapters, *library.motion_adapters]
+    roots = AllowedRoots([*config.allow_roots, *allow_roots], registered_models=registered)
     options = [
         ("grpc.max_send_message_length", config.max_message_bytes),
         ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -139,7 +141,6 @@ def create_server(
         raise SpecError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
         raise SpecError(f"cannot listen on {address} (address in use or not allowed)")
-    library = model_library(config)
     if engines is None:
         from stylelock.server.engine_cache import EngineCache
 

@@ -110,7 +110,7 @@ class JobManager:
                 job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
             else:
                 job.run_spec = spec
-                job.prepared = _pipeline().prepare_job(spec)
+                job.prepared = _pipeline().prepare_job(spec, guard=self.roots.check)
             with self._cond:
                 try:
                     self._check_open()
@@ -185,7 +185,8 @@ class JobManager:
                 raise SpecError(
                     f"the upload of job {job.job_id} ended with {len(missing)} files missing: {shown}"
                 )
-            prepared = _pipeline().prepare_job(job.run_spec)
+            guard = self.roots.with_root(self.config.spool_root()).check
+            prepared = _pipeline().prepare_job(job.run_spec, guard=guard)
             digests = {
                 mine.path: prepared.style_digests[spooled.path]
                 for mine, spooled in zip(job.spec.styles, job.run_spec.styles, strict=True)

@@ -7,7 +7,7 @@ the plate in model space, so outside the matte the plate comes back exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,8 +20,15 @@ from stylelock.core.sequence import FramePattern
 class MaskSource:
     """Where a job's matte comes from, and how to load it for a frame."""
 
-    def __init__(self, mask: str, plate_channels: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        mask: str,
+        plate_channels: Sequence[str] | None,
+        *,
+        open_path: Callable[[str, str], str] = lambda path, what: path,
+    ) -> None:
         self.mask = mask
+        self.open_path = open_path
         self.pattern = FramePattern.parse(mask) if names_files(mask) else None
         self.plate_channels = list(plate_channels) if plate_channels is not None else None
 
@@ -40,7 +47,7 @@ class MaskSource:
         if self.pattern is None:
             values = plate.main.channel_float(self.mask)
         else:
-            part = read_exr(self.pattern.path(frame)).main
+            part = read_exr(self.open_path(self.pattern.path(frame), "mask frame")).main
             alpha = part.alpha()
             values = alpha if alpha is not None else part.channel_float(part.channels[0])
             want = (plate.main.data_window.height, plate.main.data_window.width)

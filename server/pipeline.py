@@ -10,6 +10,7 @@ and carry a resume key that follows the content of the plate frames they are mad
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from stylelock.core.colour import ModelSpaceCodec, ResolvedConfig, resolve_confi
 from stylelock.core.errors import JobCancelledError, OutputError, PlateMismatchError, SpecError
 from stylelock.core.exr import output_compression, read_exr_header, write_exr
 from stylelock.core.jobspec import ColourSettings, JobSpec
+from stylelock.core.paths import names_files
 from stylelock.core.sequence import FramePattern, resolve_plate
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.engine_check import check_engine
@@ -40,6 +42,9 @@ from stylelock.server.masks import MaskSource
 from stylelock.server.resume import FRAME_KEY_ATTRIBUTE, FrameKeys
 
 log = logging.getLogger(__name__)
+
+PathGuard = Callable[[str, str], None]
+"""Raises when a path (and what it is) may not be opened: a server's allowed roots."""
 
 #: How many decoded frames the reader may hold ahead of the engine.
 READ_AHEAD = 2
@@ -100,6 +105,14 @@ class PreparedJob:
     plate_size: tuple[int, int]
     output: FramePattern
     pixel_hash: str
+    guard: PathGuard | None = None
+    """On a server: checks each path against the allowed roots where it is opened (not only at submit)."""
+
+    def open(self, path: str, what: str) -> str:
+        """`path`, checked by the guard (if any) just before it is opened or written."""
+        if self.guard is not None:
+            self.guard(path, what)
+        return path
 
     def provenance(self) -> dict[str, str]:
         """Header attributes every output frame carries. Deterministic: no clocks, no hosts."""
@@ -121,15 +134,15 @@ class PreparedJob:
         return attributes
 
 
-def prepare_job(spec: JobSpec) -> PreparedJob:
-    """Validate a job before it is queued; raises a `StyleLockError` naming what is wrong."""
+def prepare_job(spec: JobSpec, guard: PathGuard | None = None) -> PreparedJob:
+    """Validate a job before it is queued; raises a `StyleLockError` naming what is wrong. `guard`
+    (a server's allowed roots) is kept to check every path again where it is opened."""
     engine, params = check_engine(spec)
     if not spec.output.pattern:
         raise SpecError("job has no output pattern (--out)")
     output = FramePattern.parse(spec.output.pattern)
-    if os.path.abspath(output.path(0)) == os.path.abspath(FramePattern.parse(spec.plate).path(0)):
-        raise SpecError(f"output {spec.output.pattern} would overwrite the plate")
     plate = resolve_plate(spec.plate, spec.frames)
+    _check_outputs_are_not_inputs(spec, output, [frame for frame, _ in plate])
     config = resolve_config(spec.colour.config)
     codec = ModelSpaceCodec(config, spec.colour.input_space, spec.colour.encoding)
     header = read_exr_header(plate[0][1]).main
@@ -149,7 +162,29 @@ def prepare_job(spec: JobSpec) -> PreparedJob:
         plate_size=plate_size,
         output=output,
         pixel_hash=settings_hash(spec, params, codec, digests),
+        guard=guard,
     )
+
+
+def _check_outputs_are_not_inputs(spec: JobSpec, output: FramePattern, frames: list[int]) -> None:
+    """No output frame may be a file the job reads (a plate, style, mask or guide file), however the
+    output is spelled (`plate.#.exr`, `plate.%d.exr`, a folder reached through a symlink)."""
+    inputs: dict[str, str] = {}
+    sequences = [("plate", spec.plate)]
+    sequences += [("mask", spec.mask)] if spec.mask and names_files(spec.mask) else []
+    sequences += [(f"guide {n!r}", s) for n, s in spec.guides.items() if names_files(s)]
+    for what, pattern in sequences:
+        sequence = FramePattern.parse(pattern)
+        for frame in sequence.existing_frames():
+            inputs[os.path.realpath(sequence.path(frame))] = f"{what} frame {frame}"
+    for style in spec.styles:
+        inputs[os.path.realpath(style.path)] = "a style reference"
+    for frame in frames:
+        target = os.path.realpath(output.path(frame))
+        if target in inputs:
+            raise SpecError(
+                f"output {spec.output.pattern} would overwrite {inputs[target]} ({output.path(frame)})"
+            )
 
 
 def settings_hash(
@@ -235,7 +270,7 @@ class _JobRun:
         spec = prepared.spec
         self.frames = FrameCodec(prepared.codec, layer=spec.layer, proxy=spec.proxy)
         self.frames.expected_size = prepared.plate_size
-        self.mask = MaskSource(spec.mask, None) if spec.mask else None
+        self.mask = MaskSource(spec.mask, None, open_path=prepared.open) if spec.mask else None
         self.plate_pattern = FramePattern.parse(spec.plate)
         self.outputs: dict[int, str] = {}
         self.skipped: list[int] = []
@@ -329,7 +364,12 @@ class _JobRun:
 
     def _shot_context(self, engine: Engine, frames: list[int]) -> ShotContext:
         styles = tuple(
-            load_style(ref, self.frames, self.prepared.plate_size, self.prepared.style_digests[ref.path])
+            load_style(
+                dataclasses.replace(ref, path=self.prepared.open(ref.path, "style reference")),
+                self.frames,
+                self.prepared.plate_size,
+                self.prepared.style_digests[ref.path],
+            )
             for ref in self.prepared.spec.styles
         )
         return ShotContext(
@@ -341,6 +381,7 @@ class _JobRun:
             guides=self.prepared.spec.guides,
             device=engine.device,
             plate_frames=self.plate_frames,
+            open_path=self.prepared.open,
             is_cancelled=self.cancel.is_set,
             warn=lambda message: self.emit_warning(message, None),
             log=self.log,
@@ -355,7 +396,8 @@ class _JobRun:
 
     def load_model_frame(self, number: int) -> ModelFrame:
         """Random access for engines (keyframe anchors, backward passes, warm-up)."""
-        return self.frames.decode_file(number, self.plate_pattern.path(number)).model
+        path = self.prepared.open(self.plate_pattern.path(number), "plate frame")
+        return self.frames.decode_file(number, path).model
 
     def emit_warning(self, message: str, frame: int | None) -> None:
         text = f"frame {frame}: {message}" if frame is not None else message
@@ -377,7 +419,12 @@ class _JobRun:
             self.provenance,
             **{"stylelock:frame": str(decoded.number), FRAME_KEY_ATTRIBUTE: self.frame_keys[decoded.number]},
         )
-        write_exr(path, image, compression=compression, extra_attributes=attributes)
+        write_exr(
+            self.prepared.open(path, "output frame"),
+            image,
+            compression=compression,
+            extra_attributes=attributes,
+        )
         seconds["write"] = time.perf_counter() - started
         done = FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))
         with self.events:
@@ -408,7 +455,7 @@ class _Reader:
                 if self._stop.is_set() or self.run.cancel.is_set():
                     break
                 started = time.perf_counter()
-                decoded = self.run.frames.decode_file(number, path)
+                decoded = self.run.frames.decode_file(number, self.run.prepared.open(path, "plate frame"))
                 encoded = time.perf_counter()
                 self.timings[number] = {"read+encode": encoded - started}
                 self._put(decoded)

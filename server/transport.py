@@ -37,7 +37,12 @@ log = logging.getLogger(__name__)
 class AllowedRoots:
     """The folders shared-path jobs may touch, resolved once at start-up."""
 
-    def __init__(self, roots: Iterable[str | os.PathLike[str]] = ()) -> None:
+    def __init__(
+        self, roots: Iterable[str | os.PathLike[str]] = (), *, registered_models: Iterable[str] = ()
+    ) -> None:
+        """`registered_models`: the names the server's model library knows; any other model value
+        in a job's parameters is a path, and must lie under a root like every other path."""
+        self.registered_models = frozenset(registered_models)
         resolved = []
         for root in roots:
             real = os.path.realpath(os.fspath(root))
@@ -48,6 +53,10 @@ class AllowedRoots:
 
     def contains(self, path: str) -> bool:
         return is_under(path, self.roots)
+
+    def with_root(self, folder: str | os.PathLike[str]) -> AllowedRoots:
+        """These roots and `folder` (an inline job's spool)."""
+        return AllowedRoots([*self.roots, folder], registered_models=self.registered_models)
 
     def check(self, path: str, what: str) -> None:
         """Raise PathNotAllowedError unless `path` (resolved) lies under a root."""
@@ -88,7 +97,7 @@ class AllowedRoots:
         config = spec.colour.config
         if config and not config.startswith("ocio://"):
             self.check(config, "OCIO config")
-        for name, path in model_paths(spec.params):
+        for name, path in model_paths(spec.params, self.registered_models):
             self.check(path, f"{name} (name a model the server registered, or one under an allowed root)")
 
     def check_sequence(self, pattern: str, what: str) -> None:
@@ -104,12 +113,15 @@ MODEL_PARAMS = ("model", "ip_adapter", "motion_adapter")
 MODEL_LIST_PARAMS = ("controlnet_paths",)
 
 
-def model_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(parameter, path) for each model a job names by path rather than by a registered name."""
+def model_paths(params: Mapping[str, Any], registered: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(parameter, path) for each model a job names other than by a registered name: every such
+    value is a path (`evil.safetensors`, `~`, `..` too, which would resolve against the server's
+    working folder or home)."""
+    known = set(registered)
     found = []
     for name in MODEL_PARAMS:
         value = params.get(name)
-        if isinstance(value, str) and ("/" in value or os.sep in value):
+        if isinstance(value, str) and value and value not in known:
             found.append((f"parameter {name}", value))
     for name in MODEL_LIST_PARAMS:
         value = params.get(name)

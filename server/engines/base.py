@@ -84,6 +84,10 @@ class ShotContext:
     quantities (a depth guide's value range) over these, so a chunk matches the unchunked run.
     Empty means unknown (a context built by hand): use `plate_or_job_frames`. An inline gRPC job's
     plate is the server's spool of the uploaded frames, so there it is the job's frames."""
+    open_path: Callable[[str, str], str] = lambda path, what: path
+    """Call on a file the engine opens itself (a guide image), with what it is, just before opening
+    it: on a server it checks the path against the allowed roots where it is opened (a file swapped
+    for a symlink after submit is refused), and returns the path to open."""
     is_cancelled: Callable[[], bool] = lambda: False
     warn: Callable[[str], None] = lambda message: None
     log: logging.Logger | logging.LoggerAdapter = field(

@@ -182,11 +182,24 @@ def test_guide_and_mask_sequences_are_checked_against_the_roots(
         for params in ({"model": str(outside / "sd15")}, {"controlnet_paths": f"depth={outside}/cn"}):
             with pytest.raises(PathNotAllowedError, match="name a model the server registered"):
                 client.submit(_spec(plate, tmp_path).with_changes(params=params))
-        # A registered name passes the roots and reaches the engine's own check (passthrough has
-        # no model parameter).
-        with pytest.raises(SpecError, match="engine 'passthrough' has no parameter 'model'"):
-            client.submit(_spec(plate, tmp_path).with_changes(params={"model": "sd15"}))
+        # A name the server did not register is a path too: it would resolve against the server's
+        # working folder or home.
+        for value in ("evil.safetensors", "~", ".."):
+            with pytest.raises(PathNotAllowedError, match="name a model the server registered"):
+                client.submit(_spec(plate, tmp_path).with_changes(params={"model": value}))
     _healthy(address)
+
+
+def test_a_registered_model_name_passes_the_roots(plate: str, tmp_path: Path) -> None:
+    models = tmp_path / "models" / "sd15"
+    models.mkdir(parents=True)
+    with (
+        serve(allow_roots=[Path(plate).parents[1], tmp_path], models=(f"sd15={models}",)) as (_, address),
+        StyleLockClient(address) as client,
+        pytest.raises(SpecError, match="engine 'passthrough' has no parameter 'model'"),
+    ):
+        # it reaches the engine's own check (passthrough has no model parameter)
+        client.submit(_spec(plate, tmp_path).with_changes(params={"model": "sd15"}))
 
 
 def test_a_server_without_roots_refuses_shared_paths(plate: str, tmp_path: Path) -> None:

@@ -129,10 +129,13 @@ class GuideMaker:
         load_frame: Callable[[int], ModelFrame],
         size: tuple[int, int],
         canny: tuple[int, int] = (100, 200),
+        open_path: Callable[[str, str], str] = lambda path, what: path,
     ) -> None:
         """`size` is the engine's (height, width): control images are read at it, so measuring a
-        control sequence's range opens only its own files, never the plate's."""
+        control sequence's range opens only its own files, never the plate's. `open_path` is the
+        shot's check of a file it opens (`ShotContext.open_path`)."""
         self.specs = list(specs)
+        self.open_path = open_path
         self.size = size
         self.canny = canny
         self.ranges: dict[str, ShotRange] = {}
@@ -151,7 +154,7 @@ class GuideMaker:
         for spec in needs_range:
             picks = _spread(_range_frames(spec, frames), SHOT_SAMPLES)
             if spec.kind == "sequence":
-                values = [read_control_image(spec.channels[0], n, size) for n in picks]
+                values = [read_control_image(spec.channels[0], n, size, open_path) for n in picks]
             else:
                 values = [plate_values(spec, n) for n in picks]
             flat = np.concatenate([v.ravel() for v in values])
@@ -169,7 +172,7 @@ class GuideMaker:
 
     def _raw(self, spec: GuideSpec, frame: ModelFrame) -> np.ndarray:
         if spec.kind == "sequence":
-            return read_control_image(spec.channels[0], frame.number, self.size)
+            return read_control_image(spec.channels[0], frame.number, self.size, self.open_path)
         return self._aov_values(spec, frame)
 
     @staticmethod
@@ -197,14 +200,19 @@ def _is_exr(pattern: str) -> bool:
     return pattern.lower().endswith(".exr")
 
 
-def read_control_image(pattern: str, number: int, shape: tuple[int, int]) -> np.ndarray:
+def read_control_image(
+    pattern: str,
+    number: int,
+    shape: tuple[int, int],
+    open_path: Callable[[str, str], str] = lambda path, what: path,
+) -> np.ndarray:
     """Frame `number` of a control-image sequence as (h, w, 3): integer images scaled to [0, 1],
     float EXRs as they are (normalised over the shot by the caller); resized to `shape`."""
     import cv2
 
     from stylelock.core.sequence import FramePattern
 
-    path = FramePattern.parse(pattern).path(number)
+    path = open_path(FramePattern.parse(pattern).path(number), "guide frame")
     try:
         if _is_exr(path):
             from stylelock.core.exr import read_exr

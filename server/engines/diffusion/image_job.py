@@ -76,6 +76,7 @@ class ImageJob:
                 shot.load_frame,
                 (first.height, first.width),
                 (self.p["canny_low"], self.p["canny_high"]),
+                shot.open_path,
             )
             if nets
             else None
