@@ -11,6 +11,9 @@ from stylelock.core.hosts.fields import param_fields
 
 from . import engine_params, host, properties, runner
 
+#: Text fields show a grey hint where this Blender's UILayout.prop takes one.
+_PLACEHOLDER = "placeholder" in bpy.types.UILayout.bl_rna.functions["prop"].parameters
+
 
 class STYLELOCK_UL_styles(bpy.types.UIList):
     def draw_item(
@@ -79,7 +82,8 @@ def draw(layout: Any, context: Any) -> None:
     layout.prop(settings, "engine_choice")
     _draw_params(layout.box(), context, settings)
 
-    layout.prop(settings, "frames", placeholder=f"{context.scene.frame_start}-{context.scene.frame_end}")
+    hint = {"placeholder": f"{context.scene.frame_start}-{context.scene.frame_end}"} if _PLACEHOLDER else {}
+    layout.prop(settings, "frames", **hint)
     layout.prop(settings, "source", expand=True)
     if settings.source == "RENDER":
         layout.prop_search(settings, "view_layer", context.scene, "view_layers")
