@@ -26,7 +26,7 @@ from stylelock.core.errors import (
     ResourceLimitError,
     SpecError,
 )
-from stylelock.core.exr_rawheader import MAGIC as EXR_MAGIC
+from stylelock.core.exr.rawheader import MAGIC as EXR_MAGIC
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.paths import is_under, names_files
 from stylelock.core.sequence import FramePattern

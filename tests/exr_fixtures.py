@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from stylelock.core.exr_rawheader import (
+from stylelock.core.exr.rawheader import (
     RETYPE_SAFE_COMPRESSIONS,
     channels_of,
     read_raw_headers_of_file,

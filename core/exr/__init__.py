@@ -54,16 +54,16 @@ from __future__ import annotations
 import numpy as np
 
 from stylelock.core.errors import SpecError
-from stylelock.core.exr_compression import (
+from stylelock.core.exr.compression import (
     KNOWN_COMPRESSIONS,
     LOSSY_COMPRESSIONS,
     check_compression,
     is_lossy,
     output_compression,
 )
-from stylelock.core.exr_read import read_exr, read_exr_header
-from stylelock.core.exr_types import NATIVE_DTYPES, RGB_NAMES, ExrImage, ExrPart, Window, layer_prefix
-from stylelock.core.exr_write import write_exr
+from stylelock.core.exr.read import read_exr, read_exr_header
+from stylelock.core.exr.types import NATIVE_DTYPES, RGB_NAMES, ExrImage, ExrPart, Window, layer_prefix
+from stylelock.core.exr.write import write_exr
 
 __all__ = [
     "KNOWN_COMPRESSIONS",

@@ -9,19 +9,22 @@ from typing import Any
 import numpy as np
 
 from stylelock.core.errors import CorruptFrameError, FramesMissingError
-from stylelock.core.exr_attrs import read_attributes
-from stylelock.core.exr_types import NATIVE_DTYPES, ExrImage, ExrPart, Window
+from stylelock.core.exr.attrs import read_attributes
+from stylelock.core.exr.limits import DecodeLimits
+from stylelock.core.exr.types import NATIVE_DTYPES, ExrImage, ExrPart, Window
 
 log = logging.getLogger(__name__)
 
 
-def read_exr(path: str | os.PathLike[str]) -> ExrImage:
+def read_exr(path: str | os.PathLike[str], limits: DecodeLimits | None = None) -> ExrImage:
     """Read every part and channel of an EXR file, each channel in its native dtype.
 
     Raises FramesMissingError when the file does not exist and CorruptFrameError (naming the file
-    and what is wrong) when it is not an OpenEXR file or cannot be decoded.
+    and what is wrong) when it is not an OpenEXR file or cannot be decoded. With `limits`, a part
+    whose header asks for more (pixels, channels, decoded bytes) raises ResourceLimitError before
+    its pixels are allocated.
     """
-    return _read(os.fspath(path), pixels=True)
+    return _read(os.fspath(path), pixels=True, limits=limits)
 
 
 def read_exr_header(path: str | os.PathLike[str]) -> ExrImage:
@@ -30,7 +33,16 @@ def read_exr_header(path: str | os.PathLike[str]) -> ExrImage:
     return _read(os.fspath(path), pixels=False)
 
 
-def _read(path: str, pixels: bool) -> ExrImage:
+def _read(path: str, pixels: bool, limits: DecodeLimits | None = None) -> ExrImage:
+    try:
+        return _read_checked(path, pixels, limits)
+    except UnicodeDecodeError as exc:  # OIIO hands a corrupt header's bytes on as text
+        raise CorruptFrameError(
+            f"{path} has a corrupt header (text that is not UTF-8: {exc.reason})"
+        ) from None
+
+
+def _read_checked(path: str, pixels: bool, limits: DecodeLimits | None) -> ExrImage:
     import OpenImageIO as oiio
 
     if not os.path.exists(path):
@@ -52,7 +64,7 @@ def _read(path: str, pixels: bool) -> ExrImage:
             if index > 0 and not inp.seek_subimage(index, 0):
                 inp.geterror()  # clear OIIO's "no such subimage" so it is not printed at exit
                 break
-            parts.append(_read_part(inp, index, path, pixels))
+            parts.append(_read_part(inp, index, path, pixels, limits))
             index += 1
     finally:
         inp.close()
@@ -60,7 +72,7 @@ def _read(path: str, pixels: bool) -> ExrImage:
     return ExrImage(parts=parts, path=path)
 
 
-def _read_part(inp: Any, index: int, path: str, pixels: bool) -> ExrPart:
+def _read_part(inp: Any, index: int, path: str, pixels: bool, limits: DecodeLimits | None) -> ExrPart:
     spec = inp.spec()
     where = f"part {index} of {path}"
     if spec.deep:
@@ -87,6 +99,8 @@ def _read_part(inp: Any, index: int, path: str, pixels: bool) -> ExrPart:
         channel_formats=dict(zip(names, formats, strict=True)),
     )
     if pixels:
+        if limits is not None:
+            limits.check(spec.width, spec.height, formats, where)
         part.pixels = _read_pixels(inp, index, names, formats, spec, where)
     return part
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from stylelock.core.errors import OutputError, SpecError, StyleLockError
-from stylelock.core.exr_attrs import (
+from stylelock.core.exr.attrs import (
     BOOKKEEPING_KEYS,
     FIELD_KEYS,
     NOT_WRITTEN,
@@ -20,10 +20,10 @@ from stylelock.core.exr_attrs import (
     apply_attributes,
     read_attributes,
 )
-from stylelock.core.exr_compression import compression_base, output_compression
-from stylelock.core.exr_rawheader import RETYPE_SAFE_COMPRESSIONS, retype_channels
-from stylelock.core.exr_read import _one_line
-from stylelock.core.exr_types import FORMAT_OF_DTYPE, NATIVE_DTYPES, ExrImage, ExrPart
+from stylelock.core.exr.compression import compression_base, output_compression
+from stylelock.core.exr.rawheader import RETYPE_SAFE_COMPRESSIONS, retype_channels
+from stylelock.core.exr.read import _one_line
+from stylelock.core.exr.types import FORMAT_OF_DTYPE, NATIVE_DTYPES, ExrImage, ExrPart
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from exr_fixtures import (
     write_test_exr,
 )
 
-from stylelock.core import exr_write
+from stylelock.core.exr import write as exr_write
 from stylelock.core.errors import CorruptFrameError, FramesMissingError, OutputError, SpecError
 from stylelock.core.exr import (
     KNOWN_COMPRESSIONS,
