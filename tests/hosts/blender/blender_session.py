@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,20 +12,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).parent
-#: Blender version -> its venv (created by .ci/bpy_venvs.sh; CI runs it before the tests).
+#: Blender version -> its venv (made by .ci/bpy_venvs.sh: by CI, or by these tests when it is missing).
 VENVS = {"4.5": ROOT / ".venv-bpy45", "5.0": ROOT / ".venv-bpy50"}
 SCENARIO_TIMEOUT = 300
+SETUP_TIMEOUT = 1800
 
 
 def venv_python(version: str) -> Path:
+    """The venv's Python; on a fresh machine the venvs are made first, so the README's one test
+    command (`python3 -m pytest -q`) runs these tests too. Their making failing fails the test."""
     python = VENVS[version] / "bin" / "python"
     if not python.exists():
-        pytest.fail(f"no bpy {version} venv at {VENVS[version]}: run .ci/bpy_venvs.sh (CI does)")
+        setup = subprocess.run(
+            ["bash", str(ROOT / ".ci" / "bpy_venvs.sh")],
+            capture_output=True,
+            text=True,
+            timeout=SETUP_TIMEOUT,
+            check=False,
+        )
+        if setup.returncode != 0 or not python.exists():
+            pytest.fail(f"making the bpy {version} venv failed: {setup.stderr.strip()[-800:]}")
     return python
 
 
 def blender_datafiles(version: str) -> Path:
     """The colour-management folder of the bpy in `version`'s venv (Blender's own OCIO config)."""
+    venv_python(version)  # the venv exists first
     found = sorted(
         VENVS[version].glob(f"lib/python3.*/site-packages/bpy/{version}/datafiles/colormanagement")
     )
