@@ -101,7 +101,8 @@ class JobSpec:
             raise SpecError("job has no frame range (for example 1001-1024)")
         if not self.engine:
             raise SpecError("job names no engine")
-        if not 0.05 <= float(self.proxy) <= 1.0:
+        object.__setattr__(self, "proxy", float(self.proxy))  # 1 and 1.0 are one job
+        if not 0.05 <= self.proxy <= 1.0:
             raise SpecError(f"proxy scale {self.proxy} must lie between 0.05 and 1.0")
         if self.colour.encoding not in ENCODINGS:
             raise SpecError(f"colour encoding {self.colour.encoding!r} is not one of {', '.join(ENCODINGS)}")
@@ -192,6 +193,10 @@ class JobSpec:
         data.pop("output")
         data.pop("frames")
         data.pop("plate")
+        # mask and guide file sequences count by content, frame by frame, in each frame's resume key
+        if self.mask and names_files(self.mask):
+            data["mask"] = "files"
+        data["guides"] = {name: "files" if names_files(s) else s for name, s in self.guides.items()}
         data["styles"] = [
             {"frame": s.frame, "digest": (style_digests or {}).get(s.path, s.path)} for s in self.styles
         ]

@@ -11,6 +11,7 @@ and carry a resume key that follows the content of the plate frames they are mad
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -191,9 +192,12 @@ def settings_hash(
     spec: JobSpec, params: Mapping[str, Any], codec: ModelSpaceCodec, style_digests: Mapping[str, str]
 ) -> str:
     """`spec.pixel_hash` of the settings as resolved, not as spelled: validated parameters (an
-    explicit default is the default) and the colour config and space they resolve to (`ACEScg`,
-    `lin_ap1` and the scene_linear role are one space), so equal jobs resume each other's frames."""
-    colour = ColourSettings(codec.config.name, codec.input_space, codec.encoding)
+    explicit default is the default), the colour config by its content (the same config at another
+    path, on another machine, is the same; an edited one is not) and the space it resolves
+    (`ACEScg`, `lin_ap1` and the scene_linear role are one space), so equal jobs resume each other's
+    frames wherever they run."""
+    config = hashlib.sha256(codec.config.config.serialize().encode()).hexdigest()[:16]
+    colour = ColourSettings(f"content:{config}", codec.input_space, codec.encoding)
     return spec.with_changes(params=params, colour=colour).pixel_hash(style_digests)
 
 

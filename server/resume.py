@@ -15,26 +15,29 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from stylelock.core import __version__
 from stylelock.core.errors import CorruptFrameError
 from stylelock.core.paths import names_files
 from stylelock.core.sequence import FramePattern
+from stylelock.core.temporal import frame_inputs
 from stylelock.server.engines.base import Engine, ShotPlan
 
 FRAME_KEY_ATTRIBUTE = "stylelock:frameKey"
 MISSING = "missing"
+#: Files changed more recently than this are not remembered (coarse file-system timestamps: SMB, NFS).
+RACY_SECONDS = 2.0
 
 
 class ContentDigests:
-    """SHA-256 of files' bytes, remembered by (path, size, mtime, inode) so a long-lived server or
-    a resumed job does not read an unchanged plate frame twice. Thread-safe, bounded."""
+    """SHA-256 of files' bytes, remembered by (path, size, mtime, ctime, inode) so a long-lived server
+    or a resumed job does not read an unchanged plate frame twice. Thread-safe, bounded."""
 
     def __init__(self, capacity: int = 65536) -> None:
         self._capacity = capacity
-        self._known: OrderedDict[tuple[str, int, int, int], str] = OrderedDict()
+        self._known: OrderedDict[tuple[str, int, int, int, int], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def digest(self, path: str) -> str:
@@ -44,17 +47,20 @@ class ContentDigests:
             return MISSING
         except OSError as exc:
             raise CorruptFrameError(f"{path} cannot be read: {exc.strerror}") from None
-        identity = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        identity = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         with self._lock:
             known = self._known.get(identity)
             if known is not None:
                 self._known.move_to_end(identity)
                 return known
         value = _hash_file(path)
-        with self._lock:
-            self._known[identity] = value
-            while len(self._known) > self._capacity:
-                self._known.popitem(last=False)
+        # A file changed within the file system's timestamp resolution of now could change again
+        # under the same times (git's "racy" files): it is hashed again next time, not remembered.
+        if time.time() - max(stat.st_mtime, stat.st_ctime) > RACY_SECONDS:
+            with self._lock:
+                self._known[identity] = value
+                while len(self._known) > self._capacity:
+                    self._known.popitem(last=False)
         return value
 
 
@@ -94,11 +100,14 @@ class FrameKeys:
         self.plate_path = plate_path
         self.digests = digests
         self.sequences = _file_sequences(mask, guides or {})
-        self.base = f"{__version__}|{engine.name}|{engine.version}|{settings_hash}"
+        # the engine's own version, not the package's: a release that does not change an engine's
+        # output keeps every frame it made
+        self.base = f"{engine.name}|{engine.version}|{settings_hash}"
 
     def inputs(self, frame: int) -> list[int]:
-        """The plate frames output `frame` reads, ascending (always including `frame`)."""
-        return sorted(set(self.engine.frame_inputs(frame, self.plan)) | {frame})
+        """The plate frames output `frame` reads (the engine's temporal contract), ascending."""
+        plan = self.plan
+        return frame_inputs(self.engine.temporal, frame, plan.plate_frames, plan.style_frames, plan.params)
 
     def key(self, frame: int) -> str:
         digest = hashlib.sha256(self.base.encode())

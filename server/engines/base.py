@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -136,15 +136,9 @@ class Engine(ABC):
     temporal: ClassVar[str] = temporal_contract.SHOT
     """The engine's temporal contract (`stylelock.core.temporal`): which plate frames decide an
     output frame. `shot`, the default, is always safe; an engine that reads less says so (`frame`,
-    `keyframes`), so replacing one plate frame redoes fewer frames and hosts render fewer."""
-
-    @classmethod
-    def frame_inputs(cls, frame: int, plan: ShotPlan) -> Collection[int]:
-        """The plate frames whose content decides output `frame` under the engine's contract; a
-        resumed job redoes a frame when the content of any of these changed, and only then."""
-        return temporal_contract.frame_inputs(
-            cls.temporal, frame, plan.plate_frames, plan.style_frames, plan.params
-        )
+    `keyframes`), so replacing one plate frame redoes fewer frames and hosts render fewer. The
+    contract is data, published with the schema, so the server's resume keys and every host agree:
+    an engine chooses a kind, it does not compute its own."""
 
     @abstractmethod
     def restyle(self, shot: ShotContext, frames: Iterator[ModelFrame]) -> Iterator[np.ndarray]:

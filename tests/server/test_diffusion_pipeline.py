@@ -70,7 +70,7 @@ def test_exr_plate_through_a_diffusion_engine(setup, tmp_path, engine):
 
 
 def test_replacing_a_model_file_redoes_its_frames_and_nothing_else_does(setup, tmp_path):
-    import os
+    import shutil
 
     from stylelock.server.engines.diffusion.identity import job_models_identity
 
@@ -80,16 +80,21 @@ def test_replacing_a_model_file_redoes_its_frames_and_nothing_else_does(setup, t
     again, _ = restyle(setup, tmp_path, "diffusion-image")
     assert sorted(again.skipped) == [1001, 1002, 1003, 1004]  # nothing changed: nothing made
     before = job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"})
-    weights = next(p for p in (library.models["sd"] / "unet").iterdir() if p.suffix == ".safetensors")
-    stat = weights.stat()
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a new checkpoint
-    assert job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"}) != before
-    redone, _ = restyle(setup, tmp_path, "diffusion-image")
-    assert redone.skipped == []
-    net = next(p for p in library.controlnets["depth"].iterdir() if p.suffix == ".safetensors")
-    stat = net.stat()
-    os.utime(net, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    moved = ModelLibrary(
+        models={"sd": shutil.copytree(library.models["sd"], tmp_path / "elsewhere" / "sd")},
+        controlnets=library.controlnets,
+    )
+    assert job_models_identity(moved, {"model": "sd"}, {"depth": "depth.Z"}) == before  # same content
+    config = library.models["sd"] / "unet" / "config.json"
+    original = config.read_text()
+    try:
+        config.write_text(original.replace("{", '{"_note": "retrained", ', 1))  # the model changed
+        assert job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"}) != before
+        redone, _ = restyle(setup, tmp_path, "diffusion-image")
+        assert redone.skipped == []
+    finally:
+        config.write_text(original)
     assert job_models_identity(library, {"model": "sd"}, {"depth": "depth.Z"}) != job_models_identity(
         library, {"model": "sd"}, {}
-    )
+    )  # the ControlNet a guide loads counts
     assert "is neither a registered name" in job_models_identity(library, {"model": "nope"}, {})

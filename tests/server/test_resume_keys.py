@@ -128,7 +128,7 @@ def test_keyframe_redoes_the_frames_its_contract_ties_to_a_changed_frame_and_the
 def test_keyframe_contract(frame, styles, params, expected):
     plan = ShotPlan(tuple(FRAMES), styles, {**KeyframeEngine.params.defaults(), **params})
     assert frame_inputs("keyframes", frame, plan.plate_frames, plan.style_frames, plan.params) == expected
-    assert list(KeyframeEngine.frame_inputs(frame, plan)) == expected
+    assert KeyframeEngine.temporal == "keyframes"
 
 
 def test_content_digests_follow_bytes_and_notice_a_rewrite(tmp_path: Path):
@@ -140,3 +140,39 @@ def test_content_digests_follow_bytes_and_notice_a_rewrite(tmp_path: Path):
     path.write_bytes(b"b" * 101)
     assert digests.digest(str(path)) != first
     assert digests.digest(str(tmp_path / "absent.bin")) == "missing"
+
+
+def test_keys_follow_the_colour_config_by_content_and_masks_by_content(plate: Path, tmp_path: Path):
+    from stylelock.core.jobspec import ColourSettings
+    from stylelock.ocio_configs import BUNDLED_CONFIG
+
+    def keys(spec: JobSpec) -> dict[int, str]:
+        from stylelock.server.engine_cache import EngineCache
+        from stylelock.server.pipeline import _JobRun, prepare_job
+
+        prepared = prepare_job(spec)
+        run = _JobRun(prepared, "k", JobObserver(), None, EngineCache(), None)
+        return run._frame_keys(run.engines.get(prepared.engine))
+
+    base = JobSpec(
+        plate=str(plate / "plate.####.exr"),
+        frames="1001-1002",
+        engine="passthrough",
+        output=OutputSettings(pattern=str(tmp_path / "out" / "o.####.exr")),
+    )
+    here = tmp_path / "a" / "config.ocio"
+    there = tmp_path / "b" / "config.ocio"
+    for path in (here, there):
+        path.parent.mkdir()
+        shutil.copyfile(BUNDLED_CONFIG, path)
+    at_here = keys(base.with_changes(colour=ColourSettings(config=str(here))))
+    assert keys(base.with_changes(colour=ColourSettings(config=str(there)))) == at_here  # same content
+    there.write_text(there.read_text().replace("StyleLock bundled config", "A studio's edit", 1))
+    assert keys(base.with_changes(colour=ColourSettings(config=str(there)))) != at_here  # edited
+    assert keys(base.with_changes(proxy=1)) == keys(base.with_changes(proxy=1.0))
+    for folder in ("m1", "m2"):  # the same matte files in two places
+        (tmp_path / folder).mkdir()
+        for frame in FRAMES:
+            shutil.copyfile(plate / f"plate.{frame}.exr", tmp_path / folder / f"m.{frame}.exr")
+    in_m1 = keys(base.with_changes(mask=str(tmp_path / "m1" / "m.####.exr")))
+    assert keys(base.with_changes(mask=str(tmp_path / "m2" / "m.####.exr"))) == in_m1

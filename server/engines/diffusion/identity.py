@@ -1,10 +1,11 @@
 """The identity of the model files a diffusion job loads, for resume keys.
 
-Hashing gigabytes of weights for every job would cost more than the frames it saves, so a model is
-identified the way build systems identify inputs: every file under its path by name, size and
-modification time. Replacing a checkpoint, a ControlNet, an IP-Adapter or a motion adapter, or
-editing a config, changes the identity and redoes the frames made with it; moving the file under
-the same registered name with the same content does too (a conservative miss, never a wrong hit).
+A model is identified by its content: every file under its path, by its path relative to the model
+(its folder, or the file itself) and the SHA-256 of its bytes. Replacing a checkpoint, a ControlNet,
+an IP-Adapter or a motion adapter, or editing a config, changes the identity and redoes the frames
+made with it; the same model installed at another path, or on another farm worker, is the same.
+Digests are remembered per file (`stylelock.server.resume.DIGESTS`, by path, size and times), so a
+long-lived server reads a multi-gigabyte checkpoint once, not per job.
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from typing import Any
 
 from stylelock.core.errors import StyleLockError
 from stylelock.server.engines.diffusion.library import ModelLibrary, controlnet_paths
+from stylelock.server.resume import DIGESTS
 
 
 def files_identity(paths: Iterable[Path]) -> str:
-    """Name, size and modification time of every file under `paths` (hidden ones skipped)."""
+    """Relative name and content of every file under `paths` (hidden ones skipped)."""
     digest = hashlib.sha256()
     for root in paths:
         root = Path(root)
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        digest.update(b"|model")
         for path in files:
             relative = path.relative_to(root) if path != root else Path(path.name)
             if any(part.startswith(".") for part in relative.parts):
                 continue
-            stat = path.stat()
-            digest.update(f"{root}|{relative}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            digest.update(f"|{relative.as_posix()}:{DIGESTS.digest(str(path))}".encode())
     return digest.hexdigest()[:16]
 
 
