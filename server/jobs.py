@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from stylelock.core.client import events as kinds
@@ -31,6 +31,7 @@ from stylelock.core.client.errors import status_of
 from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.core.errors import (
     AccessDeniedError,
+    FramesMissingError,
     JobCancelledError,
     ResourceLimitError,
     ServerUnavailableError,
@@ -84,10 +85,16 @@ class JobManager:
 
     # -- submit -----------------------------------------------------------------------------------
     def submit(
-        self, spec_json: str, *, key: str = "", inline: bool = False, owner: str = "local"
+        self,
+        spec_json: str,
+        *,
+        key: str = "",
+        inline: bool = False,
+        owner: str = "local",
+        shot_frames: Sequence[int] = (),
     ) -> tuple[Job, bool]:
         """Validate and queue a job for `owner`; (job, existing) where existing means the key matched
-        (keys are each owner's own)."""
+        (keys are each owner's own). `shot_frames`: an inline job's plate frames on the client."""
         spec = JobSpec.from_json(spec_json)
         lookup = _key(owner, key)
         with self._submit_lock:
@@ -104,8 +111,8 @@ class JobManager:
             )
             self.roots.check_spec(spec, inline=inline)
             if inline:
-                self._precheck_inline(spec)
-                job.spool = Spool(self.config.spool_root(), job.job_id, spec, job.frames)
+                uploads = self._precheck_inline(spec, job.frames, shot_frames)
+                job.spool = Spool(self.config.spool_root(), job.job_id, spec, uploads)
                 job.run_spec = job.spool.job_spec(spec)
                 job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
             else:
@@ -143,15 +150,28 @@ class JobManager:
             )
 
     @staticmethod
-    def _precheck_inline(spec: JobSpec) -> None:
-        """What can be checked before gigabytes travel: engine, parameters, patterns."""
+    def _precheck_inline(spec: JobSpec, frames: list[int], shot_frames: Sequence[int]) -> list[int]:
+        """What can be checked before gigabytes travel (engine, parameters, patterns); returns the
+        plate frames to upload: what the engine's temporal contract says the job reads, from the
+        frames the client has (`shot_frames`; the job's own when it named none)."""
+        from stylelock.core import temporal
         from stylelock.server.engine_check import check_engine
 
-        check_engine(spec)
+        engine, params = check_engine(spec)
         FramePattern.parse(spec.plate)
         if not spec.output.pattern:
             raise SpecError("an inline job needs an output pattern: where the client writes the frames")
         FramePattern.parse(spec.output.pattern)
+        shot = sorted(set(shot_frames) | set(frames))
+        styles = [style.frame for style in spec.styles]
+        needed = temporal.job_inputs(engine.temporal, frames, shot, styles, params)
+        absent = sorted(set(needed) - set(shot))
+        if absent:
+            raise FramesMissingError(
+                f"the {spec.engine} job reads plate frame {absent[0]} (its temporal contract), which "
+                "the client does not have"
+            )
+        return needed
 
     def _enqueue(self, job: Job) -> None:
         job.state = kinds.QUEUED

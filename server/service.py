@@ -103,7 +103,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
     def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.ServicerContext) -> pb.SubmitJobResponse:
         owner = self.auth.identify(context).name
         job, existing = self.manager.submit(
-            request.spec_json, key=request.idempotency_key, inline=request.inline, owner=owner
+            request.spec_json,
+            key=request.idempotency_key,
+            inline=request.inline,
+            owner=owner,
+            shot_frames=list(request.plate_frames),
         )
         waiting_upload = job.state == kinds.UPLOADING
         return pb.SubmitJobResponse(
@@ -111,7 +115,7 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
             state=state_to_proto(job.state),
             existing=existing,
             position=-1 if job.position is None else job.position,
-            upload_frames=job.frames if waiting_upload else [],
+            upload_frames=job.spool.frames if waiting_upload and job.spool is not None else [],
             upload_styles=len(job.spec.styles) if waiting_upload else 0,
         )
 

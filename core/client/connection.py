@@ -125,13 +125,18 @@ class StyleLockClient:
         """Queue `spec` on the server and return the job id.
 
         Shared paths (`inline=False`): the spec's paths are made absolute and must name files the
-        server can reach under its allowed roots. Inline: the plate frames and style references are
-        read from this machine and uploaded; `watch` then writes the finished frames to
-        `spec.output.pattern` here. A retried submit (same `idempotency_key`) never duplicates work.
+        server can reach under its allowed roots. Inline: the plate frames the job reads (its own and
+        those the engine's temporal contract needs, such as the keyframe before its first frame: the
+        server says which, from the frames this machine has) and the style references are uploaded;
+        `watch` then writes the finished frames to `spec.output.pattern` here. A retried submit (same
+        `idempotency_key`) never duplicates work.
         """
         key = idempotency_key or uuid.uuid4().hex
         spec = _local_inline_spec(spec) if inline else _absolute_spec(spec)
-        request = pb.SubmitJobRequest(spec_json=spec.to_json(), idempotency_key=key, inline=inline)
+        shot = FramePattern.parse(spec.plate).existing_frames() if inline else []
+        request = pb.SubmitJobRequest(
+            spec_json=spec.to_json(), idempotency_key=key, inline=inline, plate_frames=shot
+        )
         reply = self._submit_with_retries(request)
         if inline:
             self._outputs[reply.job_id] = spec.output.pattern or ""

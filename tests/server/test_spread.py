@@ -172,3 +172,28 @@ def test_json_errors_carry_the_exit_code(tmp_path, capsys):
     (line,) = events(capsys)
     assert line["event"] == "error" and line["exit_code"] == 3 and line["error"] == "FramesMissingError"
     assert os.path.basename(str(tmp_path)) in line["message"]
+
+
+@pytest.mark.parametrize("style", ["keyframe", "look image"])
+def test_inline_chunks_upload_what_the_engine_reads_and_match_one_run(shot, tmp_path, style):
+    """Servers that share no folder get the frames uploaded: a chunk after the keyframe (or the look
+    image's frame) uploads the frames back to it, so every chunk gives the bytes of one run."""
+    look = tmp_path / "look.png"
+    if style == "look image":
+        import cv2
+        import numpy as np
+
+        rng = np.random.default_rng(3)
+        cv2.imwrite(str(look), (rng.random((40, 60, 3)) * 255).astype(np.uint8))
+    flags = ["--style", str(look)] if style == "look image" else []
+    single = tmp_path / "single" / "s.####.exr"
+    assert cli(restyle(shot, single, *flags) if not flags else _look(shot, single, look)) == 0
+    spread = tmp_path / "spread" / "s.####.exr"
+    with serve() as (_, a), serve() as (_, b):  # no allowed roots: inline transport
+        command = restyle(shot, spread) if not flags else _look(shot, spread, look)
+        assert cli([*command, "--server", f"{a},{b}"]) == 0
+    same_frames(spread, single)
+
+
+def _look(shot: dict[str, str], out: Path, look: Path) -> list[str]:
+    return ["restyle", shot["plate"], "--frames", f"{FIRST}-{LAST}", "--style", str(look), "--out", str(out)]

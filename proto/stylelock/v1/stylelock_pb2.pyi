@@ -180,14 +180,16 @@ class ModelEntry(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("spec_json", "idempotency_key", "inline")
+    __slots__ = ("spec_json", "idempotency_key", "inline", "plate_frames")
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     INLINE_FIELD_NUMBER: _ClassVar[int]
+    PLATE_FRAMES_FIELD_NUMBER: _ClassVar[int]
     spec_json: str
     idempotency_key: str
     inline: bool
-    def __init__(self, spec_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., inline: _Optional[bool] = ...) -> None: ...
+    plate_frames: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, spec_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., inline: _Optional[bool] = ..., plate_frames: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job_id", "state", "existing", "position", "upload_frames", "upload_styles")
