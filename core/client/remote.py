@@ -70,6 +70,11 @@ def run_remote(
         except KeyboardInterrupt:
             quiet_cancel(client, job_id)
             raise JobCancelledError(f"job {job_id} cancelled; finished frames are on disk") from None
+        except BaseException:
+            # the watch broke (connection lost, a callback failed): the job must not run on unwatched,
+            # where a retry elsewhere would do its frames twice (a no-op when it has already ended)
+            quiet_cancel(client, job_id)
+            raise
         finally:
             finished.set()
             canceller.join(timeout=5)

@@ -17,9 +17,16 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 
+from stylelock.core.client import events as kinds
 from stylelock.core.client.events import JobEvent
 from stylelock.core.client.remote import run_remote
-from stylelock.core.errors import JobCancelledError, ServerUnavailableError, SpecError, StyleLockError
+from stylelock.core.errors import (
+    JobCancelledError,
+    ServerInternalError,
+    ServerUnavailableError,
+    SpecError,
+    StyleLockError,
+)
 from stylelock.core.jobspec import JobSpec
 from stylelock.core.sequence import format_frames, parse_frames
 
@@ -150,30 +157,44 @@ class _Spread:
 
         while not cancel.is_set() and (chunk := self._next()) is not None:
             chunk_spec = spec.with_changes(frames=format_frames(chunk))
+            written: list[int] | None = None
             try:
                 written = run_remote(address, chunk_spec, inline=inline, on_event=report, cancel=cancel)
             except ServerUnavailableError as exc:
-                log.warning(
-                    "server %s failed (%s); its chunk %s goes to another", address, exc, chunk_spec.frames
+                self._lost(address, chunk, exc)
+                note = (
+                    f"server {address} failed ({exc.message}); its frames {chunk_spec.frames} move to another"
+                )
+                log.warning("%s", note)
+                try:
+                    report(JobEvent(kinds.WARNING, message=note))
+                except Exception:  # the caller's callback failing must not stop the others
+                    log.exception("reporting a server failure failed")
+                return
+            except BaseException as exc:  # anything else stops the whole job, never hangs it
+                failure = (
+                    exc
+                    if isinstance(exc, StyleLockError)
+                    else ServerInternalError(f"the job on {address} stopped: {type(exc).__name__}: {exc}")
                 )
                 with self.cond:
-                    self.running -= 1
-                    self.queue.insert(0, chunk)
-                    self.alive -= 1
-                    self.unavailable = exc
-                    self.cond.notify_all()
-                return
-            except StyleLockError as exc:
-                with self.cond:
-                    self.running -= 1
-                    self.failure = self.failure or exc
-                    self.cond.notify_all()
+                    self.failure = self.failure or failure
                 cancel.set()
                 return
-            with self.cond:
-                self.running -= 1
-                self.done.extend(written)
-                self.cond.notify_all()
+            finally:
+                with self.cond:
+                    self.running -= 1
+                    if written is not None:
+                        self.done.extend(written)
+                    self.cond.notify_all()
+
+    def _lost(self, address: str, chunk: list[int], exc: ServerUnavailableError) -> None:
+        """`address` is gone: its chunk goes back to the front of the queue for another server."""
+        with self.cond:
+            self.queue.insert(0, chunk)
+            self.alive -= 1
+            self.unavailable = exc
+            self.cond.notify_all()
 
     def result(self, cancel: threading.Event) -> list[int]:
         if self.failure is not None:

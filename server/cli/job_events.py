@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -30,14 +31,16 @@ class JsonEvents(JobObserver):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self._lock = threading.Lock()  # several servers' events arrive on several threads
         self.made = 0
         self.skipped = 0
         self.started = time.perf_counter()
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"event": event, **{k: v for k, v in fields.items() if v is not None}, "time": time.time()}
-        self.stream.write(json.dumps(record, sort_keys=True) + "\n")
-        self.stream.flush()
+        with self._lock:
+            self.stream.write(json.dumps(record, sort_keys=True) + "\n")
+            self.stream.flush()
 
     # -- a local job (JobObserver) -------------------------------------------------------------
     def job_started(self, job_id: str, frames: Sequence[int]) -> None:
@@ -89,7 +92,8 @@ class JsonEvents(JobObserver):
         self.emit("error", exit_code=error.exit_code, error=type(error).__name__, message=error.message)
 
     def _count(self, skipped: bool) -> None:
-        if skipped:
-            self.skipped += 1
-        else:
-            self.made += 1
+        with self._lock:
+            if skipped:
+                self.skipped += 1
+            else:
+                self.made += 1

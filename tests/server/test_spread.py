@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from grpc_fixtures import serve
+from grpc_fixtures import serve, wait_for
 
 from stylelock.core.client.spread import resolve_servers, split_chunks
 from stylelock.core.errors import SpecError
@@ -197,3 +197,47 @@ def test_inline_chunks_upload_what_the_engine_reads_and_match_one_run(shot, tmp_
 
 def _look(shot: dict[str, str], out: Path, look: Path) -> list[str]:
     return ["restyle", shot["plate"], "--frames", f"{FIRST}-{LAST}", "--style", str(look), "--out", str(out)]
+
+
+def test_a_failing_event_callback_stops_the_job_instead_of_hanging_it(shot, tmp_path, monkeypatch):
+    import threading
+
+    from stylelock.core.client.spread import run_spread
+    from stylelock.core.errors import ServerInternalError
+    from stylelock.core.jobspec import JobSpec, OutputSettings
+
+    monkeypatch.setitem(engines.BUILTIN_ENGINES, "test-slow", "pipeline_engines:SlowEngine")
+    spec = JobSpec(
+        shot["plate"], f"{FIRST}-{LAST}", "test-slow", params={"delay": 0.2},
+        output=OutputSettings(str(tmp_path / "o" / "o.####.exr")),
+    )  # fmt: skip
+
+    def broken(event, server):  # a consumer that went away (`--json | head`)
+        if event.kind == "frame_done":
+            raise BrokenPipeError("the reader of the events is gone")
+
+    roots = [tmp_path, Path(shot["plate"]).parent]
+    with serve(allow_roots=roots) as (server, a), serve(allow_roots=roots) as (other, b):
+        result: dict = {}
+        worker = threading.Thread(
+            target=lambda: result.setdefault("error", _raises(run_spread, [a, b], spec, on_event=broken))
+        )
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "run_spread hung"
+        error = result["error"]
+        assert isinstance(error, ServerInternalError) and "BrokenPipeError" in error.message
+
+        def settled() -> bool:  # every job cancelled (after the frame in hand) or done: none unwatched
+            jobs = [j for m in (server.manager, other.manager) for j in m.jobs(include_ended=True)]
+            return bool(jobs) and {j.state for j in jobs} <= {"cancelled", "finished"}
+
+        wait_for(settled, timeout=30)
+
+
+def _raises(function, *args, **kwargs) -> BaseException | None:
+    try:
+        function(*args, **kwargs)
+    except BaseException as exc:  # the test inspects what it raised
+        return exc
+    return None
