@@ -62,6 +62,12 @@ class Progress:
     def ended(self) -> bool:
         return self.state in ENDED
 
+    def landed_lines(self) -> list[str]:
+        """One line for each frame that landed since the previous poll (`frame 1004 done (4 of 24)`)."""
+        total = len(self.done) + max(self.total - len(self.computed), 0)
+        first = len(self.done) - len(self.landed)
+        return [f"frame {frame} done ({first + i + 1} of {total})" for i, frame in enumerate(self.landed)]
+
     @property
     def fraction(self) -> float:
         """0..1 of the frames to make; 1 when the job ended with nothing to make."""

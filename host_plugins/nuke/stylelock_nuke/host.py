@@ -11,11 +11,15 @@ nuke.execute (and nuke.CancelledError), nuke.executeInMainThread, nuke.ProgressT
 nuke.scriptOpen, nuke.tprint, the knob classes Tab_Knob, Text_Knob, String_Knob, File_Knob,
 Multiline_Eval_String_Knob, Enumeration_Knob, Double_Knob, Int_Knob, Boolean_Knob, PyScript_Knob
 and the flags INVISIBLE and STARTLINE; on nodes: knob, knobs, addKnob, removeKnob, name,
-fullName, input, setInput, begin, end, firstFrame, lastFrame; on knobs: value, getText, setValue,
-setValues, setTooltip, setFlag, setRange, execute; and nukescripts.panels.registerWidgetAsPanel.
+fullName, setName, input, setInput, begin, end, firstFrame, lastFrame; on knobs: value, getText,
+getEvaluatedValue, setValue, setValues, setTooltip, setFlag, setRange, execute (String_Knob and
+EvalString_Knob, the base of File_Knob and Multiline_Eval_String_Knob, for text); and
+nukescripts.panels.registerWidgetAsPanel.
 
 Reference points that shaped this module: String and File knobs' `value()` evaluates TCL (`[`,
-`$`) and turns `####` into `%04d`, so text is read with `getText()`; a Write's EXR knobs exist
+`$`) and turns `####` into `%04d`, so text is read with `getText()`; Root's colour knobs are
+enumerations (no `getText()`) and its paths are read with `getEvaluatedValue()`; names are unique
+(`setName` uncollides); a Write's EXR knobs exist
 only once `file_type` is exr; `nuke.menu` raises without a GUI; `registerWidgetAsPanel` evaluates
 its widget string in Nuke's main namespace and builds the class with no arguments; Nuke 17's
 knobChanged also fires for changes made by scripts (the plugin never relies on either behaviour).
@@ -87,6 +91,13 @@ def log(text: str) -> None:
     nuke.tprint(text)
 
 
+def show_status(node: Any, line: str, *, error: bool = False) -> None:
+    """The node's status line; an error also goes to the script editor, one line, never a dialog."""
+    node.knob("status").setValue(line)
+    if error:
+        nuke.tprint(f"StyleLock {node.fullName()}: {line}")
+
+
 def open_script(path: str) -> None:
     nuke.scriptOpen(path)
 
@@ -96,27 +107,34 @@ def current_frame() -> int:
 
 
 # -- the script's colour settings --------------------------------------------------------------------
-def _root_value(name: str) -> str:
+def _root_choice(name: str) -> str:
+    """A Root enumeration knob's chosen item ("" when this Nuke has no such knob)."""
     knob = nuke.root().knob(name)
-    return str(knob.getText()) if knob is not None else ""
+    return str(knob.value()) if knob is not None else ""
+
+
+def _root_path(name: str) -> str:
+    """A Root file knob's path with its TCL evaluated (`[getenv OCIO]`)."""
+    knob = nuke.root().knob(name)
+    return str(knob.getEvaluatedValue()) if knob is not None else ""
 
 
 def script_path() -> str:
     """The saved script's path, "" for an unsaved one."""
-    name = _root_value("name")
+    name = _root_path("name")
     return "" if name in ("", "Root") else name
 
 
 def working_space() -> str:
     """The script's working (scene-linear) colour space: what a Write with raw data writes."""
-    return _root_value("workingSpaceLUT")
+    return _root_choice("workingSpaceLUT")
 
 
 def script_ocio_config() -> str:
     """The script's OCIO config file when it names a custom one, else "" (the server's applies)."""
-    if _root_value("colorManagement") != "OCIO" or _root_value("OCIO_config") != "custom":
+    if _root_choice("colorManagement") != "OCIO" or _root_choice("OCIO_config") != "custom":
         return ""
-    return _root_value("customOCIOConfigPath")
+    return _root_path("customOCIOConfigPath")
 
 
 # -- nodes ---------------------------------------------------------------------------------------------
@@ -162,7 +180,7 @@ def create_group(name: str, knob_changed: str) -> Any:
     """The StyleLock node: a Group with inputs plate (0) and style (1), a Write for each, a Read of
     the results feeding its output. `knob_changed` is the Python its knobChanged runs."""
     group = nuke.createNode("Group", inpanel=False)
-    group.knob("name").setValue(name)
+    group.setName(name)  # uncollides: a second node becomes StyleLock2
     group.knob("knobChanged").setValue(knob_changed)
     group.begin()
     try:
@@ -289,7 +307,7 @@ def knob_value(node: Any, name: str, default: Any = None) -> Any:
 def knob_values(node: Any, prefix: str) -> dict[str, Any]:
     """Every knob whose name starts with `prefix`: text knobs as raw text, others as values."""
     return {
-        name: knob.getText() if isinstance(knob, nuke.String_Knob) else knob.value()
+        name: knob.getText() if isinstance(knob, (nuke.String_Knob, nuke.EvalString_Knob)) else knob.value()
         for name, knob in node.knobs().items()
         if name.startswith(prefix)
     }

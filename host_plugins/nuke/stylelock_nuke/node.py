@@ -13,9 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from stylelock.core.client import StyleLockClient
@@ -29,21 +27,24 @@ from stylelock.core.hosts.restyle import DEFAULT_SERVER, PanelSettings, build_sp
 from stylelock.core.jobspec import JobSpec
 from stylelock.core.sequence import parse_frames
 from stylelock_nuke import host
+from stylelock_nuke.runner import Request, Runner
 
 log = logging.getLogger(__name__)
 
 PARAM_PREFIX = "slp_"
 SAVED_KNOB = "sl_saved_params"
+BUILT_FOR_KNOB = "sl_params_engine"
+"""The engine the parameter knobs were built for."""
 KNOB_CHANGED = "import stylelock_nuke.node\nstylelock_nuke.node.knob_changed()"
 STYLE_ROWS_HELP = "one per line: 1001=/path/paint.1001.exr for a painted keyframe, or a look image path"
 STYLE_FRAMES_HELP = "frames at which the style input is a painted keyframe; empty: the first frame"
-#: How often a runner polls its job (seconds).
-POLL_SECONDS = 0.1
 
 #: Server info per address, fetched off the main thread (Refresh) and used to build knobs and jobs.
 _INFO: dict[str, dict[str, Any]] = {}
 #: The runner of each node that has one, by the node's full name.
 RUNNERS: dict[str, Runner] = {}
+#: What each node's output showed last, per kind ("restyle", "preview"): (pattern, first, last).
+SHOWN: dict[str, dict[str, tuple[str, int, int]]] = {}
 
 
 # -- creating the node ---------------------------------------------------------------------------
@@ -84,6 +85,7 @@ def create() -> Any:
     add(group, "text", "status", "status", "")
     add(group, "text", "params_label", "", "<b>engine parameters</b>")
     add(group, "string", SAVED_KNOB, "", "", hidden=True)
+    add(group, "string", BUILT_FOR_KNOB, "", "", hidden=True)
     refresh(group)
     return group
 
@@ -93,10 +95,7 @@ def _button(action: str) -> str:
 
 
 def set_status(node: Any, line: str, *, error: bool = False) -> None:
-    """The node's status line; errors also go to the script editor, one line, no dialog."""
-    host.set_knob(node, "status", line)
-    if error:
-        host.log(f"StyleLock {host.node_name(node)}: {line}")
+    host.show_status(node, line, error=error)
 
 
 # -- engines and their parameter knobs -------------------------------------------------------------
@@ -160,12 +159,18 @@ def _fields(node: Any) -> list[ParamField]:
 
 
 def rebuild_params(node: Any) -> None:
-    """The current engine's parameter knobs, with the values saved for it (switching back restores them)."""
+    """The current engine's parameter knobs, with the values saved for it (switching back restores
+    them). The knobs' values now are saved first, under the engine they were built for, so values a
+    script set (Nuke 15/16 call knobChanged for the user's edits only) are never lost."""
+    saved = _saved_with_current_knobs(node)
     for name in host.knob_names(node):
         if name.startswith(PARAM_PREFIX):
             host.remove_knob(node, name)
     fields = _fields(node)
-    values = SavedValues(str(host.knob_text(node, SAVED_KNOB) or "")).values_for(fields)
+    engine = str(host.knob_value(node, "engine"))
+    host.set_knob(node, SAVED_KNOB, saved.to_text())
+    host.set_knob(node, BUILT_FOR_KNOB, engine)
+    values = saved.values_for(fields)
     for field in fields:
         value = values[field.name]
         kind = field.kind
@@ -181,6 +186,15 @@ def rebuild_params(node: Any) -> None:
         )
 
 
+def _saved_with_current_knobs(node: Any) -> SavedValues:
+    saved = SavedValues(str(host.knob_text(node, SAVED_KNOB) or ""))
+    built_for = host.knob_text(node, BUILT_FOR_KNOB)
+    if built_for:
+        for name, value in param_values(node).items():
+            saved.set(built_for, name, value)
+    return saved
+
+
 def param_values(node: Any) -> dict[str, Any]:
     """The parameter knobs' values, by parameter name (text knobs as their raw text)."""
     return {name[len(PARAM_PREFIX) :]: value for name, value in host.knob_values(node, PARAM_PREFIX).items()}
@@ -194,13 +208,7 @@ def knob_changed() -> None:
         if name == "engine":
             rebuild_params(node)
         elif name.startswith(PARAM_PREFIX):
-            saved = SavedValues(str(host.knob_text(node, SAVED_KNOB) or ""))
-            saved.set(
-                str(host.knob_value(node, "engine")),
-                name[len(PARAM_PREFIX) :],
-                host.knob_values(node, name)[name],
-            )
-            host.set_knob(node, SAVED_KNOB, saved.to_text())
+            host.set_knob(node, SAVED_KNOB, _saved_with_current_knobs(node).to_text())
         elif name == "show":
             _show(node)
         elif name == "inputChange" and host.knob_text(node, "server"):
@@ -208,19 +216,11 @@ def knob_changed() -> None:
             host.set_choices(node, "layer", layers)
     except StyleLockError as exc:
         set_status(node, one_line(exc), error=True)
+    except LookupError as exc:  # nothing connected, a lost inner node: a line, never a traceback
+        set_status(node, str(exc), error=True)
 
 
 # -- restyle, preview, cancel ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Request:
-    """What a button press decided on the main thread, handed to the runner."""
-
-    node: str
-    address: str
-    spec: JobSpec
-    preview: bool = False
-
-
 def _settings(node: Any) -> tuple[PanelSettings, CacheLayout]:
     layout = CacheLayout(cache_root(host.script_path() or None), host.node_name(node))
     frames = str(host.knob_text(node, "frames") or "").strip()
@@ -309,6 +309,7 @@ def _start(node: Any, *, preview: bool, wait: bool) -> jobs.Progress | None:
         set_status(node, line, error=True)
         return jobs.Progress(state=jobs.FAILED, message=line, error=StyleLockError(line))
     runner = Runner(Request(name, settings.server, spec, preview), gui=host.gui() and not wait)
+    runner.on_landed = _record_shown
     RUNNERS[name] = runner
     if runner.gui:
         runner.start()
@@ -368,110 +369,17 @@ def cancel(node: Any) -> None:
 
 
 def _show(node: Any) -> None:
-    """The `show` knob: the output switches between the restyled frames and the previews."""
-    settings, layout = _settings(node)
-    frames = parse_frames(settings.frames)
+    """The `show` knob: the output switches between the restyled frames and the last preview, as
+    the node's jobs recorded them (nothing is re-derived from the knobs here)."""
     shown = str(host.knob_value(node, "show"))
-    host.point_read(
-        node, layout.preview_pattern if shown == "preview" else layout.output_pattern, frames[0], frames[-1]
-    )
+    recorded = SHOWN.get(host.node_name(node), {}).get(shown)
+    if recorded is None:  # nothing made in this session (a reopened script): the cache's frames
+        settings, layout = _settings(node)
+        frames = parse_frames(settings.frames)
+        pattern = layout.preview_pattern if shown == "preview" else layout.output_pattern
+        recorded = (pattern, frames[0], frames[-1])
+    host.point_read(node, *recorded)
 
 
-# -- the runner -------------------------------------------------------------------------------------
-class Runner:
-    """One job of one node: submit, watch, land frames; a thread in the GUI, inline under `nuke -t`."""
-
-    def __init__(self, request: Request, *, gui: bool) -> None:
-        self.request = request
-        self.gui = gui
-        self.job: jobs.RemoteJob | None = None
-        self.spec: JobSpec | None = None
-        self.finished = threading.Event()
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self.run, name="stylelock-runner", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        if self.job is not None:
-            self.job.cancel()
-
-    def run(self) -> jobs.Progress:
-        try:
-            progress = self._run()
-        except StyleLockError as exc:
-            progress = jobs.Progress(state=jobs.FAILED, message=one_line(exc), error=exc)
-        except Exception as exc:  # one line on the node; the traceback in the log
-            log.exception("StyleLock runner failed")
-            progress = jobs.Progress(
-                state=jobs.FAILED, message=one_line(exc), error=StyleLockError(one_line(exc))
-            )
-        self._to_node(self._finish, progress)
-        self.finished.set()
-        return progress
-
-    def _run(self) -> jobs.Progress:
-        request = self.request
-        self.spec = request.spec
-        self.job = jobs.RemoteJob(request.address, request.spec).start()
-        if self._cancel.is_set():
-            self.job.cancel()
-        task = host.progress_task(f"StyleLock {request.node}") if self.gui else None
-        while True:
-            progress = self.job.poll()
-            for frame in progress.landed:  # every frame is reported, however fast they land
-                line = f"frame {frame} done ({len(progress.done)} of {len(progress.done) + _left(progress)})"
-                if task is not None:
-                    task.setMessage(line)
-                else:
-                    host.log(f"StyleLock {request.node}: {line}")
-            if task is not None:
-                task.setProgress(int(100 * progress.fraction))
-                if not progress.landed:
-                    task.setMessage(progress.message)
-                if task.isCancelled():
-                    self.cancel()
-            if progress.landed:
-                self._to_node(self._landed, progress)
-            for warning in progress.warnings:
-                self._to_node(_warn, warning)
-            if progress.ended:
-                return progress
-            time.sleep(POLL_SECONDS)
-
-    def _to_node(self, call: Any, *args: Any) -> None:
-        if self.gui:
-            host.in_main_thread(call, *args)
-        else:
-            call(*args)
-
-    def point(self, node: Any) -> None:
-        """The node's output shows this job's frames (restyle or preview, as the `show` knob says)."""
-        spec = self.spec
-        if spec is None:
-            return
-        frames = parse_frames(spec.frames)
-        host.point_read(node, spec.output.pattern or "", frames[0], frames[-1])
-
-    def _landed(self, progress: jobs.Progress) -> None:
-        node = host.node_by_name(self.request.node)
-        host.set_knob(node, "show", "preview" if self.request.preview else "restyle")
-        self.point(node)
-        set_status(node, progress.message)
-
-    def _finish(self, progress: jobs.Progress) -> None:
-        node = host.node_by_name(self.request.node)
-        if progress.state == jobs.FINISHED:
-            self._landed(progress)
-        set_status(node, progress.message, error=progress.state == jobs.FAILED)
-
-
-def _left(progress: jobs.Progress) -> int:
-    """Frames still to make (known once the server started the job)."""
-    return max(progress.total - len(progress.computed), 0)
-
-
-def _warn(line: str) -> None:
-    host.log(f"StyleLock warning: {line}")
+def _record_shown(name: str, kind: str, pattern: str, first: int, last: int) -> None:
+    SHOWN.setdefault(name, {})[kind] = (pattern, first, last)

@@ -24,6 +24,7 @@ def fresh_script(monkeypatch, tmp_path):
     fake_session.reset()
     monkeypatch.setenv("STYLELOCK_CACHE", str(tmp_path / "cache"))
     node.RUNNERS.clear()
+    node.SHOWN.clear()
     node._INFO.clear()
     yield
     for runner in list(node.RUNNERS.values()):

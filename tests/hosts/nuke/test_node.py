@@ -224,3 +224,41 @@ def test_parameter_values_are_saved_with_the_script(shot, tmp_path, monkeypatch)
         assert reopened is not node and reopened.knob("engine").value() == "passthrough"
         fake_session.user_sets(reopened, "engine", "keyframe")  # the engine list is known from the server
         assert reopened.knob("slp_softness").value() == pytest.approx(0.25)
+
+
+def test_two_nodes_have_their_own_names_caches_and_jobs(shot, tmp_path, monkeypatch):
+    with serve(allow_roots=[tmp_path]) as (_, address):
+        first = make_node(address, shot["plate"], monkeypatch)
+        second = make_node(address, shot["plate"], monkeypatch)
+        assert (first.name(), second.name()) == ("StyleLock1", "StyleLock2")
+        for node in (first, second):
+            fake_session.user_sets(node, "engine", "passthrough")
+            fake_session.press(node, "restyle")
+        for node in (first, second):
+            assert wait_done(node).job.poll().state == "finished"
+        outputs = {host._inner(n, host.RESULT_READ).knob("file").getText() for n in (first, second)}
+        assert len(outputs) == 2
+
+
+def test_a_scripted_parameter_survives_a_refresh_in_nuke_15_and_16(shot, tmp_path, monkeypatch):
+    fake_session.STATE.script_changes_call_knob_changed = False  # scripts' changes call nothing
+    with serve(allow_roots=[tmp_path]) as (_, address):
+        node = make_node(address, shot["plate"], monkeypatch)
+        node.knob("slp_softness").setValue(0.33)  # a TD's script, not the properties panel
+        node_module.refresh(node)
+        fake_session.pump(until=lambda: "engines on" in node.knob("status").value(), timeout=30)
+        assert node.knob("slp_softness").value() == pytest.approx(0.33)
+        assert node_module.param_values(node)["softness"] == pytest.approx(0.33)
+
+
+def test_the_scripts_colour_settings_come_from_root(shot, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOW_OCIO", str(tmp_path / "show.ocio"))
+    root = nuke.root()
+    root.knob("colorManagement").setValue("OCIO")
+    root.knob("workingSpaceLUT").setValue("linear")
+    root.knob("OCIO_config").setValue("custom")
+    root.knob("customOCIOConfigPath").setValue("[getenv SHOW_OCIO]")
+    assert host.working_space() == "linear"
+    assert host.script_ocio_config() == str(tmp_path / "show.ocio")  # TCL evaluated
+    root.knob("colorManagement").setValue("Nuke")
+    assert host.script_ocio_config() == ""  # Nuke's own colour management names no OCIO file

@@ -46,7 +46,7 @@ def reset() -> None:
     global STATE
     STATE = State()
     STATE.root = nuke.Node("Root", None)
-    STATE.root._knobs["name"]._value = "Root"
+    STATE.root._knobs["name"]._value = ""  # an unsaved script
     STATE.context = [STATE.root]
 
 

@@ -96,12 +96,34 @@ class String_Knob(Knob):
         return str(self._value)
 
 
-class File_Knob(String_Knob):
+class EvalString_Knob(Knob):
+    """Nuke's base of File_Knob and Multiline_Eval_String_Knob: not a String_Knob."""
+
+    def value(self) -> Any:
+        text = super().value()
+        if any(c in text for c in "[]$"):
+            raise AssertionError(f"{type(self).__name__} {self._name}.value() would evaluate TCL in {text!r}")
+        return text
+
+    def getText(self) -> str:
+        _main_thread_only(f"knob {self._name}.getText()")
+        return str(self._value)
+
+    def getEvaluatedValue(self) -> str:
+        """TCL evaluated: the fake evaluates only `[getenv NAME]`, what studios put in paths."""
+        import os
+        import re
+
+        _main_thread_only(f"knob {self._name}.getEvaluatedValue()")
+        return re.sub(r"\[getenv (\w+)\]", lambda m: os.environ.get(m.group(1), ""), str(self._value))
+
+
+class File_Knob(EvalString_Knob):
     def value(self) -> Any:
         return str(super().value()).replace("####", "%04d")  # as Nuke normalises it
 
 
-class Multiline_Eval_String_Knob(String_Knob):
+class Multiline_Eval_String_Knob(EvalString_Knob):
     pass
 
 
@@ -173,11 +195,13 @@ class PyScript_Knob(Knob):
 #: Knobs each node class has before any user knob is added (only those the plugin touches).
 _CLASS_KNOBS: dict[str, dict[str, Callable[[], Knob]]] = {
     "Root": {
-        "name": lambda: String_Knob("name", "", "Root"),
-        "colorManagement": lambda: String_Knob("colorManagement", "", "OCIO"),
-        "OCIO_config": lambda: String_Knob("OCIO_config", "", "aces_1.3"),
+        "name": lambda: File_Knob("name", ""),
+        "colorManagement": lambda: Enumeration_Knob("colorManagement", "", ["Nuke", "OCIO"]),
+        "OCIO_config": lambda: Enumeration_Knob("OCIO_config", "", ["aces_1.3", "nuke-default", "custom"]),
         "customOCIOConfigPath": lambda: File_Knob("customOCIOConfigPath", ""),
-        "workingSpaceLUT": lambda: String_Knob("workingSpaceLUT", "", "ACEScg"),
+        "workingSpaceLUT": lambda: Enumeration_Knob(
+            "workingSpaceLUT", "", ["ACEScg", "scene_linear", "linear"]
+        ),
     },
     "Group": {"knobChanged": lambda: String_Knob("knobChanged", "")},
     "Input": {},
@@ -223,6 +247,23 @@ class Node:
     def _attach(self, knob: Knob) -> None:
         knob.node = self
         self._knobs[knob.name()] = knob
+
+    def setName(self, name: str, uncollide: bool = True, updateExpressions: bool = False) -> bool:
+        """Names are unique within a group: with `uncollide` a taken name gets the next free number."""
+        _main_thread_only("Node.setName()")
+        taken = {
+            c._knobs["name"]._value for c in (self._parent._children if self._parent else []) if c is not self
+        }
+        if name in taken:
+            if not uncollide:
+                raise ValueError(f"a node named {name} already exists")
+            stem = name.rstrip("0123456789") or name
+            number = 1
+            while f"{stem}{number}" in taken:
+                number += 1
+            name = f"{stem}{number}"
+        self._knobs["name"]._value = name
+        return True
 
     def Class(self) -> str:
         return self._class
