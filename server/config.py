@@ -67,6 +67,9 @@ class ServerConfig:
     max_engines: int = 2
     grace_s: float = 5.0
     """Seconds in-flight calls get when the server stops."""
+    idle_exit_s: float = 0.0
+    """Stop after this many seconds with no job waiting or running and none submitted (0: never). A
+    farm worker's session server uses it, so a worker that dies never leaves it holding the GPU."""
     models: tuple[str, ...] = ()
     """Diffusion models on local disk as NAME=PATH (a diffusers folder or a .safetensors file)."""
     controlnets: tuple[str, ...] = ()

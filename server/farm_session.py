@@ -24,6 +24,8 @@ from stylelock.core.errors import ServerUnavailableError, SpecError
 #: How long a starting server may take to listen (it imports the engines' libraries).
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
+#: A session's server stops itself after this long without a job (its session is gone).
+IDLE_EXIT_S = 900.0
 
 
 def start(
@@ -37,6 +39,7 @@ def start(
         return server
     log_path = state.with_suffix(".log")
     command = [sys.executable, "-m", "stylelock.server.cli", "serve", "--listen", "127.0.0.1:0"]
+    command += ["--idle-exit-s", f"{IDLE_EXIT_S:g}"]  # a worker that dies never leaves it running
     for root in allow_roots:
         command += ["--allow-root", root]
     command += list(extra)
@@ -82,11 +85,11 @@ def stop(state: Path) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     pid = data.get("pid")
-    if not pid:
+    if not pid or not _is_our_server(pid):
         return False
     try:
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (ProcessLookupError, OSError):
         return False
     deadline = time.monotonic() + STOP_GRACE_S
     while time.monotonic() < deadline:
@@ -97,6 +100,19 @@ def stop(state: Path) -> bool:
     return True
 
 
+def _is_our_server(pid: int) -> bool:
+    """False when `pid` is no longer a StyleLock server (the process ended and its number was reused):
+    checked on Linux from the process's command line; elsewhere the number is trusted."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not Path("/proc").is_dir():
+        return True
+    try:
+        words = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"stylelock.server.cli" in words and b"serve" in words
+
+
 def _alive(pid: int) -> bool:
     if hasattr(os, "WNOHANG"):
         try:
@@ -105,8 +121,18 @@ def _alive(pid: int) -> bool:
                 return False
         except ChildProcessError:
             pass
+    if os.name == "nt":  # signal 0 is CTRL_C_EVENT there: ask the OS instead
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except OSError:
         return False
     return True

@@ -75,6 +75,7 @@ class JobManager:
         self._queue: collections.deque[Job] = collections.deque()
         self._closing = False
         self._stopped = threading.Event()
+        self._last_activity = time.monotonic()
         self._workers = [
             threading.Thread(target=self._work, name=f"stylelock-job-{i}", daemon=True)
             for i in range(config.max_active_jobs)
@@ -101,6 +102,10 @@ class JobManager:
             with self._cond:
                 self._check_open()
                 known = self._jobs.get(self._by_key.get(lookup, "")) if key else None
+                if known is not None and known.state in (kinds.FAILED, kinds.CANCELLED):
+                    known = (
+                        None  # a retry of a job that did not finish runs again (resume skips what is done)
+                    )
                 if known is not None:
                     if known.spec.to_json() != spec.to_json() or known.inline != inline:
                         raise SpecError(f"idempotency key {key!r} was already used for another job")
@@ -134,6 +139,13 @@ class JobManager:
         log.info("job %s submitted (%s, %s, frames %s)", job.job_id, spec.engine,
                  "inline" if inline else "shared paths", spec.frames)  # fmt: skip
         return job, False
+
+    def idle_seconds(self) -> float:
+        """Seconds since a job was submitted or ended, when none is waiting or running; else 0."""
+        with self._cond:
+            if any(j.state not in kinds.ENDED_STATES for j in self._jobs.values()):
+                return 0.0
+            return time.monotonic() - self._last_activity
 
     def _check_open(self) -> None:
         if self._closing:
@@ -174,6 +186,7 @@ class JobManager:
         return needed
 
     def _enqueue(self, job: Job) -> None:
+        self._last_activity = time.monotonic()
         job.state = kinds.QUEUED
         self._queue.append(job)
         job.position = len(self._queue) - 1
@@ -295,6 +308,7 @@ class JobManager:
         if job.state in kinds.ENDED_STATES:
             return
         job.state, job.ended, job.position = state, time.time(), None
+        self._last_activity = time.monotonic()
         if error is not None:
             code, text, error_type = status_of(error)
             job.message = text

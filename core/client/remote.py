@@ -37,6 +37,7 @@ def run_remote(
     on_event: Callable[[JobEvent], None] | None = None,
     cancel: threading.Event | None = None,
     token: str | None = None,
+    idempotency_key: str | None = None,
 ) -> list[int]:
     """Run `spec` on the server at `address` and return the frames written, when all are done.
 
@@ -44,13 +45,14 @@ def run_remote(
     output folders (as seen from here), inline transport otherwise. Setting `cancel` (the CLI does
     on Ctrl-C) cancels the job on the server; finished frames stay, `JobCancelledError` is raised.
     A failed job raises the server's StyleLockError with its message. `token` goes with every call
-    (`StyleLockClient`).
+    (`StyleLockClient`). `idempotency_key`: a submit with the key of a job still queued or running
+    re-attaches to it (a retried farm task) instead of starting another.
     """
     cancel = cancel or threading.Event()
     with StyleLockClient(address, token=token) as client:
         if inline is None:
             inline = not shared_paths_reachable(spec, client.info()["allowed_roots"])
-        job_id = client.submit(spec, inline=inline, cancel=cancel)
+        job_id = client.submit(spec, inline=inline, cancel=cancel, idempotency_key=idempotency_key)
         done: list[int] = []
         finished = threading.Event()
         canceller = threading.Thread(

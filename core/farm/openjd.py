@@ -40,6 +40,12 @@ class Bundle:
     parameter_values: Path
     spec: Path
     parameters: Mapping[str, Any]
+    path_parameters: tuple[str, ...] = ()
+    """The PATH parameters that have no default (every one but JobSpec): a farm submission names them."""
+
+    def path_values(self) -> dict[str, Any]:
+        """The values a submission must give (`deadline bundle submit -p NAME=VALUE`)."""
+        return {name: self.parameters[name] for name in self.path_parameters}
 
 
 def openjd_range(frames: list[int]) -> str:
@@ -52,9 +58,15 @@ def chunk_ranges(frames: list[int], chunk: int) -> list[str]:
     return [openjd_range(frames[i : i + chunk]) for i in range(0, len(frames), chunk)]
 
 
-def _identifier(text: str) -> str:
+def _identifier(text: str, taken: set[str]) -> str:
+    """`text` as a parameter name (letters, digits, `_`), unique among `taken` (`a-b`, `a_b` differ)."""
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return cleaned if cleaned[:1].isalpha() else f"G_{cleaned}"
+    cleaned = cleaned if cleaned[:1].isalpha() else f"G_{cleaned}"
+    name, number = cleaned, 2
+    while name in taken:
+        name, number = f"{cleaned}_{number}", number + 1
+    taken.add(name)
+    return name
 
 
 def _path_parameter(name: str, kind: str, flow: str, description: str) -> dict[str, Any]:
@@ -82,10 +94,9 @@ class _TemplateBuilder:
         folder = self.parameter(
             _path_parameter(f"{name}Dir", "DIRECTORY", flow, f"the folder of {what}"), sequence.dirname
         )
-        file_name = self.parameter(
-            {"name": f"{name}Name", "type": "STRING", "description": f"the file names of {what}"},
-            Path(sequence.pattern).name,
-        )
+        names = Path(sequence.pattern).name
+        definition = {"name": f"{name}Name", "type": "STRING", "default": names}
+        file_name = self.parameter({**definition, "description": f"the file names of {what}"}, names)
         self.roots.append(folder)
         return f"{folder}/{file_name}"
 
@@ -146,17 +157,17 @@ def build_template(
         args += ["--ocio", config]
     if spec.mask and names_files(spec.mask):
         args += ["--mask", build.sequence("Mask", spec.mask, "IN", "the matte")]
+    guide_names: set[str] = set()
     for name, source in spec.guides.items():
         if names_files(source):
-            args += [
-                "--guide",
-                f"{name}={build.sequence(_identifier('Guide_' + name), source, 'IN', f'guide {name}')}",
-            ]
+            parameter = _identifier(f"Guide_{name}", guide_names)
+            args += ["--guide", f"{name}={build.sequence(parameter, source, 'IN', f'guide {name}')}"]
     frames_param = build.parameter(
         {
             "name": "Frames",
             "type": "STRING",
             "minLength": 1,
+            "default": openjd_range(frames),
             "description": "frames to restyle, e.g. 1001-1240",
         },
         openjd_range(frames),
@@ -244,6 +255,8 @@ def build_template(
                     "actions": {
                         "onRun": {
                             "command": command_param,
+                            # a cancelled or requeued task first asks its job on the server to stop
+                            "cancelation": {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": 60},
                             "args": [
                                 "farm",
                                 "task",
@@ -292,4 +305,9 @@ def write_bundle(
     paths["job.json"].write_text(stored.to_json() + "\n")
     paths["template.yaml"].write_text(dump(template))
     paths["parameter_values.yaml"].write_text(dump(values))
-    return Bundle(folder, paths["template.yaml"], paths["parameter_values.yaml"], paths["job.json"], values)
+    required = tuple(
+        p["name"] for p in template["parameterDefinitions"] if p["type"] == "PATH" and "default" not in p
+    )
+    return Bundle(
+        folder, paths["template.yaml"], paths["parameter_values.yaml"], paths["job.json"], values, required
+    )

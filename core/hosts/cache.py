@@ -86,6 +86,16 @@ def staging(pattern: str) -> str:
     return str(path.parent / ".rendering" / path.name)
 
 
+def clear_staging(pattern: str) -> None:
+    """Empty `staging(pattern)` before a render, so a frame a cancelled render left half-done there is
+    never published as this render's."""
+    folder = Path(staging(pattern)).parent
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.is_file():
+                entry.unlink()
+
+
 def publish(pattern: str, frames: Iterable[int]) -> None:
     """Move each rendered frame from `staging(pattern)` into `pattern`, one atomic rename a frame."""
     staged, final = FramePattern.parse(staging(pattern)), FramePattern.parse(pattern)

@@ -11,6 +11,8 @@ stylelock farm task PLATE --spec job.json --frames 1001-1024 --state FILE [resty
 from __future__ import annotations
 
 import argparse
+import hashlib
+import signal
 import sys
 import threading
 
@@ -68,9 +70,7 @@ def run_openjd(args: argparse.Namespace) -> int:
     )
     print(f"wrote {bundle.template}, {bundle.parameter_values.name} and {bundle.spec.name}")
     print(f"run it here:  openjd run {bundle.template} -p file://{bundle.parameter_values}")
-    paths = " ".join(
-        f"-p {name}={value}" for name, value in bundle.parameters.items() if name.endswith("Dir")
-    )
+    paths = " ".join(f"-p {name}={value}" for name, value in bundle.path_values().items())
     print(f"on Deadline:  deadline bundle submit {bundle.folder} {paths}")
     return 0
 
@@ -115,7 +115,13 @@ def run_task(args: argparse.Namespace) -> int:
             print(f"openjd_progress: {100.0 * len(done) / max(total, 1):.1f}", flush=True)
 
     cancel = threading.Event()
+    # OpenJD notifies a cancelled task with SIGTERM (CTRL_BREAK on Windows): the job stops on the server
+    for name in ("SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: cancel.set())
+    # the same chunk of the same job has the same key: a retried task re-attaches to a job still running
+    key = hashlib.sha256(spec.to_json().encode()).hexdigest()[:32]
     with ctrl_c_cancels(cancel):
-        frames = run_remote(address, spec, on_event=progress, cancel=cancel)
+        frames = run_remote(address, spec, on_event=progress, cancel=cancel, idempotency_key=key)
     print(f"restyled {len(frames)} frames of {spec.frames} on {address}", file=sys.stdout, flush=True)
     return 0

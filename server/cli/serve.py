@@ -42,6 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload-bytes", type=int, metavar="BYTES", help="largest upload of one job")
     parser.add_argument("--spool-dir", metavar="DIR", help="where inline jobs keep their frames")
     parser.add_argument(
+        "--idle-exit-s",
+        type=float,
+        metavar="S",
+        help="stop after S seconds without jobs (a farm session's server)",
+    )
+    parser.add_argument(
         "--allow-remote",
         action="store_true",
         default=None,
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "max_frame_bytes",
             "max_upload_bytes",
             "spool_dir",
+            "idle_exit_s",
             "allow_remote",
             "tokens_file",
             "tls_cert",
@@ -113,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
-            pass
+            if config.idle_exit_s and server.manager.idle_seconds() > config.idle_exit_s:
+                print(f"stylelock server idle for {config.idle_exit_s:g} s", flush=True)
+                break
     finally:
         print("stylelock server stopping", flush=True)
         server.stop(config.grace_s).wait()

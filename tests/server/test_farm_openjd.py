@@ -112,3 +112,64 @@ def test_a_session_named_server_is_used_and_never_stopped(tmp_path):
     assert json.loads(state.read_text()) == {"address": "gpu7:50151"}
     with pytest.raises(Exception, match="did not start"):
         farm_session.address(tmp_path / "missing.json")
+
+
+def test_a_session_server_stops_itself_when_idle_and_stop_never_kills_a_stranger(tmp_path):
+    import sys
+    import time
+
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stylelock.server.cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--idle-exit-s",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # returns by itself: nothing to do for a second
+    assert started.returncode == 0 and "idle for 1 s" in started.stdout
+    stranger = subprocess.Popen(["sleep", "30"])  # a pid the state file names, not a StyleLock server
+    try:
+        state = tmp_path / "s.json"
+        state.write_text(json.dumps({"address": "127.0.0.1:1", "pid": stranger.pid}))
+        assert farm_session.stop(state) is False
+        time.sleep(0.2)
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_cancelled_farm_task_cancels_its_job_on_the_server(shot, tmp_path, monkeypatch):
+    import signal
+    import sys
+    import time
+
+    from grpc_fixtures import SlowEngine, register_engine, serve, wait_for
+
+    register_engine(monkeypatch, SlowEngine)
+    state = tmp_path / "state.json"
+    with serve(allow_roots=[shot["folder"]]) as (server, address):
+        farm_session.start(state, server=address)
+        code = (
+            f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+            "from stylelock.server.cli import main\n"
+            f"sys.exit(main(['farm', 'task', {shot['plate']!r}, '--frames', '{FIRST}-{LAST}', '--engine',"
+            f" 'test-slow', '--param', 'delay=0.5', '--out', {str(tmp_path / 'o' / 'o.####.exr')!r},"
+            f" '--state', {str(state)!r}]))\n"
+        )
+        task = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: any(j.state == "running" for j in server.manager.jobs()), timeout=60)
+        time.sleep(0.3)
+        task.send_signal(signal.SIGTERM)  # what OpenJD's NOTIFY_THEN_TERMINATE sends first
+        assert task.wait(60) == 130
+        wait_for(
+            lambda: {j.state for j in server.manager.jobs(include_ended=True)} == {"cancelled"}, timeout=30
+        )

@@ -22,7 +22,7 @@ from typing import Any
 
 from stylelock.core.errors import StyleLockError
 from stylelock.core.hosts import job as jobs
-from stylelock.core.hosts.cache import prune, publish, staging
+from stylelock.core.hosts.cache import clear_staging, prune, publish, staging
 from stylelock.core.hosts.messages import one_line
 from stylelock.core.jobspec import JobSpec
 from stylelock.core.sequence import FramePattern, parse_frames
@@ -161,6 +161,7 @@ class Run:
         if not self._rendered and self._in_flight is None:
             FramePattern.parse(render.pattern)  # a malformed pattern fails before Blender renders
             prune(render.pattern, render.shot)
+            clear_staging(render.pattern)
             self._stack.enter_context(
                 host.plate_output(
                     sc, render.view_layer, staging(render.pattern), vector=render.vector, depth=render.depth

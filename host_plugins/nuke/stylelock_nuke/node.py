@@ -19,7 +19,7 @@ from typing import Any
 from stylelock.core.client import StyleLockClient
 from stylelock.core.errors import SpecError, StyleLockError
 from stylelock.core.hosts import job as jobs
-from stylelock.core.hosts.cache import CacheLayout, cache_root, prune, publish, staging
+from stylelock.core.hosts.cache import CacheLayout, cache_root, clear_staging, prune, publish, staging
 from stylelock.core.hosts.fields import ParamField, SavedValues, engine_description, param_fields
 from stylelock.core.hosts.messages import one_line
 from stylelock.core.hosts.preview import preview_spec
@@ -270,10 +270,12 @@ def _render_inputs(node: Any, spec: JobSpec, settings: PanelSettings, layout: Ca
     needed = frames_to_render(spec, _engine(node), _fields(node), shot)
     layout.make_folders()
     prune(layout.plate_pattern, shot)
+    clear_staging(layout.plate_pattern)
     host.render(node, host.PLATE_WRITE, staging(layout.plate_pattern), _runs(needed))
     publish(layout.plate_pattern, needed)
     if settings.style_input_frames:
         style_frames = list(settings.style_input_frames)
+        clear_staging(layout.style_pattern)
         host.render(node, host.STYLE_WRITE, staging(layout.style_pattern), _runs(style_frames))
         publish(layout.style_pattern, style_frames)
 
