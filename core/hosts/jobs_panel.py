@@ -95,9 +95,13 @@ class JobsPanel(QtWidgets.QWidget):
 
     # -- network, off the UI thread --------------------------------------------------------------
     def _client(self) -> StyleLockClient:
+        """The connection to the address in the field; one at a time (a changed address closes the
+        old one, so half-typed addresses leave no connection behind)."""
         address = self.server.text().strip() or DEFAULT_SERVER
         if address not in self._clients:
-            self._clients[address] = StyleLockClient(address, timeout=5.0)
+            for old in self._clients.values():
+                old.close()
+            self._clients = {address: StyleLockClient(address, timeout=5.0)}
         return self._clients[address]
 
     def refresh(self) -> None:
