@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!-- figures: (bench/results/[\w.-]+\.json) -->")
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])")
 PAGES = sorted([*ROOT.glob("docs/**/*.md"), ROOT / "README.md"])
 
 
@@ -58,8 +58,10 @@ def quoted(row: str) -> list[str]:
 
 
 def held(figure: str, values: list[float]) -> bool:
-    decimals = len(figure.partition(".")[2])
-    return any(abs(round(value, decimals) - float(figure)) < 0.5 * 10.0**-decimals for value in values)
+    """A value prints as `figure` at the digits it shows (2.4e-4 holds 2.44e-4; 0.93 holds 0.934)."""
+    mantissa, _, exponent = figure.partition("e")
+    step = 10.0 ** (int(exponent or 0) - len(mantissa.partition(".")[2]))
+    return any(abs(value - float(figure)) <= 0.5 * step * (1 + 1e-9) for value in values)
 
 
 TABLES = list(tables())
@@ -89,4 +91,6 @@ def test_the_check_catches_a_figure_the_result_lacks() -> None:
     values = [1.566, 0.934, 2062.5]
     assert held("1.57", values) and held("0.93", values) and held("2062.5", values) and held("2062", values)
     assert not held("1.18", values) and not held("0.95", values)
+    assert held("2.5e-4", [2.5138e-4]) and not held("2.4e-4", [2.5138e-4]) and held("0", [0.0])
     assert quoted("| one keyframe, `softness 0.7` | 1.18 | 0.93 / 0.61 |") == ["1.18", "0.93", "0.61"]
+    assert quoted("| curve | 6.1e-7 `srgb` | **0** |") == ["6.1e-7", "0"]
