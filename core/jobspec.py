@@ -17,6 +17,7 @@ from typing import Any
 
 from stylelock.core.errors import SpecError
 from stylelock.core.paths import has_frame_token, names_files
+from stylelock.core.spec_shape import MAX_SPEC_BYTES, check_shape
 
 SCHEMA = "JobSpec.1"
 
@@ -145,7 +146,8 @@ class JobSpec:
         known = {f.name for f in fields(cls)} | {"schema"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(f"job spec has unknown fields: {', '.join(unknown)}")
+            raise SpecError(f"job spec has unknown fields: {', '.join(unknown)[:200]}")
+        check_shape(data)
         try:
             return cls(
                 plate=data["plate"],
@@ -169,10 +171,14 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"job spec is {len(text)} bytes long; the limit is {MAX_SPEC_BYTES}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpecError(f"job spec is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SpecError("job spec JSON is nested too deeply") from None
         if not isinstance(data, dict):
             raise SpecError("job spec JSON must be an object")
         return cls.from_dict(data)

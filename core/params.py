@@ -8,6 +8,7 @@ with a message that names the bad value and what would be accepted.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,6 +52,8 @@ class ParamSpec:
             typed = self._convert(value)
         except (TypeError, ValueError):
             raise SpecError(f"parameter {self.name!r} must be {self._describe()}, got {value!r}") from None
+        if self.type == "float" and not math.isfinite(typed):
+            raise SpecError(f"parameter {self.name!r} must be a finite number, got {value!r}")
         if self.type in ("float", "int"):
             if self.minimum is not None and typed < self.minimum:
                 raise SpecError(f"parameter {self.name!r}={typed} is below its minimum {self.minimum}")

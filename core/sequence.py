@@ -77,6 +77,26 @@ def parse_frames(expr: str | Iterable[int]) -> list[int]:
     return frames
 
 
+_SIMPLE_CHUNK = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
+_RANGE_START = re.compile(r"^(-?\d+)-(-?\d+)")
+
+
+def frame_count_bound(expr: str) -> int:
+    """How many frames `expr` selects at most, computed without listing them (a server checks this
+    against its limit before `parse_frames` would build a list of ten million frames)."""
+    total = 0
+    for chunk in re.sub(r"\s+", "", expr).split(","):
+        simple = _SIMPLE_CHUNK.match(chunk)
+        if simple:
+            first, last, step = simple.group(1), simple.group(2), simple.group(3)
+            span = abs(int(last) - int(first)) + 1 if last is not None else 1
+            total += (span - 1) // max(int(step or 1), 1) + 1
+            continue
+        ranged = _RANGE_START.match(chunk)
+        total += abs(int(ranged.group(2)) - int(ranged.group(1))) + 1 if ranged else 1
+    return total
+
+
 def format_frames(frames: Sequence[int] | Iterable[int]) -> str:
     """Return the most compact range expression of `frames` (``1001-1024``, ``1-9x2,20``); '' if none."""
     unique = sorted({operator.index(f) for f in frames})

@@ -20,6 +20,7 @@ from typing import Any
 import tomllib
 
 from stylelock.core.errors import SpecError
+from stylelock.core.exr.limits import DecodeLimits
 
 DEFAULT_PORT = 50151
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
@@ -62,6 +63,15 @@ class ServerConfig:
     """An inline job whose frames do not arrive within this many seconds is dropped."""
     spool_ttl_s: float = 3600.0
     """Finished frames of an inline job stay this long unless a client has downloaded them all."""
+    max_job_frames: int = 100_000
+    """Frames one job may ask for (a range such as 1-9999999 is refused before it is listed)."""
+    max_jobs_per_client: int = 32
+    """Jobs one caller may have waiting or running at once."""
+    max_frame_pixels: int = 8192 * 8192
+    """Largest frame (data window) the server decodes, checked from its header first."""
+    max_frame_channels: int = 512
+    max_decoded_frame_bytes: int = 2 * GIB
+    """Largest decoded frame (pixels x channel bytes), checked from its header first."""
     max_history: int = 200
     """Ended jobs the server remembers (for ListJobs, WatchJob replays and idempotent retries)."""
     max_engines: int = 2
@@ -84,7 +94,18 @@ class ServerConfig:
     def __post_init__(self) -> None:
         for name in LIST_SETTINGS:
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
-        for name in ("max_queue", "max_active_jobs", "max_frame_bytes", "max_upload_bytes", "max_history"):
+        for name in (
+            "max_queue",
+            "max_active_jobs",
+            "max_frame_bytes",
+            "max_upload_bytes",
+            "max_history",
+            "max_job_frames",
+            "max_jobs_per_client",
+            "max_frame_pixels",
+            "max_frame_channels",
+            "max_decoded_frame_bytes",
+        ):
             if int(getattr(self, name)) < 1:
                 raise SpecError(f"server setting {name}={getattr(self, name)} must be at least 1")
         if not 64 * 1024 <= self.chunk_bytes <= self.max_message_bytes // 2:
@@ -158,4 +179,9 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     return config.with_overrides(overrides)
 
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig", "load_config"]
+def decode_limits(config: ServerConfig) -> DecodeLimits:
+    """What a frame's header may ask of this server before its pixels are allocated."""
+    return DecodeLimits(config.max_frame_pixels, config.max_frame_channels, config.max_decoded_frame_bytes)
+
+
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig", "decode_limits", "load_config"]

@@ -16,6 +16,7 @@ import numpy as np
 from stylelock.core.colour import EncodeState, ModelSpaceCodec
 from stylelock.core.errors import CorruptFrameError, FramesMissingError, PlateMismatchError
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, set_rgb
+from stylelock.core.exr.limits import DecodeLimits
 from stylelock.core.jobspec import StyleReference
 from stylelock.core.style_image import decode_style_image
 from stylelock.server.engines.base import ModelFrame, StyleFrame
@@ -52,8 +53,17 @@ class DecodedFrame:
 class FrameCodec:
     """Converts plate frames to engine frames and styled frames back to EXR images."""
 
-    def __init__(self, codec: ModelSpaceCodec, *, layer: str = "", proxy: float = 1.0) -> None:
+    def __init__(
+        self,
+        codec: ModelSpaceCodec,
+        *,
+        layer: str = "",
+        proxy: float = 1.0,
+        limits: DecodeLimits | None = None,
+    ) -> None:
         self.codec = codec
+        self.limits = limits
+        """A server's limits on what a frame's header may ask (checked before pixels are allocated)."""
         self.layer = layer
         self.proxy = proxy
         self.expected_size: tuple[int, int] | None = None
@@ -64,7 +74,7 @@ class FrameCodec:
         return max(8, round(width * self.proxy)), max(8, round(height * self.proxy))
 
     def decode_file(self, number: int, path: str) -> DecodedFrame:
-        image = read_exr(path)
+        image = read_exr(path, self.limits)
         part = image.main
         size = (part.data_window.width, part.data_window.height)
         if self.expected_size is None:

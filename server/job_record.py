@@ -13,6 +13,9 @@ from stylelock.core.client.events import JobEvent, JobInfo
 from stylelock.core.jobspec import JobSpec
 from stylelock.server.transport import Spool
 
+#: Longest message a job listing carries (a listing must stay far below the message size limit).
+MESSAGE_LIMIT = 1000
+
 
 @dataclass(eq=False)
 class Job:
@@ -54,8 +57,8 @@ class Job:
             created=self.created,
             started=self.started,
             ended=self.ended,
-            message=self.message,
-            idempotency_key=self.key,
+            message=self.message[:MESSAGE_LIMIT],
+            idempotency_key=self.key[:MESSAGE_LIMIT],
             output=self.spec.output.pattern or "",
             frames=str(self.spec.frames),
         )

@@ -40,9 +40,9 @@ from stylelock.core.errors import (
     UnknownJobError,
 )
 from stylelock.core.jobspec import JobSpec
-from stylelock.core.sequence import FramePattern, parse_frames
+from stylelock.core.sequence import FramePattern, frame_count_bound, parse_frames
 from stylelock.server.auth import LOCAL_IDENTITY, Identity
-from stylelock.server.config import ServerConfig
+from stylelock.server.config import ServerConfig, decode_limits
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.job_record import Job, JobEvents
 from stylelock.server.scheduler import FairScheduler
@@ -68,6 +68,7 @@ class JobManager:
         self.roots = roots
         self.engines = engines
         self.scheduler = FairScheduler()
+        self.limits = decode_limits(config)
         self._cond = threading.Condition()
         self._submit_lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -97,6 +98,12 @@ class JobManager:
         """Validate and queue a job for `owner`; (job, existing) where existing means the key matched
         (keys are each owner's own). `shot_frames`: an inline job's plate frames on the client."""
         spec = JobSpec.from_json(spec_json)
+        count = frame_count_bound(spec.frames)
+        if count > self.config.max_job_frames:
+            raise ResourceLimitError(
+                f"the job asks for {count:,} frames; this server takes at most "
+                f"{self.config.max_job_frames:,} a job (split the range)"
+            )
         lookup = _key(owner, key)
         with self._submit_lock:
             with self._cond:
@@ -111,6 +118,7 @@ class JobManager:
                         raise SpecError(f"idempotency key {key!r} was already used for another job")
                     return known, True
                 self._check_room()
+                self._check_owner_room(owner)
             job = Job(
                 uuid.uuid4().hex[:12], spec, inline, key, parse_frames(spec.frames), time.time(), owner=owner
             )
@@ -122,7 +130,7 @@ class JobManager:
                 job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
             else:
                 job.run_spec = spec
-                job.prepared = _pipeline().prepare_job(spec, guard=self.roots.check)
+                job.prepared = _pipeline().prepare_job(spec, guard=self.roots.check, limits=self.limits)
             with self._cond:
                 try:
                     self._check_open()
@@ -146,6 +154,14 @@ class JobManager:
             if any(j.state not in kinds.ENDED_STATES for j in self._jobs.values()):
                 return 0.0
             return time.monotonic() - self._last_activity
+
+    def _check_owner_room(self, owner: str) -> None:
+        mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.state not in kinds.ENDED_STATES)
+        if mine >= self.config.max_jobs_per_client:
+            raise ResourceLimitError(
+                f"{owner} has {mine} jobs waiting or running, the most one caller may have "
+                f"({self.config.max_jobs_per_client}); wait for some to end"
+            )
 
     def _check_open(self) -> None:
         if self._closing:
@@ -211,6 +227,7 @@ class JobManager:
                 self._tracked(job, itertools.chain([first], pieces)),
                 max_frame_bytes=self.config.max_frame_bytes,
                 max_upload_bytes=self.config.max_upload_bytes,
+                limits=self.limits,
             )
             missing = job.spool.missing()
             if missing:
@@ -219,7 +236,7 @@ class JobManager:
                     f"the upload of job {job.job_id} ended with {len(missing)} files missing: {shown}"
                 )
             guard = self.roots.with_root(self.config.spool_root()).check
-            prepared = _pipeline().prepare_job(job.run_spec, guard=guard)
+            prepared = _pipeline().prepare_job(job.run_spec, guard=guard, limits=self.limits)
             digests = {
                 mine.path: prepared.style_digests[spooled.path]
                 for mine, spooled in zip(job.spec.styles, job.run_spec.styles, strict=True)

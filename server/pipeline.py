@@ -32,6 +32,7 @@ from stylelock.core import __version__
 from stylelock.core.colour import ModelSpaceCodec, ResolvedConfig, resolve_config
 from stylelock.core.errors import JobCancelledError, OutputError, PlateMismatchError, SpecError
 from stylelock.core.exr import output_compression, read_exr_header, write_exr
+from stylelock.core.exr.limits import DecodeLimits
 from stylelock.core.jobspec import ColourSettings, JobSpec
 from stylelock.core.paths import names_files
 from stylelock.core.sequence import FramePattern, resolve_plate
@@ -108,6 +109,8 @@ class PreparedJob:
     pixel_hash: str
     guard: PathGuard | None = None
     """On a server: checks each path against the allowed roots where it is opened (not only at submit)."""
+    limits: DecodeLimits | None = None
+    """On a server: what a frame's header may ask before its pixels are allocated."""
 
     def open(self, path: str, what: str) -> str:
         """`path`, checked by the guard (if any) just before it is opened or written."""
@@ -135,7 +138,9 @@ class PreparedJob:
         return attributes
 
 
-def prepare_job(spec: JobSpec, guard: PathGuard | None = None) -> PreparedJob:
+def prepare_job(
+    spec: JobSpec, guard: PathGuard | None = None, limits: DecodeLimits | None = None
+) -> PreparedJob:
     """Validate a job before it is queued; raises a `StyleLockError` naming what is wrong. `guard`
     (a server's allowed roots) is kept to check every path again where it is opened."""
     engine, params = check_engine(spec)
@@ -164,6 +169,7 @@ def prepare_job(spec: JobSpec, guard: PathGuard | None = None) -> PreparedJob:
         output=output,
         pixel_hash=settings_hash(spec, params, codec, digests),
         guard=guard,
+        limits=limits,
     )
 
 
@@ -272,7 +278,7 @@ class _JobRun:
         self.engines = engines
         self.compute_turn = compute_turn
         spec = prepared.spec
-        self.frames = FrameCodec(prepared.codec, layer=spec.layer, proxy=spec.proxy)
+        self.frames = FrameCodec(prepared.codec, layer=spec.layer, proxy=spec.proxy, limits=prepared.limits)
         self.frames.expected_size = prepared.plate_size
         self.mask = MaskSource(spec.mask, None, open_path=prepared.open) if spec.mask else None
         self.plate_pattern = FramePattern.parse(spec.plate)

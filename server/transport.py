@@ -26,6 +26,7 @@ from stylelock.core.errors import (
     ResourceLimitError,
     SpecError,
 )
+from stylelock.core.exr.limits import DecodeLimits, check_header_bytes
 from stylelock.core.exr.rawheader import MAGIC as EXR_MAGIC
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.paths import is_under, names_files
@@ -185,8 +186,17 @@ class Spool:
         names += [f"style {i}" for i in range(len(self.style_suffixes)) if ("style", i) not in self.received]
         return names
 
-    def receive(self, pieces: Iterable[UploadPiece], *, max_frame_bytes: int, max_upload_bytes: int) -> None:
-        """Write uploaded chunks; raise SpecError for a chunk out of order or a file not expected."""
+    def receive(
+        self,
+        pieces: Iterable[UploadPiece],
+        *,
+        max_frame_bytes: int,
+        max_upload_bytes: int,
+        limits: DecodeLimits | None = None,
+    ) -> None:
+        """Write uploaded chunks; raise SpecError for a chunk out of order or a file not expected.
+        With `limits`, each uploaded EXR's header is checked (by StyleLock's own parser, before any
+        decoder reads it) as soon as the file is complete."""
         current: tuple[str, int] | None = None
         handle = None
         temp = final = ""
@@ -234,6 +244,8 @@ class Spool:
                 if piece.last:
                     handle.close()
                     handle = None
+                    if limits is not None and (target[0] == "frame" or final.lower().endswith(".exr")):
+                        check_header_bytes(temp, limits, f"uploaded {_name(target)}")
                     os.replace(temp, final)
                     self.received.add(current)
                     current = None

@@ -51,12 +51,14 @@ class DecodeLimits:
             )
 
 
-def check_header_bytes(path: str, limits: DecodeLimits) -> None:
-    """Check an EXR file's every part against `limits` from its raw header (no decoder involved)."""
+def check_header_bytes(path: str, limits: DecodeLimits, name: str = "") -> None:
+    """Check an EXR file's every part against `limits` from its raw header (no decoder involved).
+    `name` is what messages call the file (default its path)."""
+    name = name or path
     try:
         headers = read_raw_headers_of_file(path)
         for index, header in enumerate(headers):
-            where = f"part {index} of {path}"
+            where = f"part {index} of {name}"
             window = header.get("dataWindow")
             channels = header.get("channels")
             if window is None or channels is None or len(window.value) != 16:
@@ -67,4 +69,6 @@ def check_header_bytes(path: str, limits: DecodeLimits) -> None:
                 raise CorruptFrameError(f"{where} has a channel of an unknown pixel type")
             limits.check(x1 - x0 + 1, y1 - y0 + 1, types, where)
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise CorruptFrameError(f"{path} is not a valid OpenEXR file: {exc}") from None
+        reason = ascii(str(exc))[1:-1]  # a corrupt header's bytes, shown printable and short
+        reason = reason if len(reason) <= 120 else reason[:119] + "…"
+        raise CorruptFrameError(f"{name} is not a valid OpenEXR file ({reason})") from None

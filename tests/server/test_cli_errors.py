@@ -138,7 +138,7 @@ def test_output_over_the_plate_is_refused(capsys, plate_dir, tmp_path):
     code, err = restyle_passthrough(
         capsys, str(plate / "plate.####.exr"), "1001", str(plate / "plate.%04d.exr")
     )
-    assert code == 2 and "overwrite the plate" in err
+    assert code == 2 and "would overwrite plate frame 1001" in err
     assert (plate / "plate.1001.exr").read_bytes() == before
 
 

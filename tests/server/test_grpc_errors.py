@@ -87,7 +87,7 @@ def _spec(plate: str, tmp_path: Path, **changes) -> JobSpec:
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must be an object"),
-        ('{"plate": "a.####.exr", "frames": "1-3", "colour": 7}', "malformed"),
+        ('{"plate": "a.####.exr", "frames": "1-3", "colour": 7}', "colour must be an object"),
         ('{"plate": "a.####.exr", "frames": "1-3", "bogus": 1}', "unknown fields: bogus"),
         ('{"plate": "a.####.exr", "frames": "x-y"}', "x-y"),
         ("", "not valid JSON"),
@@ -265,7 +265,7 @@ def test_bad_uploads_get_their_status_and_drop_the_job(server, plate: str, tmp_p
         (
             [dict(frame=f, chunk_index=0, last=True, data=magic_garbage) for f in (1, 2, 3)],
             grpc.StatusCode.DATA_LOSS,
-            "cannot open EXR file",
+            "uploaded frame 1 is not a valid OpenEXR file",
         ),
     ]
     channel, stub = _stub(address)
