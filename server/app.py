@@ -30,6 +30,7 @@ from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
 from stylelock.server.models import describe_models, engine_options, model_library
 from stylelock.server.service import SERVICE_NAME, ErrorMappingInterceptor, StyleLockServicer
+from stylelock.server.streams import StreamSlots
 from stylelock.server.transport import AllowedRoots
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Threads serving RPCs. Each open WatchJob or UploadFrames stream holds one while it lasts.
 RPC_THREADS = 64
+#: Threads streams may never take: health checks, info, submits and cancels always find one.
+UNARY_RESERVE = 8
 
 
 def is_loopback(address: str) -> bool:
@@ -147,7 +150,9 @@ def create_server(
         engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(library))
     manager = JobManager(config, roots, engines)
     models = describe_models(library)
-    pb_grpc.add_StyleLockServicer_to_server(StyleLockServicer(manager, config, models, authenticator), server)
+    slots = StreamSlots(RPC_THREADS - UNARY_RESERVE, config.max_streams_per_client)
+    servicer = StyleLockServicer(manager, config, models, authenticator, slots)
+    pb_grpc.add_StyleLockServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", SERVICE_NAME):

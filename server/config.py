@@ -61,6 +61,10 @@ class ServerConfig:
     """Where inline jobs keep uploaded and finished frames; '' means a folder under the system temp."""
     upload_timeout_s: float = 600.0
     """An inline job whose frames do not arrive within this many seconds is dropped."""
+    stall_timeout_s: float = 60.0
+    """An upload stream that sends nothing for this long is closed (and its job dropped)."""
+    max_streams_per_client: int = 16
+    """Open watch and upload streams one caller may have (each holds a server thread)."""
     spool_ttl_s: float = 3600.0
     """Finished frames of an inline job stay this long unless a client has downloaded them all."""
     max_job_frames: int = 100_000
@@ -102,6 +106,7 @@ class ServerConfig:
             "max_history",
             "max_job_frames",
             "max_jobs_per_client",
+            "max_streams_per_client",
             "max_frame_pixels",
             "max_frame_channels",
             "max_decoded_frame_bytes",

@@ -41,6 +41,8 @@ class Job:
     stop_reason: str = ""
     cancel_requested: float | None = None
     uploading: bool = False
+    abort_stream: Any = None
+    """Closes the stream of an upload in progress (set while one is open)."""
     owner: str = "local"
     """The identity that submitted it (`stylelock.server.auth`): only it and admins see its details."""
 

@@ -210,8 +210,14 @@ class JobManager:
         self._cond.notify_all()
 
     # -- inline upload --------------------------------------------------------------------------------
-    def receive_upload(self, pieces: Iterator[UploadPiece], viewer: Identity = LOCAL_IDENTITY) -> Job:
-        """Store an inline job's frames; queue the job once every file has arrived."""
+    def receive_upload(
+        self,
+        pieces: Iterator[UploadPiece],
+        viewer: Identity = LOCAL_IDENTITY,
+        abort_stream: Callable[[], None] | None = None,
+    ) -> Job:
+        """Store an inline job's frames; queue the job once every file has arrived. `abort_stream`
+        closes the upload's stream: the janitor calls it when nothing arrives for `stall_timeout_s`."""
         first = next(pieces, None)
         if first is None:
             raise SpecError("the upload stream carried no chunk")
@@ -222,6 +228,8 @@ class JobManager:
             if job.uploading:
                 raise SpecError(f"job {job.job_id} is already receiving its frames from another upload")
             job.uploading = True
+            job.abort_stream = abort_stream
+            job.last_activity = time.monotonic()
         try:
             job.spool.receive(
                 self._tracked(job, itertools.chain([first], pieces)),
@@ -422,7 +430,8 @@ class JobManager:
 
     # -- housekeeping ---------------------------------------------------------------------------------
     def _sweep_loop(self) -> None:
-        while not self._stopped.wait(min(5.0, max(0.05, self.config.upload_timeout_s / 4))):
+        shortest = min(self.config.upload_timeout_s, self.config.stall_timeout_s)
+        while not self._stopped.wait(min(5.0, max(0.05, shortest / 4))):
             try:
                 self.sweep()
             except Exception:  # the janitor must never die
@@ -434,7 +443,13 @@ class JobManager:
         with self._cond:
             jobs = list(self._jobs.values())
         for job in jobs:
-            if (job.state == kinds.UPLOADING and not job.uploading
+            if (job.state == kinds.UPLOADING and job.uploading and job.abort_stream is not None
+                    and now - job.last_activity > self.config.stall_timeout_s):  # fmt: skip
+                log.info("job %s: its upload sent nothing for %g s; closing it", job.job_id,
+                         self.config.stall_timeout_s)  # fmt: skip
+                job.abort_stream()  # the stream's iterator ends; the upload drops the job
+                job.abort_stream = None
+            elif (job.state == kinds.UPLOADING and not job.uploading
                     and now - job.last_activity > self.config.upload_timeout_s):  # fmt: skip
                 limit = self.config.upload_timeout_s
                 self._drop(

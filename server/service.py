@@ -21,9 +21,10 @@ from stylelock.core.client.convert import engine_to_proto, event_to_proto, job_i
 from stylelock.core.client.errors import ERROR_TYPE_KEY, status_of
 from stylelock.core.client.transfer import file_chunks
 from stylelock.core.errors import OutputError, StyleLockError
-from stylelock.server.auth import Authenticator
+from stylelock.server.auth import LOCAL, Authenticator, Identity
 from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
+from stylelock.server.streams import StreamSlots
 from stylelock.server.transport import UploadPiece
 from stylelock.v1 import stylelock_pb2 as pb
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -48,9 +49,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
         config: ServerConfig,
         models: dict[str, dict[str, str]],
         auth: Authenticator | None = None,
+        slots: StreamSlots | None = None,
     ) -> None:
         self.manager = manager
         self.auth = auth or Authenticator()
+        self.slots = slots or StreamSlots(1_000_000, 1_000_000)
         self.config = config
         self.models = models
         """kind -> name -> path of the models offered, described once when the server was built."""
@@ -122,7 +125,11 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
     def UploadFrames(
         self, request_iterator: Iterator[pb.UploadChunk], context: grpc.ServicerContext
     ) -> pb.UploadFramesResponse:
-        job = self.manager.receive_upload(_pieces(request_iterator), self.auth.identify(context))
+        caller = self.auth.identify(context)
+        with self.slots.hold(_client_of(caller, context)):
+            job = self.manager.receive_upload(
+                _pieces(request_iterator), caller, abort_stream=lambda: context.cancel()
+            )
         return pb.UploadFramesResponse(
             job_id=job.job_id,
             state=state_to_proto(job.state),
@@ -133,6 +140,12 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
     def WatchJob(self, request: pb.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[pb.JobEvent]:
         viewer = self.auth.identify(context)
         job = self.manager.get(request.job_id, viewer)
+        with self.slots.hold(_client_of(viewer, context)):
+            yield from self._watch(job, request, context, viewer)
+
+    def _watch(
+        self, job: Any, request: pb.WatchJobRequest, context: grpc.ServicerContext, viewer: Identity
+    ) -> Iterator[pb.JobEvent]:
         send_frames = request.include_frames and job.inline
         events = self.manager.watch(job.job_id, request.after_seq, is_active=context.is_active, viewer=viewer)
         for event in events:
@@ -167,6 +180,15 @@ class StyleLockServicer(pb_grpc.StyleLockServicer):
     def ListJobs(self, request: pb.ListJobsRequest, context: grpc.ServicerContext) -> pb.ListJobsResponse:
         jobs = self.manager.jobs(include_ended=request.include_ended, viewer=self.auth.identify(context))
         return pb.ListJobsResponse(jobs=[job_info_to_proto(j) for j in jobs])
+
+
+def _client_of(caller: Identity, context: grpc.ServicerContext) -> str:
+    """Who a stream counts against: the authenticated caller, else the peer's host (its port aside,
+    so many connections from one machine count together)."""
+    if caller.name != LOCAL:
+        return caller.name
+    peer = context.peer() or "unknown"
+    return peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
 
 
 def _pieces(requests: Iterator[pb.UploadChunk]) -> Iterator[UploadPiece]:
