@@ -76,6 +76,17 @@ class ServerConfig:
     max_frame_channels: int = 512
     max_decoded_frame_bytes: int = 2 * GIB
     """Largest decoded frame (pixels x channel bytes), checked from its header first."""
+    state_dir: str = ""
+    """The server's journal of jobs and finished frames and its cache of inline results, kept across
+    restarts; '' means a folder under the system temp (`stylelock.server.journal`)."""
+    result_cache_bytes: int = 20 * GIB
+    """Finished frames of inline jobs kept by resume key, so a re-run makes only what is missing."""
+    drain_s: float = 60.0
+    """On SIGTERM running jobs may finish the frames they have for this long, then stop at a frame."""
+    metrics_listen: str = ""
+    """HOST:PORT for Prometheus metrics over HTTP (`/metrics`); '' serves none."""
+    log_json: bool = False
+    """Log one JSON object a line (time, level, job, client, message) instead of text."""
     max_history: int = 200
     """Ended jobs the server remembers (for ListJobs, WatchJob replays and idempotent retries)."""
     max_engines: int = 2
@@ -110,6 +121,7 @@ class ServerConfig:
             "max_frame_pixels",
             "max_frame_channels",
             "max_decoded_frame_bytes",
+            "result_cache_bytes",
         ):
             if int(getattr(self, name)) < 1:
                 raise SpecError(f"server setting {name}={getattr(self, name)} must be at least 1")
@@ -121,6 +133,9 @@ class ServerConfig:
 
     def spool_root(self) -> Path:
         return Path(self.spool_dir) if self.spool_dir else Path(tempfile.gettempdir()) / "stylelock-spool"
+
+    def state_root(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else Path(tempfile.gettempdir()) / "stylelock-state"
 
     def with_overrides(self, values: Mapping[str, Any]) -> ServerConfig:
         """A copy with the given keys replaced; None values are ignored (flag not given)."""
@@ -178,8 +193,9 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         checked = _checked(data, os.fspath(path))
         if "allow_roots" in checked:  # relative roots are relative to the config file
             checked["allow_roots"] = tuple(str(base / r) for r in checked["allow_roots"])
-        if checked.get("spool_dir"):
-            checked["spool_dir"] = str(base / checked["spool_dir"])
+        for folder in ("spool_dir", "state_dir"):
+            if checked.get(folder):
+                checked[folder] = str(base / checked[folder])
         config = replace(config, **checked)
     return config.with_overrides(overrides)
 

@@ -48,6 +48,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop after S seconds without jobs (a farm session's server)",
     )
     parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="the journal of jobs and the inline result cache (kept across restarts)",
+    )
+    parser.add_argument(
+        "--drain-s",
+        type=float,
+        metavar="S",
+        help="on SIGTERM, running jobs may go on this long before they stop at a frame (default 60)",
+    )
+    ops = parser.add_argument_group("operation (docs/server.md)")
+    ops.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics at /metrics")
+    ops.add_argument("--log-json", action="store_true", default=None, help="log one JSON object a line")
+    parser.add_argument(
         "--allow-remote",
         action="store_true",
         default=None,
@@ -91,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
             "max_upload_bytes",
             "spool_dir",
             "idle_exit_s",
+            "state_dir",
+            "drain_s",
+            "metrics_listen",
+            "log_json",
             "allow_remote",
             "tokens_file",
             "tls_cert",
