@@ -77,6 +77,9 @@ class JobManager:
         self._closing = False
         self._stopped = threading.Event()
         self._last_activity = time.monotonic()
+        self.listeners: list[Callable[[Job, JobEvent], None]] = []
+        """Called with every job event as it happens (the journal, metrics); must be quick and not
+        raise (a listener that raises is logged and skipped)."""
         self._workers = [
             threading.Thread(target=self._work, name=f"stylelock-job-{i}", daemon=True)
             for i in range(config.max_active_jobs)
@@ -355,6 +358,11 @@ class JobManager:
             event = JobEvent(kind, job_id=job.job_id, seq=len(job.events) + 1, time=time.time(), **values)
             job.events.append(event)
             self._cond.notify_all()
+            for listener in self.listeners:
+                try:
+                    listener(job, event)
+                except Exception:
+                    log.exception("job event listener %r failed", listener)
 
     def _reposition(self) -> None:
         for index, queued in enumerate(self._queue):
