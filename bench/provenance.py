@@ -62,11 +62,12 @@ def code_hash(files: Mapping[str, str]) -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
+    """git's output as it printed it (porcelain lines start with a status column that may be blank)."""
     try:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return done.stdout.strip()
+    return done.stdout
 
 
 def stamp(script: str, measures: Iterable[str], root: Path = ROOT) -> dict:
@@ -76,7 +77,7 @@ def stamp(script: str, measures: Iterable[str], root: Path = ROOT) -> dict:
     status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *measures)
     return {
         "script": script,
-        "commit": _git(root, "rev-parse", "HEAD"),
+        "commit": (_git(root, "rev-parse", "HEAD") or "").strip() or None,
         "uncommitted": sorted(line[3:] for line in (status or "").splitlines()),
         "measures": measures,
         "code_hash": code_hash(files),

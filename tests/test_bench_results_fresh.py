@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +93,24 @@ def test_an_edit_to_a_measured_file_is_caught(tmp_path: Path) -> None:
     assert provenance.changes(record, root=tmp_path) == ["pkg/engine.py removed"]
     shutil.rmtree(tmp_path / "pkg")
     assert "'pkg', which does not exist" in provenance.changes(record, root=tmp_path)[0]
+
+
+def test_a_result_records_the_commit_and_what_was_not_committed(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    git("init", "-q")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "engine.py").write_text("GAIN = 1.0\n")
+    (tmp_path / "bench.py").write_text("")
+    git("add", "pkg", "bench.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD").strip()
+    assert provenance.stamp("bench.py", ("pkg", "bench.py"), root=tmp_path)["uncommitted"] == []
+    (tmp_path / "pkg" / "engine.py").write_text("GAIN = 2.0\n")
+    (tmp_path / "pkg" / "new.py").write_text("")
+    record = provenance.stamp("bench.py", ("pkg", "bench.py"), root=tmp_path)
+    assert record["commit"] == head
+    assert record["uncommitted"] == ["pkg/engine.py", "pkg/new.py"]
