@@ -44,7 +44,7 @@ from provenance import SAMPLE_PLATE, SCORING, stamp
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.qc import run_qc
-from stylelock.core.qc_types import QcThresholds
+from stylelock.core.qc.types import QcThresholds
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.cli.demo import paint_over
@@ -56,7 +56,7 @@ BARS = QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.
 #: between them is left out: its output is held to the plate by the round-trip tests.
 MEASURES = (
     "server/engines/keyframe",
-    "core/qc.py",
+    "core/qc",
     *SCORING,
     "core/paint.py",
     *SAMPLE_PLATE,

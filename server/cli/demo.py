@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _qc(spec: JobSpec, folder: Path) -> str:
     from stylelock.core.qc import run_qc
-    from stylelock.core.qc_types import QcThresholds
+    from stylelock.core.qc.types import QcThresholds
 
     report = run_qc(
         spec.plate,

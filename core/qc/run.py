@@ -1,4 +1,4 @@
-"""`stylelock qc`: measure a restyled sequence against its plate and gate a pipeline on the result.
+"""Running `stylelock qc`: decode both sequences, stream them through the metrics, decide the checks.
 
 Both EXR sequences are decoded and encoded into the sRGB model space (the display-referred encoding
 the metrics are defined in, whatever encoding the engine used), downscaled to the analysis size, and
@@ -43,7 +43,7 @@ from stylelock.core.metrics import (
     nonfinite_counts,
     palette_drift,
 )
-from stylelock.core.qc_types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
+from stylelock.core.qc.types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
 from stylelock.core.sequence import FramePattern, format_frames, parse_frames, resolve_plate
 from stylelock.core.style_image import decode_style_image
 
@@ -357,7 +357,7 @@ def _unmeasured_reason(term: TermSummary | None) -> str:
 
 
 def _write_report(report: QcReport, folder: Path, thumbs: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
-    from stylelock.core.qc_report import png_data_uri, render_html
+    from stylelock.core.qc.report import png_data_uri, render_html
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
