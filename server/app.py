@@ -7,8 +7,9 @@
     ...
     server.stop(grace=1).wait()
 
-Stopping first marks the health service NOT_SERVING and ends every job with UNAVAILABLE (watchers
-see that as the job's error event), then gives in-flight calls `grace` seconds.
+Stopping first marks the server not ready (health: `stylelock.v1.StyleLock` NOT_SERVING; liveness,
+`""`, answers SERVING until the server is gone) and ends every job with UNAVAILABLE (watchers see
+that as the job's error event), then gives in-flight calls `grace` seconds.
 """
 
 from __future__ import annotations
@@ -16,20 +17,30 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from stylelock.core.errors import SpecError
 from stylelock.server.auth import Authenticator, AuthInterceptor, load_tokens
 from stylelock.server.config import ServerConfig
+from stylelock.server.health import RECHECK_S, ServerHealth
 from stylelock.server.jobs import JobManager
-from stylelock.server.models import describe_models, engine_options, model_library
-from stylelock.server.service import SERVICE_NAME, ErrorMappingInterceptor, StyleLockServicer
+from stylelock.server.logs import owner_listener
+from stylelock.server.metrics import Metrics, MetricsInterceptor
+from stylelock.server.models import describe_models, engine_options, model_library, model_problems
+from stylelock.server.ops_http import OpsHttpServer
+from stylelock.server.service import (
+    SERVICE_NAME,
+    ErrorMappingInterceptor,
+    LogContextInterceptor,
+    StyleLockServicer,
+)
 from stylelock.server.streams import StreamSlots
 from stylelock.server.transport import AllowedRoots
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -63,14 +74,21 @@ class StyleLockServer(grpc.Server):
         self,
         server: grpc.Server,
         manager: JobManager,
-        health_servicer: health.HealthServicer,
+        health_servicer: ServerHealth,
         models: dict[str, dict[str, str]],
+        metrics: Metrics | None = None,
+        ops_http: OpsHttpServer | None = None,
     ):
         self._server = server
         self.manager = manager
         self.health = health_servicer
+        """Liveness and readiness (`stylelock.server.health`)."""
         self.models = models
         """kind -> name -> path of the models the server offers (checked at start-up)."""
+        self.metrics = metrics or Metrics()
+        self._ops_http = ops_http
+        self.metrics_address = ops_http.address if ops_http else ""
+        """HOST:PORT of /metrics, /live and /ready ("" without `metrics_listen`)."""
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
         self._server.add_generic_rpc_handlers(generic_rpc_handlers)
@@ -86,6 +104,16 @@ class StyleLockServer(grpc.Server):
 
     def start(self) -> None:
         self._server.start()
+        if self._ops_http is not None:
+            self._ops_http.start()
+        threading.Thread(target=self._operate, name="stylelock-ops", daemon=True).start()
+
+    def _operate(self) -> None:
+        """While the gRPC server runs: check readiness every RECHECK_S; then close the HTTP endpoint."""
+        while self._server.wait_for_termination(RECHECK_S):
+            self.health.recheck()
+        if self._ops_http is not None:
+            self._ops_http.close()
 
     def stop(self, grace: float | None) -> Any:
         self.health.enter_graceful_shutdown()
@@ -125,6 +153,8 @@ def create_server(
                 "(access tokens) or --tls-client-ca (client certificates); see docs/security.md"
             )
     library = model_library(config)
+    health_servicer = ServerHealth(lambda: model_problems(library))
+    health_servicer.recheck()  # before the port is served: no caller ever sees a ready server that is not
     registered = [*library.models, *library.ip_adapters, *library.motion_adapters]
     roots = AllowedRoots([*config.allow_roots, *allow_roots], registered_models=registered)
     options = [
@@ -132,16 +162,35 @@ def create_server(
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    metrics = Metrics(ready=lambda: health_servicer.ready)
+    ops_http = None
+    if config.metrics_listen:
+        if not config.allow_remote and not is_loopback(config.metrics_listen):
+            raise SpecError(
+                f"refusing to serve metrics on {config.metrics_listen}: the metrics endpoint listens on "
+                "loopback unless the server is started with --allow-remote"
+            )
+        ready = lambda: (health_servicer.ready, health_servicer.reason)  # noqa: E731
+        ops_http = OpsHttpServer(config.metrics_listen, metrics.render, ready)
     server = grpc.server(
         ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="stylelock-rpc"),
-        interceptors=[AuthInterceptor(authenticator), ErrorMappingInterceptor()],
+        interceptors=[
+            MetricsInterceptor(metrics),
+            AuthInterceptor(authenticator),
+            LogContextInterceptor(authenticator.identify),
+            ErrorMappingInterceptor(),
+        ],
         options=options,
         maximum_concurrent_rpcs=RPC_THREADS,
     )
+    port = -1
     try:
         port = _bind(server, address, config)
     except RuntimeError as exc:
         raise SpecError(f"cannot listen on {address}: {exc}") from None
+    finally:
+        if port <= 0 and ops_http is not None:
+            ops_http.close()
     if port == 0:
         raise SpecError(f"cannot listen on {address} (address in use or not allowed)")
     if engines is None:
@@ -149,21 +198,22 @@ def create_server(
 
         engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(library))
     manager = JobManager(config, roots, engines)
+    manager.listeners += [metrics.job_event, owner_listener]
+    metrics.jobs = lambda: manager.jobs(include_ended=False)
     models = describe_models(library)
     slots = StreamSlots(RPC_THREADS - UNARY_RESERVE, config.max_streams_per_client)
     servicer = StyleLockServicer(manager, config, models, authenticator, slots)
     pb_grpc.add_StyleLockServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     bound = address if address.startswith("unix") else f"{address.rsplit(':', 1)[0]}:{port}"
     log.info("StyleLock server bound to %s (allowed roots: %s)", bound, ", ".join(roots.roots) or "none")
-    return StyleLockServer(server, manager, health_servicer, models), bound
+    if ops_http is not None:
+        log.info("metrics, liveness and readiness on http://%s/", ops_http.address)
+    return StyleLockServer(server, manager, health_servicer, models, metrics, ops_http), bound
 
 
 def _read(path: str, what: str) -> bytes:

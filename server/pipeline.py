@@ -40,6 +40,7 @@ from stylelock.server.engine_cache import EngineCache
 from stylelock.server.engine_check import check_engine
 from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotPlan
 from stylelock.server.frames import DecodedFrame, FrameCodec, file_digest, load_style
+from stylelock.server.logs import job_logging
 from stylelock.server.masks import MaskSource
 from stylelock.server.resume import FRAME_KEY_ATTRIBUTE, FrameKeys
 
@@ -244,8 +245,9 @@ def run_job(
     own_cache = engines is None
     engines = engines or EngineCache(max_engines=1)
     try:
-        run = _JobRun(prepared, job_id, observer, cancel, engines, compute_turn or nullcontext)
-        run.execute()
+        with job_logging(job_id):  # lines logged while it runs here (engine loading) name the job
+            run = _JobRun(prepared, job_id, observer, cancel, engines, compute_turn or nullcontext)
+            run.execute()
     finally:
         if own_cache:
             engines.close()

@@ -21,6 +21,7 @@ from stylelock.core.client.convert import engine_to_proto, event_to_proto, job_i
 from stylelock.core.client.errors import ERROR_TYPE_KEY, status_of
 from stylelock.core.client.transfer import file_chunks
 from stylelock.core.errors import OutputError, StyleLockError
+from stylelock.server import logs
 from stylelock.server.auth import LOCAL, Authenticator, Identity
 from stylelock.server.config import ServerConfig
 from stylelock.server.jobs import JobManager
@@ -253,4 +254,53 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             return handler._replace(unary_stream=_wrap_stream(handler.unary_stream))
         if handler.stream_stream is not None:
             return handler._replace(stream_stream=_wrap_stream(handler.stream_stream))
+        return handler
+
+
+class LogContextInterceptor(grpc.ServerInterceptor):
+    """Lines logged while an RPC runs name its caller, and the job its request names (`job_id`); a
+    submitted job is remembered with its owner (for lines about it logged outside RPCs)."""
+
+    def __init__(self, identify: Callable[[grpc.ServicerContext], Any]) -> None:
+        self.identify = identify
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or not details.method.startswith("/stylelock."):
+            return handler
+        identify, submit = self.identify, details.method.endswith("/SubmitJob")
+
+        def caller(context: grpc.ServicerContext) -> str | None:
+            try:
+                return str(identify(context).name)
+            except Exception:  # an unknown caller: the auth interceptor answers it
+                return None
+
+        def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                client = caller(context)
+                with logs.job_logging(getattr(request, "job_id", None) or None, client):
+                    response = behaviour(request, context)
+                if submit and client:
+                    logs.remember_owner(response.job_id, client)
+                return response
+
+            return call
+
+        def stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                with logs.job_logging(getattr(request, "job_id", None) or None, caller(context)):
+                    yield from behaviour(request, context)
+
+            return call
+
+        for kind, wrap in (
+            ("unary_unary", unary),
+            ("stream_unary", unary),
+            ("unary_stream", stream),
+            ("stream_stream", stream),
+        ):
+            behaviour = getattr(handler, kind)
+            if behaviour is not None:
+                return handler._replace(**{kind: wrap(behaviour)})
         return handler

@@ -2,7 +2,9 @@
 
 Settings come from defaults, then `--config server.toml` (same keys as the flags, with
 underscores), then the flags. It listens on loopback unless told otherwise and prints the bound
-address on its first line of output (scripts read it when they ask for port 0).
+address on its first line of output (scripts read it when they ask for port 0). It logs at INFO
+(-vv: DEBUG) to stderr, text or JSON lines (`--log-json`); lines logged while it starts follow the
+address line.
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stylelock.server import logs
     from stylelock.server.app import create_server
+    from stylelock.server.health import SystemdNotifier
 
     overrides = {
         key: getattr(args, key, None)
@@ -123,7 +127,13 @@ def run(args: argparse.Namespace) -> int:
         )
     }
     config = load_config(args.config, **overrides)
-    server, address = create_server(config.listen, config=config)
+    level = logging.DEBUG if getattr(args, "verbose", 0) >= 2 else logging.INFO
+    undo_logging = logs.configure(level, json_lines=config.log_json)
+    try:
+        server, address = create_server(config.listen, config=config)
+    except BaseException:
+        undo_logging()  # what was logged comes out; the caller's logging is as it was
+        raise
     server.start()
     print(f"stylelock server listening on {address}", flush=True)
     if server.manager.roots.roots:
@@ -131,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
     for kind, names in server.models.items():
         listed = ", ".join(f"{name}={path}" for name, path in names.items())
         print(f"{kind.replace('_', ' ')}: {listed}", flush=True)
+    if server.metrics_address:
+        print(f"metrics: http://{server.metrics_address}/metrics", flush=True)
+    logs.release()
+    server.health.add_watcher(SystemdNotifier())  # Type=notify units: READY=1 once models are loadable
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -40,6 +40,8 @@ def test_health_and_reflection_are_on() -> None:
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
         assert "stylelock.v1.StyleLock" in services and "grpc.health.v1.Health" in services
-        server.health.enter_graceful_shutdown()
-        reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        server.health.enter_graceful_shutdown()  # shutting down: not ready, yet alive until it is gone
+        reply = health.Check(health_pb2.HealthCheckRequest(service="stylelock.v1.StyleLock"), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
