@@ -10,6 +10,7 @@ and carry a resume key that follows the content of the plate frames they are mad
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -325,7 +326,9 @@ class _JobRun:
                 )
                 if in_flight is not None:
                     in_flight.result()  # one frame in the writer at a time; raises its error
-                in_flight = writer.submit(self._write, decoded, styled, timings[decoded.number])
+                # The writer (and the reader) log in the job's context: their lines name the job.
+                write = contextvars.copy_context().run
+                in_flight = writer.submit(write, self._write, decoded, styled, timings[decoded.number])
             if in_flight is not None:
                 in_flight.result()
         finally:
@@ -458,7 +461,9 @@ class _Reader:
         self.wait_seconds: dict[int, float] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name=f"read-{run.job_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._work,), name=f"read-{run.job_id}", daemon=True
+        )
         self._thread.start()
 
     def _work(self) -> None:

@@ -110,3 +110,50 @@ def test_json_log_lines(tmp_path: Path) -> None:
     assert (engine["job"], engine["client"]) == (job, "alice")
     (bound,) = [e for e in entries if e["message"].startswith("StyleLock server bound to")]
     assert bound["job"] is None and bound["client"] is None and bound["level"] == "INFO"
+
+
+def test_the_jobs_reader_and_writer_threads_log_in_its_context(monkeypatch, tmp_path: Path) -> None:
+    """Lines logged by a job's reader thread (decoding) and writer thread (a frame on disk) name the
+    job, though no RPC and no job id in their text says which."""
+    import logging
+
+    from stylelock.server import pipeline
+    from stylelock.server.logs import ContextFilter
+
+    seen: list[tuple[str, str]] = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.threadName, record.job))
+
+    handler = Recorder()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("test.ops.threads")
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    decode = pipeline.FrameCodec.decode_file
+
+    def logged_decode(self, number, path):
+        logger.info("decoding frame %d", number)
+        return decode(self, number, path)
+
+    class Observer(pipeline.JobObserver):
+        def frame_done(self, job_id, result) -> None:
+            logger.info("frame %d on disk", result.frame)
+
+    monkeypatch.setattr(pipeline.FrameCodec, "decode_file", logged_decode)
+    plate = tiny_plate(tmp_path / "plate", frames="1001-1002")
+    spec = JobSpec(
+        plate=plate,
+        frames="1001-1002",
+        engine="passthrough",
+        output=OutputSettings(pattern=str(tmp_path / "out" / "o.####.exr")),
+    )
+    try:
+        pipeline.run_job(spec, job_id="0a1b2c3d4e5f", observer=Observer())
+    finally:
+        logger.removeHandler(handler)
+    threads = {name for name, _ in seen}
+    assert "read-0a1b2c3d4e5f" in threads and any(t.startswith("write-0a1b2c3d4e5f") for t in threads)
+    assert [job for _, job in seen] == ["0a1b2c3d4e5f"] * len(seen) and len(seen) >= 4

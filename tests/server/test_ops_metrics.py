@@ -157,3 +157,22 @@ def test_the_metrics_endpoint_listens_on_loopback_unless_the_server_may_listen_b
     # The endpoint goes with the server.
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_gpu_memory_is_reported_where_torch_has_cuda_and_absent_where_it_has_not() -> None:
+    import torch  # loaded, as the engines load it
+
+    with serve(metrics_listen="127.0.0.1:0") as (server, _):
+        if torch.cuda.is_available():
+            held = torch.ones(4 * 1024 * 1024, device="cuda")  # 16 MiB on device 0
+            samples = scrape(server.metrics_address)
+            assert samples['stylelock_gpu_memory_allocated_bytes{device="0"}'] >= held.numel() * 4
+            assert (
+                samples['stylelock_gpu_memory_reserved_bytes{device="0"}']
+                >= samples['stylelock_gpu_memory_allocated_bytes{device="0"}']
+            )
+            del held
+        else:
+            samples = scrape(server.metrics_address)
+            assert not any(name.startswith("stylelock_gpu_") for name in samples)
+        assert samples["process_resident_memory_bytes"] > 0
