@@ -43,6 +43,9 @@ Header attributes
       the part has a `DateTime`, so outputs are reproducible byte for byte.
     - it silently drops attributes of types it cannot write (double, int[4], ...); `write_exr`
       reads the header back and logs a warning naming them.
+    - it hands header text that is not UTF-8 on with lone surrogates and cannot write such text
+      back (std::bad_cast): `write_exr` writes it with the undecodable bytes replaced by U+FFFD,
+      and leaves out an attribute whose name is not UTF-8, each with a warning.
     - a multipart file must be all scanline or all tiled (OIIO cannot write a mix); parts must
       share the display window and pixel aspect (OpenEXR).
     - only MIP level 0 of a MIP-mapped file is read, and it is written back single-level, without

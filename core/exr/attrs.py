@@ -122,6 +122,28 @@ def _fits(typedesc: Any, value: Any) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in items)
 
 
+def is_utf8(text: str) -> bool:
+    """OIIO hands text that is not UTF-8 on with lone surrogates (Python's surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_utf8(value: Any) -> Any:
+    """`value` with every text in it made valid UTF-8 (undecodable bytes become U+FFFD)."""
+    if isinstance(value, str) and not is_utf8(value):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")  # the file's own bytes back
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, tuple):
+        return tuple(_as_utf8(v) for v in value)
+    return value
+
+
 def read_attributes(spec: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The header attributes of an OIIO spec as (values, type strings), OIIO-internal keys left out."""
     values: dict[str, Any] = {}
@@ -144,6 +166,11 @@ def apply_attributes(spec: Any, attributes: Mapping[str, Any], types: Mapping[st
     Raises ValueError naming the attribute when a value cannot be written.
     """
     for name, raw in attributes.items():
+        if not is_utf8(name):
+            log.warning(
+                "%s: header attribute %s is not written: its name is not UTF-8 text", where, ascii(name)
+            )
+            continue
         if name in FIELD_KEYS or name in BOOKKEEPING_KEYS:
             log.debug(
                 "%s: attribute %r is held in an ExrPart field, not written from attributes", where, name
@@ -164,6 +191,15 @@ def apply_attributes(spec: Any, attributes: Mapping[str, Any], types: Mapping[st
             )
             continue
         value = plain_value(raw)
+        repaired = _as_utf8(value)
+        if repaired != value:
+            log.warning(
+                "%s: header attribute %s holds text that is not UTF-8; written with its undecodable "
+                "bytes replaced by U+FFFD",
+                where,
+                name,
+            )
+            value = repaired
         typedesc = None
         if name in types:
             typedesc = decode_type(types[name])
@@ -173,9 +209,11 @@ def apply_attributes(spec: Any, attributes: Mapping[str, Any], types: Mapping[st
             typedesc = infer_type(raw)
         try:
             spec.attribute(name, typedesc, value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: OIIO's C++ exceptions
+            shown = ascii(value) if len(ascii(value)) <= 80 else ascii(value)[:76] + "..."
+            reason = " ".join(str(exc).split())[:200]
             raise ValueError(
-                f"header attribute {name!r}={value!r} cannot be written as {typedesc}: {exc}"
+                f"header attribute {name!a}={shown} cannot be written as {typedesc}: {reason}"
             ) from None
     if DATETIME not in attributes:
         spec.attribute(DATETIME, "")

@@ -27,9 +27,21 @@ class DecodeLimits:
     max_channels: int = 512
     max_decoded_bytes: int = 4 * 1024**3
 
-    def check(self, width: int, height: int, channel_types: Iterable[str], where: str) -> None:
+    def check(
+        self,
+        width: int,
+        height: int,
+        channel_types: Iterable[str],
+        where: str,
+        tile: tuple[int, int] | None = None,
+    ) -> None:
         """Raise `ResourceLimitError` naming the limit `where` would exceed; CorruptFrameError for a
-        window that cannot be."""
+        window that cannot be.
+
+        `tile` is a tiled part's tile size: the decoder holds one whole tile of every channel while
+        it decodes, whatever the data window, so a 32x32 image declaring 16384x16384 tiles would
+        take 16 GiB (and minutes) to refuse; a tile is held to the limits of a frame.
+        """
         types = list(channel_types)
         if width <= 0 or height <= 0:
             raise CorruptFrameError(f"{where} declares an empty or negative data window ({width}x{height})")
@@ -43,12 +55,28 @@ class DecodeLimits:
             raise ResourceLimitError(
                 f"{where} has {len(types)} channels, over the server's limit of {self.max_channels}"
             )
-        decoded = pixels * sum(_BYTES.get(t, 4) for t in types)
+        pixel_bytes = sum(_BYTES.get(t, 4) for t in types)
+        decoded = pixels * pixel_bytes
         if decoded > self.max_decoded_bytes:
             raise ResourceLimitError(
                 f"{where} would take {decoded / 1024**3:.1f} GiB decoded, over the server's limit of "
                 f"{self.max_decoded_bytes / 1024**3:.1f} GiB a frame"
             )
+        if tile is not None:
+            tile_width, tile_height = tile
+            if tile_width <= 0 or tile_height <= 0:
+                raise CorruptFrameError(f"{where} declares tiles of {tile_width}x{tile_height} pixels")
+            tile_pixels = tile_width * tile_height
+            held = f"{where} declares tiles of {tile_width}x{tile_height} pixels (decoded whole)"
+            if tile_pixels > self.max_pixels:
+                raise ResourceLimitError(
+                    f"{held}, over the server's limit of {self.max_pixels:,} pixels a frame"
+                )
+            if tile_pixels * pixel_bytes > self.max_decoded_bytes:
+                raise ResourceLimitError(
+                    f"{held}: {tile_pixels * pixel_bytes / 1024**3:.1f} GiB, over the server's limit "
+                    f"of {self.max_decoded_bytes / 1024**3:.1f} GiB a frame"
+                )
 
 
 def check_header_bytes(path: str, limits: DecodeLimits, name: str = "") -> None:
@@ -67,7 +95,9 @@ def check_header_bytes(path: str, limits: DecodeLimits, name: str = "") -> None:
             types = [channel.pixel_type for channel in channels_of(channels)]
             if any(t.startswith("unknown") for t in types):
                 raise CorruptFrameError(f"{where} has a channel of an unknown pixel type")
-            limits.check(x1 - x0 + 1, y1 - y0 + 1, types, where)
+            tiles = header.get("tiles")
+            tile = struct.unpack_from("<II", tiles.value) if tiles is not None else None
+            limits.check(x1 - x0 + 1, y1 - y0 + 1, types, where, tile)
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
         reason = ascii(str(exc))[1:-1]  # a corrupt header's bytes, shown printable and short
         reason = reason if len(reason) <= 120 else reason[:119] + "…"

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from stylelock.core.errors import CorruptFrameError, FramesMissingError
+from stylelock.core.errors import CorruptFrameError, FramesMissingError, ResourceLimitError
 from stylelock.core.exr.attrs import read_attributes
 from stylelock.core.exr.limits import DecodeLimits
 from stylelock.core.exr.types import NATIVE_DTYPES, ExrImage, ExrPart, Window
@@ -40,6 +40,8 @@ def _read(path: str, pixels: bool, limits: DecodeLimits | None = None) -> ExrIma
         raise CorruptFrameError(
             f"{path} has a corrupt header (text that is not UTF-8: {exc.reason})"
         ) from None
+    except MemoryError:  # the decoder's std::bad_alloc, for a header that asks for too much
+        raise ResourceLimitError(f"decoding {path} needs more memory than the decoder may use") from None
 
 
 def _read_checked(path: str, pixels: bool, limits: DecodeLimits | None) -> ExrImage:
@@ -100,7 +102,8 @@ def _read_part(inp: Any, index: int, path: str, pixels: bool, limits: DecodeLimi
     )
     if pixels:
         if limits is not None:
-            limits.check(spec.width, spec.height, formats, where)
+            tile = (spec.tile_width, spec.tile_height) if spec.tile_width > 0 else None
+            limits.check(spec.width, spec.height, formats, where, tile)
         part.pixels = _read_pixels(inp, index, names, formats, spec, where)
     return part
 

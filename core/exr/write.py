@@ -18,6 +18,7 @@ from stylelock.core.exr.attrs import (
     NOT_WRITTEN,
     OIIO_COLORSPACE,
     apply_attributes,
+    is_utf8,
     read_attributes,
 )
 from stylelock.core.exr.compression import compression_base, output_compression
@@ -240,7 +241,7 @@ def _report_dropped_attributes(temp: str, plans: list[_PartPlan]) -> None:
             if index > 0 and not inp.seek_subimage(index, 0):
                 raise _WriteFailed(f"the written file lacks part {index}: {inp.geterror()}")
             got, _ = read_attributes(inp.spec())
-            dropped = sorted(set(plan.attributes) - set(got) - NOT_CHECKED)
+            dropped = sorted(n for n in set(plan.attributes) - set(got) - NOT_CHECKED if is_utf8(n))
             if dropped:
                 log.warning(
                     "part %d: OpenImageIO did not write header attribute(s) %s (a type it cannot store)",
