@@ -146,7 +146,8 @@ class JobSpec:
         known = {f.name for f in fields(cls)} | {"schema"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(f"job spec has unknown fields: {', '.join(unknown)[:200]}")
+            shown = ", ".join(_shown(name) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise SpecError(f"job spec has unknown fields: {shown}")
         check_shape(data)
         try:
             return cls(
@@ -225,12 +226,23 @@ def register_upgrade(
     _UPGRADES[from_label] = (to_label, function)
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A name from a spec as a message shows it: as it is when short and printable, else quoted and
+    escaped to printable ASCII (one line), at most `limit` characters."""
+    if len(text) <= limit and text.isascii() and text.isprintable() and text.strip() == text and text:
+        return text
+    quoted = ascii(text[:limit])
+    return quoted if len(quoted) <= limit and len(text) <= limit else quoted[: limit - 4] + "...'"
+
+
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     label = data.get("schema", SCHEMA)
+    if not isinstance(label, str):
+        raise SpecError(f"job spec field schema must be text, got {type(label).__name__}")
     seen = set()
     while label != SCHEMA:
         if label in seen or label not in _UPGRADES:
-            raise SpecError(f"job spec schema {label!r} is not supported (this version reads {SCHEMA})")
+            raise SpecError(f"job spec schema {_shown(label)} is not supported (this version reads {SCHEMA})")
         seen.add(label)
         label, function = _UPGRADES[label]
         data = function(data)
