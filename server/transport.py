@@ -4,8 +4,9 @@ Shared paths: a job names files on the server's disk; every one must lie under a
 after symlinks and `..` are resolved (`AllowedRoots`), else PERMISSION_DENIED.
 
 Inline: the client streams EXR bytes in ~1 MiB chunks into a per-job spool folder (`Spool`), one
-file after the other, each written to a temporary name and renamed when its last chunk arrives;
-finished frames go back the same way (`iter_file_chunks`). Nothing holds more than one chunk.
+file after the other, each written to a temporary name and renamed once its last chunk has arrived
+and a worker process has decoded it whole (`stylelock.core.exr.worker`); finished frames go back the
+same way (`core.client.transfer.file_chunks`). Nothing holds more than one chunk.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,11 @@ from stylelock.core.errors import (
 )
 from stylelock.core.exr.limits import DecodeLimits, check_header_bytes
 from stylelock.core.exr.rawheader import MAGIC as EXR_MAGIC
+from stylelock.core.exr.worker import DecodeWorkers, default_workers
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.paths import is_under, names_files
 from stylelock.core.sequence import FramePattern
+from stylelock.core.style_image import DISPLAY_IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -193,19 +197,32 @@ class Spool:
         max_frame_bytes: int,
         max_upload_bytes: int,
         limits: DecodeLimits | None = None,
+        decoders: DecodeWorkers | None = None,
     ) -> None:
         """Write uploaded chunks; raise SpecError for a chunk out of order or a file not expected.
-        With `limits`, each uploaded EXR's header is checked (by StyleLock's own parser, before any
-        decoder reads it) as soon as the file is complete."""
+
+        With `limits`, each uploaded file is checked as soon as it is complete: an EXR's header by
+        StyleLock's own parser (before any decoder reads it), then every file (EXR, or a PNG/JPEG/
+        TIFF style reference) is decoded completely in a worker process (`decoders`, default the
+        process's shared pool: `stylelock.core.exr.worker`), so a file that crashes, hangs or
+        exhausts the decoder fails this upload only (DATA_LOSS / RESOURCE_EXHAUSTED). Decoding runs
+        while the next file arrives; a file keeps its temporary name until it has decoded, and this
+        returns once every file has.
+        """
+        if limits is not None and decoders is None:
+            decoders = default_workers()
         current: tuple[str, int] | None = None
         handle = None
         temp = final = ""
         expected_chunk = 0
         size = 0
+        decoding: list[tuple[str, str, Future[None]]] = []
         try:
             for piece in pieces:
                 if piece.job_id and piece.job_id != self.job_id:
-                    raise SpecError(f"upload for job {self.job_id} carries a chunk of job {piece.job_id}")
+                    raise SpecError(
+                        f"upload for job {self.job_id} carries a chunk of job {_shown(piece.job_id)}"
+                    )
                 target = self._target(piece)
                 if current is None:
                     if target in self.received:
@@ -244,16 +261,28 @@ class Spool:
                 if piece.last:
                     handle.close()
                     handle = None
-                    if limits is not None and (target[0] == "frame" or final.lower().endswith(".exr")):
-                        check_header_bytes(temp, limits, f"uploaded {_name(target)}")
-                    os.replace(temp, final)
+                    kind = _decoder_kind(target, final) if limits is not None else None
+                    name = f"uploaded {_name(target)}"
+                    if kind == "exr":
+                        check_header_bytes(temp, limits, name)
+                    if kind is not None and decoders is not None:
+                        _wait_for_room(decoding, decoders.size)
+                        decoding.append((temp, final, decoders.submit(temp, limits, name, kind)))
+                    else:
+                        os.replace(temp, final)
                     self.received.add(current)
                     current = None
+                _raise_first_failure(decoding)
+            for decoded_temp, decoded_final, future in decoding:
+                future.result()
+                os.replace(decoded_temp, decoded_final)
         finally:
             if handle is not None:
                 handle.close()
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+            for _, _, future in decoding:
+                future.cancel()  # the spool goes with the job: no file is left half-checked
 
     def _target(self, piece: UploadPiece) -> tuple[str, int]:
         if piece.frame is not None:
@@ -281,5 +310,35 @@ class Spool:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _shown(text: str, limit: int = 64) -> str:
+    """Text a client sent, as a message shows it: quoted printable ASCII, at most `limit` characters."""
+    shown = ascii(text[:limit])
+    return shown if len(shown) <= limit + 2 and len(text) <= limit else shown[: limit - 2] + "...'"
+
+
 def _name(target: tuple[str, int]) -> str:
     return f"{target[0]} {target[1]}"
+
+
+def _decoder_kind(target: tuple[str, int], path: str) -> str | None:
+    """How an uploaded file is decoded: a frame is an EXR (its magic number was checked), a style
+    reference by its suffix; None for a suffix no decoder reads (the job refuses it later)."""
+    suffix = os.path.splitext(path)[1].lower()
+    if target[0] == "frame" or suffix == ".exr":
+        return "exr"
+    return "display" if suffix in DISPLAY_IMAGE_SUFFIXES else None
+
+
+def _wait_for_room(decoding: Sequence[tuple[str, str, Future[None]]], room: int) -> None:
+    """Decoding may lag the upload by `room` files at most: so no decode waits in a queue, and the
+    last file's wait after the upload ends is one decode, never the sum of many."""
+    running = [future for _, _, future in decoding if not future.done()]
+    for future in running[: max(0, len(running) - room + 1)]:
+        future.result()
+
+
+def _raise_first_failure(decoding: Sequence[tuple[str, str, Future[None]]]) -> None:
+    """A file that failed to decode stops the upload at once, not after the last file arrives."""
+    for _, _, future in decoding:
+        if future.done() and future.exception() is not None:
+            future.result()
