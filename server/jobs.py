@@ -376,7 +376,9 @@ class JobManager:
         with self._cond:
             job = self._jobs.get(job_id)
         if job is None:
-            raise UnknownJobError(f"no job {job_id!r} on this server (it may have ended long ago)")
+            shown = ascii(job_id[:64])
+            shown = shown if len(shown) <= 66 and len(job_id) <= 64 else shown[:62] + "...'"
+            raise UnknownJobError(f"no job {shown} on this server (it may have ended long ago)")
         if not viewer.may_see(job.owner):
             raise AccessDeniedError(f"job {job_id} is not yours ({viewer.name}); only its owner or an admin")
         return job
