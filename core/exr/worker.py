@@ -7,9 +7,9 @@ offsets, the compressed data. Before an inline job is queued, `DecodeWorkers` de
 file completely, as the job will (`read_exr` with the server's `DecodeLimits`; a PNG/JPEG/TIFF style
 reference as `style_image` reads it), in a small pool of long-lived worker processes
 (`python -m stylelock.core.exr.worker`). Each decode runs under an address-space limit (twice the
-decoded-bytes limit, plus room for the interpreter) and a wall-clock timeout. A worker that dies
-(a segfault, an abort, the kernel's OOM killer) or overruns the timeout is killed and replaced, and
-the file is refused: CorruptFrameError (DATA_LOSS) naming the file and what happened; a decode
+decoded-bytes limit, plus room for the interpreter; POSIX only) and a wall-clock timeout. A worker
+that dies (a segfault, an abort, the kernel's OOM killer) or overruns the timeout is killed and
+replaced, and the file is refused: CorruptFrameError (DATA_LOSS) naming the file and what happened; a decode
 that ran out of its memory is ResourceLimitError (RESOURCE_EXHAUSTED). The same bytes are later
 decoded in the job's own process only after a worker has decoded them without harm.
 
@@ -24,12 +24,11 @@ import contextlib
 import json
 import logging
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -56,7 +55,8 @@ class _WorkerLost(Exception):
 
 
 class _Worker:
-    """One worker process and the reply bytes read from it so far."""
+    """One worker process, and a thread that hands its reply lines over (a pipe read with a timeout
+    that works on every platform)."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
@@ -66,32 +66,30 @@ class _Worker:
             stderr=subprocess.DEVNULL,
             close_fds=True,
         )
-        self._buffer = b""
-        self.decodes = 0
+        self._replies: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, name="stylelock-decode-replies", daemon=True).start()
+
+    def _read(self) -> None:
+        stream = self.process.stdout
+        for line in stream:
+            self._replies.put(line)
+        self._replies.put(b"")  # the worker is gone
+        stream.close()
 
     def ask(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send one request and wait for its reply; _WorkerLost when the worker dies or overruns."""
         try:
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except OSError:  # BrokenPipeError: it died before it could read the request
             raise _WorkerLost(self._death()) from None
-        deadline = time.monotonic() + timeout_s
-        descriptor = self.process.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s")
-            ready, _, _ = select.select([descriptor], [], [], left)
-            if not ready:
-                continue
-            data = os.read(descriptor, 65536)
-            if not data:
-                raise _WorkerLost(self._death())
-            self._buffer += data
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        self.decodes += 1
+        try:
+            line = self._replies.get(timeout=timeout_s)
+        except queue.Empty:
+            self.kill()
+            raise _WorkerLost(f"the decoder took longer than {timeout_s:g} s") from None
+        if not line:
+            raise _WorkerLost(self._death())
         return json.loads(line)
 
     def _death(self) -> str:
@@ -112,9 +110,8 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
 
     @property
     def pid(self) -> int:
@@ -260,18 +257,23 @@ def _decode(request: dict[str, Any]) -> None:
 
 
 def _serve() -> None:
-    import resource
+    try:
+        import resource
+    except ImportError:  # Windows: no rlimits; the timeout and the process boundary still hold
+        resource = None
 
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the replies
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
     for line in sys.stdin:
         request = json.loads(line)
         memory = int(request["memory"])
-        if hard != resource.RLIM_INFINITY:
-            memory = min(memory, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+        if resource is not None:
+            if hard != resource.RLIM_INFINITY:
+                memory = min(memory, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
         reply: dict[str, Any] = {"ok": True}
         try:
             _decode(request)
