@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from stylelock.core.errors import CorruptFrameError, FramesMissingError, ResourceLimitError
-from stylelock.core.exr.attrs import read_attributes
+from stylelock.core.exr.attrs import is_utf8, read_attributes
 from stylelock.core.exr.limits import DecodeLimits
 from stylelock.core.exr.types import NATIVE_DTYPES, ExrImage, ExrPart, Window
 
@@ -80,6 +80,9 @@ def _read_part(inp: Any, index: int, path: str, pixels: bool, limits: DecodeLimi
     if spec.deep:
         raise CorruptFrameError(f"{where} holds deep data, which StyleLock does not read")
     names = list(spec.channelnames)
+    part_name = spec.get_string_attribute("oiio:subimagename", "")
+    if not all(is_utf8(n) for n in [*names, part_name]):  # OIIO hands such text on with lone surrogates
+        raise CorruptFrameError(f"{where} has a channel or part name that is not UTF-8 text")
     formats = (
         [str(f) for f in spec.channelformats] if len(spec.channelformats) else [str(spec.format)] * len(names)
     )
@@ -96,7 +99,7 @@ def _read_part(inp: Any, index: int, path: str, pixels: bool, limits: DecodeLimi
         compression=spec.get_string_attribute("compression", "none"),
         tile_size=(spec.tile_width, spec.tile_height) if spec.tile_width > 0 else None,
         attributes=attributes,
-        name=spec.get_string_attribute("oiio:subimagename", "") or None,
+        name=part_name or None,
         attribute_types=types,
         channel_formats=dict(zip(names, formats, strict=True)),
     )
@@ -142,5 +145,7 @@ def _read_pixels(
     return out
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
+def _one_line(message: str, limit: int = 300) -> str:
+    """A decoder's message on one line and short (OpenEXR repeats itself for every chunk it tried)."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
