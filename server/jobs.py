@@ -118,7 +118,8 @@ class JobManager:
                     )
                 if known is not None:
                     if known.spec.to_json() != spec.to_json() or known.inline != inline:
-                        raise SpecError(f"idempotency key {key!r} was already used for another job")
+                        shown = ascii(key[:64]) if len(key) <= 64 else ascii(key[:60])[:-1] + "...'"
+                        raise SpecError(f"idempotency key {shown} was already used for another job")
                     return known, True
                 self._check_room()
                 self._check_owner_room(owner)

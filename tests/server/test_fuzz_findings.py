@@ -129,3 +129,48 @@ def test_a_huge_or_odd_job_id_is_not_found_in_a_short_line(tmp_path):
                 stub.UploadFrames(iter([chunk]), timeout=10)
             assert failed.value.code() == grpc.StatusCode.NOT_FOUND
             assert len(failed.value.details()) < 200
+
+
+def test_a_channel_name_that_is_not_utf8_is_data_loss_at_upload(tmp_path):
+    """A flipped bit in a channel name made it text OIIO could read but not write (INTERNAL:
+    "basic_string: construction from null"); such a frame is corrupt, refused as it is uploaded."""
+    plate = _plate(tmp_path / "plate", channels=("R", "G", "B", "A", "weird"))
+    data = plate.read_bytes()
+    assert data.count(b"weird\x00") == 1
+    plate.write_bytes(data.replace(b"weird\x00", b"w\xffird\x00"))
+    with pytest.raises(CorruptFrameError, match="channel or part name that is not UTF-8"):
+        read_exr(plate)
+    with (
+        serve() as (_, address),
+        StyleLockClient(address) as client,
+        pytest.raises(
+            CorruptFrameError, match="uploaded frame 1 has a channel or part name that is not UTF-8"
+        ),
+    ):
+        client.submit(_spec(plate, tmp_path / "out" / "o.####.exr"), inline=True)
+
+
+def test_a_reused_idempotency_key_is_echoed_short(tmp_path):
+    spec = {
+        "plate": "/p/plate.####.exr",
+        "frames": "1",
+        "engine": "passthrough",
+        "output": {"pattern": "/o/o.####.exr"},
+    }
+    key = "k" * 100_000
+    with serve() as (_, address), grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.StyleLockStub(channel)
+        stub.SubmitJob(
+            pb.SubmitJobRequest(
+                spec_json=json.dumps(spec), inline=True, idempotency_key=key, plate_frames=[1]
+            ),
+            timeout=10,
+        )
+        other = json.dumps({**spec, "frames": "1-2"})
+        with pytest.raises(grpc.RpcError) as failed:
+            stub.SubmitJob(
+                pb.SubmitJobRequest(spec_json=other, inline=True, idempotency_key=key, plate_frames=[1, 2]),
+                timeout=10,
+            )
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "already used" in failed.value.details() and len(failed.value.details()) < 200
