@@ -57,10 +57,12 @@ def output_compression(input_compression: str, requested: str | None) -> str:
 
     `requested` wins when given (checked against the known names). Otherwise a lossless input
     compression is kept as it is, and a lossy one (DWAA, DWAB, B44, B44A, with or without a level
-    suffix such as "dwaa:45") becomes ZIP, so pixels decoded once are not degraded a second time.
+    suffix such as "dwaa:45") becomes ZIP, so pixels decoded once are not degraded a second time;
+    so does one this build does not write under its name (HTJ2K, or an id OIIO reads under a name
+    of its own).
     """
     if requested:
         return check_compression(requested)
-    if is_lossy(input_compression):
+    if is_lossy(input_compression) or compression_base(input_compression) not in KNOWN_COMPRESSIONS:
         return DEFAULT_LOSSLESS
     return input_compression

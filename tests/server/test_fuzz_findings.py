@@ -174,3 +174,23 @@ def test_a_reused_idempotency_key_is_echoed_short(tmp_path):
             )
         assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "already used" in failed.value.details() and len(failed.value.details()) < 200
+
+
+def test_a_compression_this_build_cannot_write_is_restyled_into_zip(tmp_path):
+    """A compression id OIIO reads under a name it cannot write ("lj2k", id 12; a tiled file of
+    incompressible pixels stores its tiles raw, so it decodes): the output failed with
+    FAILED_PRECONDITION ('unknown EXR compression'); it is written with ZIP, as a lossy one is."""
+    rng = np.random.default_rng(12)
+    channels = {name: rng.random((32, 32)).astype(np.float32) for name in ("R", "G", "B", "A")}
+    (tmp_path / "plate").mkdir()
+    plate = tmp_path / "plate" / "plate.0001.exr"
+    write_test_exr(plate, channels, compression="zip", tile=(8, 8))
+    _patch(plate, "compression", bytes([12]))
+    assert read_exr(plate).main.compression == "lj2k"
+    with serve() as (_, address), StyleLockClient(address) as client:
+        job = client.submit(_spec(plate, tmp_path / "out" / "o.####.exr"), inline=True)
+        ended = list(client.watch(job))[-1]
+        assert ended.kind == kinds.FINISHED, ended.message
+    written = read_exr(tmp_path / "out" / "o.0001.exr").main
+    assert written.compression == "zip"
+    assert np.array_equal(written.pixels["A"], channels["A"])
