@@ -1009,7 +1009,7 @@ def case_exr_mutation(run: Run, index: int) -> tuple[Outcome, str]:
     rng = random.Random(f"{run.seed}:exr_mutation:{index}")
     data, description = mutant(run.corpus, rng)
     for step in description.split("; ")[1:]:
-        run.mutations[step.split(":")[0]] += 1
+        run.mutations["splice" if step.startswith("body of") else step.split(":")[0]] += 1
     return run_exr_upload(run, data), description
 
 
