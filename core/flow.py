@@ -325,3 +325,79 @@ def _vector_channels(aovs: Mapping[str, np.ndarray], direction: str) -> tuple[st
     if first is None or second is None:
         return None
     return "blender", first, second
+
+
+def nearest_source(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (ys, xs) pixel of the other frame nearest to where ``flow`` points, clipped to the frame."""
+    h, w = flow.shape[:2]
+    xs = np.clip(np.rint(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]), 0, w - 1).astype(np.int64)
+    ys = np.clip(np.rint(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]), 0, h - 1).astype(np.int64)
+    return ys, xs
+
+
+def carry_positions(
+    positions: np.ndarray, flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """A field of positions (h, w, 2) (keyframe coordinates, say) carried along ``flow`` (this
+    frame -> the frame the field is on): bilinear inside a surface, nearest (``nearest`` is
+    `nearest_source(flow)`) across a motion boundary, where interpolating the positions of two
+    layers would name a point on neither."""
+    if nearest is None:
+        nearest = nearest_source(flow)
+    smooth = warp(positions, flow)
+    near = positions[nearest]
+    torn = np.abs(smooth - near).max(axis=-1) > 0.75
+    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
+
+
+#: Neighbours a fill step looks at: the 4-neighbourhood first, so straight continuations win ties.
+_OFFSETS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+#: How far (in pixels of the flow) a neighbour's motion may differ and still count as the same layer;
+#: looser tolerances are tried, in order, for pixels the strict ones leave unfilled.
+LAYER_TOLERANCES = (0.5, 1.5)
+MAX_STEPS = 64
+
+
+def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndarray) -> list[np.ndarray]:
+    """Fill ``holes`` of position fields from visible neighbours of the same layer.
+
+    ``fields`` are (h, w, 2) arrays of source positions (x, y) per pixel (keyframe coordinates,
+    correspondence fields); ``motion`` (h, w, 2) is each pixel's flow, the test of "same layer".
+    A hole takes its neighbour's position plus the offset between the two pixels, growing inward
+    from the visible side one pixel per step; the order of fills is fixed, so the result is
+    deterministic. Holes no neighbour of the same layer reaches keep their values. Returns new
+    arrays (the inputs are not changed)."""
+    h, w = holes.shape
+    out = [np.array(f, copy=True) for f in fields]
+    done = ~holes
+    ys, xs = np.nonzero(holes)
+    if ys.size == 0:
+        return out
+    for tolerance in LAYER_TOLERANCES:
+        for _ in range(MAX_STEPS):
+            if ys.size == 0:
+                return out
+            best = np.full(ys.shape, np.inf, np.float32)
+            pick_y = np.zeros_like(ys)
+            pick_x = np.zeros_like(xs)
+            own = motion[ys, xs]
+            for dy, dx in _OFFSETS:
+                ny, nx = ys + dy, xs + dx
+                inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+                ny_c, nx_c = np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)
+                diff = np.abs(motion[ny_c, nx_c] - own).max(axis=-1)
+                better = inside & done[ny_c, nx_c] & (diff <= tolerance) & (diff < best)
+                best = np.where(better, diff, best)
+                pick_y = np.where(better, ny_c, pick_y)
+                pick_x = np.where(better, nx_c, pick_x)
+            filled = np.isfinite(best)
+            if not filled.any():
+                break
+            fy, fx = ys[filled], xs[filled]
+            sy, sx = pick_y[filled], pick_x[filled]
+            offset = np.stack([fx - sx, fy - sy], axis=-1).astype(np.float32)
+            for arr in out:
+                arr[fy, fx] = arr[sy, sx] + offset.astype(arr.dtype)
+            done[fy, fx] = True
+            ys, xs = ys[~filled], xs[~filled]
+    return out

@@ -161,6 +161,18 @@ def palette_drift(reference: Palette, output: Palette) -> float:
     return float(np.sum(reference.weights * nearest) / np.sum(reference.weights))
 
 
+def palette_distance(a: np.ndarray, b: np.ndarray, k: int = 8, seed: int = 0) -> float:
+    """Symmetric palette distance between two model-space images: each gets its own palette
+    (`extract_palette`, seeded, independent of the other), and the result is the mean of
+    `palette_drift` both ways. Unlike QC's drift (the output measured in the reference's colour
+    regions, reference to output only), an image gains nothing from the other's partition and is
+    penalised both for losing colours and for adding them; two paintings of different frames of a
+    shot by the same filter measured about 1."""
+    pa = extract_palette(a, k=k, seed=seed)
+    pb = extract_palette(b, k=k, seed=seed)
+    return 0.5 * (palette_drift(pa, pb) + palette_drift(pb, pa))
+
+
 def colour_flicker(frames: Iterable[np.ndarray]) -> float:
     """Mean CIEDE2000 between consecutive frames' mean L*a*b* colours (model-space sRGB frames)."""
     means = [srgb_to_lab(frame).reshape(-1, 3).mean(axis=0) for frame in frames]

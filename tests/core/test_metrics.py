@@ -352,3 +352,112 @@ def test_colour_flicker_is_the_mean_ciede2000_of_consecutive_mean_colours() -> N
     assert colour_flicker([frame, frame, warmer]) == pytest.approx(step / 2)
     with pytest.raises(SpecError, match="at least 2 frames"):
         colour_flicker([frame])
+
+
+# --- low-passed warp error and worst runs --------------------------------------------------------
+
+
+def test_lowpassed_ratio_forgives_sub_pixel_resampling_but_not_flicker() -> None:
+    """Crisp 1 px lines that move half a pixel a frame with the plate, drawn each frame at the
+    nearest pixel (what resampling does to them), read as flicker at full resolution; low-passed
+    at 1 px they are nearly as steady as the plate. A flicker of the whole picture stays."""
+    h, w = 48, 96
+    base = _texture(h, w + 40, seed=4)
+    plate, crisp, flicker = [], [], []
+    rng = np.random.default_rng(2)
+    for i in range(8):
+        dx = 0.5 * i
+        p = _translate(base, -dx, 0)[:, :w]
+        lines = np.zeros((h, w), bool)
+        lines[:, np.unique(np.rint(np.arange(3, w, 6) - dx).astype(int) % w)] = True
+        crisp.append(np.where(lines[..., None], 0.05, p).astype(np.float32))
+        plate.append(p)
+        flicker.append(np.clip(p * (1 + rng.uniform(-0.2, 0.2)), 0, 1).astype(np.float32))
+    motion = {"forward.u": np.full((h, w), 0.5, np.float32), "forward.v": np.zeros((h, w), np.float32)}
+    motion |= {"backward.u": np.full((h, w), -0.5, np.float32), "backward.v": np.zeros((h, w), np.float32)}
+    _, lines_summary = temporal_stability(
+        ((i, p, o, motion) for i, (p, o) in enumerate(zip(plate, crisp, strict=True))), long_k=3
+    )
+    _, flick_summary = temporal_stability(
+        ((i, p, o, motion) for i, (p, o) in enumerate(zip(plate, flicker, strict=True))), long_k=3
+    )
+    short = lines_summary["short"]
+    assert short.ratio > 8 and short.ratio_lowpass < short.ratio / 3
+    flick = flick_summary["short"]
+    assert (
+        flick.ratio > 3
+        and flick.ratio_lowpass >= flick.ratio
+        and flick.ratio_lowpass > 1.5 * short.ratio_lowpass
+    )
+    assert short.worst_run_frames is not None and short.run_pairs == 5
+
+
+def test_worst_run_pools_consecutive_pairs() -> None:
+    from stylelock.core.metrics import PairError, summarise
+    from stylelock.core.metrics.temporal import FrameTemporal
+
+    def pair(out: float) -> PairError:
+        return PairError(0, out, 1e-3, math.nan, 1.0, "t", 1, out, 1e-3, warp_ratio(out, 1e-3))
+
+    outs = [1e-3] * 10
+    outs[4:7] = [3e-3, 3e-3, 3e-3]  # a burst of three frames at 3x the plate
+    frames = [FrameTemporal(1001 + i, short=pair(o)) for i, o in enumerate(outs)]
+    term = summarise(frames, run_pairs=5)["short"]
+    floor = WARP_ERROR_FLOOR
+    burst = (np.mean([1e-3, 3e-3, 3e-3, 3e-3, 1e-3]) + floor) / (1e-3 + floor)
+    assert term.worst_run_ratio == pytest.approx(burst)
+    assert term.worst_run_frames in {(1003, 1007), (1004, 1008), (1005, 1009)}
+    assert term.ratio_lowpass == pytest.approx((np.mean(outs) + floor) / (1e-3 + floor))
+    assert (
+        term.worst_lowpass_ratio == pytest.approx(warp_ratio(3e-3, 1e-3)) and term.worst_lowpass_frame == 1005
+    )
+    short_run = summarise(frames[:3], run_pairs=5)["short"]
+    assert short_run.run_pairs == 3 and short_run.worst_run_ratio == pytest.approx(short_run.ratio_lowpass)
+
+
+# --- fidelity, fine texture and the symmetric palette distance ----------------------------------
+
+
+def test_keyframe_fidelity_is_zero_for_the_paint_and_the_known_shift_otherwise() -> None:
+    from stylelock.core.metrics import mean_delta_e
+
+    paint = _texture(32, 32, seed=3)
+    assert mean_delta_e(paint, paint) == 0.0
+    grey = np.full((8, 8, 3), 0.5, np.float32)
+    lab = srgb_to_lab(grey[0, 0])
+    shifted = _lab_to_srgb(lab + np.array([3.0, 0.0, 0.0]))
+    expected = float(ciede2000(lab, srgb_to_lab(shifted)))
+    assert mean_delta_e(np.broadcast_to(shifted, grey.shape).astype(np.float32), grey) == pytest.approx(
+        expected
+    )
+    half = grey.copy()
+    half[:, :4] = shifted
+    assert mean_delta_e(half, grey) == pytest.approx(expected / 2, rel=1e-5)
+    assert mean_delta_e(half, grey, mask=np.arange(8)[None, :].repeat(8, 0) < 4) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_texture_ratio_sees_blur_and_resampling_not_a_copy() -> None:
+    from stylelock.core.metrics import texture_ratio
+
+    rng = np.random.default_rng(5)
+    paint = np.clip(0.5 + 0.2 * rng.standard_normal((64, 64, 1)), 0, 1).repeat(3, axis=2).astype(np.float32)
+    assert texture_ratio(paint, paint) == pytest.approx(1.0)
+    assert texture_ratio(np.roll(paint, 3, axis=1), paint) == pytest.approx(1.0, abs=0.02)
+    blurred = cv2.GaussianBlur(paint, (0, 0), 0.7)
+    assert texture_ratio(blurred, paint) < 0.35
+    half_pixel = _translate(paint, 0.5, 0.0)  # bicubic resampling at half a pixel softens detail
+    assert 0.35 < texture_ratio(half_pixel, paint) < 0.9
+    with pytest.raises(SpecError):
+        texture_ratio(paint, np.full_like(paint, 0.5))
+
+
+def test_palette_distance_is_symmetric_and_zero_for_the_same_image() -> None:
+    from stylelock.core.metrics import palette_distance
+
+    a = _texture(48, 48, seed=11)
+    b = np.clip(a * np.float32([1.2, 0.9, 0.8]), 0, 1)
+    assert palette_distance(a, a) == 0.0
+    assert palette_distance(a, b) == pytest.approx(palette_distance(b, a))
+    assert palette_distance(a, b) > 3.0

@@ -20,7 +20,7 @@ from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.keyframe import rng
 from stylelock.server.engines.keyframe.backend import Backend
-from stylelock.server.engines.keyframe.disocclusion import PaintPrior, fill_from_layer
+from stylelock.server.engines.keyframe.disocclusion import PaintPrior
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
 from stylelock.server.engines.keyframe.guides import (
     GuideWeights,
@@ -163,27 +163,6 @@ def explained_by_motion(rgb: np.ndarray, prev_rgb: np.ndarray, back: np.ndarray)
     return diff < PHOTOMETRIC_LIMIT
 
 
-def nearest_source(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The (ys, xs) pixel of the other frame nearest to where `flow` points, clipped to the frame."""
-    h, w = flow.shape[:2]
-    xs = np.clip(np.rint(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]), 0, w - 1).astype(np.int64)
-    ys = np.clip(np.rint(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]), 0, h - 1).astype(np.int64)
-    return ys, xs
-
-
-def advect_positions(
-    positions: np.ndarray, flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """Keyframe coordinates carried along `flow`: bilinear inside a surface, nearest (``nearest``
-    is `nearest_source(flow)`) across a motion boundary (where interpolating the coordinates of
-    two layers would name a point on neither, and the paint there would be re-synthesized
-    differently every frame)."""
-    smooth = coreflow.warp(positions, flow)
-    near = positions[nearest]
-    torn = np.abs(smooth - near).max(axis=-1) > 0.75
-    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
-
-
 class _Match(NamedTuple):
     """Where one frame's pixels take their paint from, and the positions that guided it."""
 
@@ -227,9 +206,9 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         holes = coreflow.revealed_mask(ahead, back)
-        nearest = nearest_source(back)
-        positions = advect_positions(self.positions, back, nearest)
-        carried = advect_positions(self.field, back, nearest)
+        nearest = coreflow.nearest_source(back)
+        positions = coreflow.carry_positions(self.positions, back, nearest)
+        carried = coreflow.carry_positions(self.field, back, nearest)
         if self.s.mode == "styleblit":
             match = self._styleblit(frame, positions, carried, holes, back)
         else:
@@ -248,7 +227,7 @@ class Pass:
     def _styleblit(self, frame, positions, carried, holes, back) -> _Match:
         """StyleBlit's match (no search, so none of the EbSynth targets are needed)."""
         if holes.any():
-            positions, carried = fill_from_layer([positions, carried], holes, back)
+            positions, carried = coreflow.fill_from_layer([positions, carried], holes, back)
         w = self.s.weights
         guides = plate_guides(frame.rgb, frame.alpha, positions, self.key.norm, w, self.key.use_alpha)
         total = w.colour + w.edges + w.positional
@@ -270,7 +249,7 @@ class Pass:
         # first guess of paint is what the artist painted over such plate colours: carried along
         # the flow, it would take the object's paint (its outline) and leave a trail behind it.
         if holes.any():
-            positions, init, carried = fill_from_layer([positions, init, carried], holes, back)
+            positions, init, carried = coreflow.fill_from_layer([positions, init, carried], holes, back)
             temporal[holes] = self.key.prior().predict(frame.rgb[holes])
             valid = valid | holes
             hk, wk = self.key.style.shape[:2]

@@ -1,0 +1,349 @@
+"""Invented structure: paint an output shows that neither the plate's motion nor a keyframe explains.
+
+A restyle carried from painted keyframes has two honest sources for the paint at a pixel: the
+paint of the same surface in a keyframe, brought here by the plate's motion, or (for what no
+keyframe saw) what the artist painted over plate like this elsewhere. A wake behind a moving
+object (its outline's ink and colour smeared into the background it uncovers), paint dragged
+along the wrong motion, or an object's paint left where it was: each is paint with neither
+source, and the warp-error ratio cannot see it, because once drawn such paint moves with the
+background as steadily as anything else.
+
+The measure follows every pixel's surface back to the keyframe before it, in the plate's own
+motion (the flow QC measures with), and asks whether the paint is that surface's paint:
+
+1. **Where the surface was in the keyframe.** Keyframe coordinates are carried along the plate's
+   motion frame by frame (`stylelock.core.flow.carry_positions`). A pixel the previous frame did
+   not show (background a moving object uncovers) has no motion of its own to follow back: it
+   continues its layer (`stylelock.core.flow.fill_from_layer`: the position of a neighbouring
+   visible pixel that moves as it does, offset by their distance), which is where that background
+   was in the keyframe, hidden or not.
+2. **Whether the keyframe saw it.** The keyframe saw the surface there when the plate (a 2 px
+   Gaussian, L*a*b*) matches within ``PLATE_TOLERANCE`` ΔE and the spot is not within
+   ``EDGE_REACH`` pixels of a motion boundary, in the keyframe or here: along an object's edge the
+   paint is its outline, which belongs to the object, not to the background it was painted over.
+3. **Whether the paint is that surface's paint.** Where the keyframe saw it, the output (2 px
+   Gaussian, so brush texture resynthesized or resampled does not count) must be within
+   ``PAINT_TOLERANCE`` ΔE of the keyframe's paint there. Paint that is not, at a pixel uncovered
+   since the keyframe (the only pixels whose paint the motion alone cannot bring), is invented,
+   unless another keyframe explains it (several keyframes: some pixel of another keyframe matches
+   plate and paint here, in `descriptor` space, found by a seeded PatchMatch-style search, Barnes
+   et al. 2009).
+
+The frame's figure is the share of the frame covered by invented structure a viewer can see: the
+mask smoothed by a Gaussian of ``VISIBLE_SIGMA`` and kept where at least ``VISIBLE_DENSITY`` of the
+neighbourhood is invented (a hatched band counts whole; stray pixels do not). Frames before the
+first keyframe, or after a break in the motion (non-consecutive frames), are not measured (None).
+At a keyframe, the output is compared with its own paint.
+
+What it does not judge: surfaces no keyframe saw (what was hidden at the keyframe and is
+uncovered later), which could be painted many ways; a translucent layer, whose plate changes as
+it moves; and an outline left exactly where it was painted, whose paint the keyframe did put
+there. `uncovered_fraction` says how much of each frame had to be judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stylelock.core.errors import SpecError
+from stylelock.core.metrics.lab import srgb_to_lab
+
+#: ΔE (CIE76, 2 px Gaussian) within which the keyframe's plate is the plate here: the same surface.
+PLATE_TOLERANCE = 8.0
+#: ΔE (CIE76, 2 px Gaussian) within which the paint here is the keyframe's paint of the surface.
+PAINT_TOLERANCE = 15.0
+#: Gaussian sigma (px) both comparisons are made at: brush texture finer than this does not count.
+COMPARE_SIGMA = 2.0
+#: Pixels within this reach of a motion boundary carry an object's outline; they are not judged.
+EDGE_REACH = 4
+#: Visible structure: the invented mask smoothed by VISIBLE_SIGMA px, kept at >= VISIBLE_DENSITY.
+VISIBLE_SIGMA = 2.0
+VISIBLE_DENSITY = 0.3
+#: Tolerances of the other keyframes' explanation, in `descriptor` distance (L* units).
+SEARCH_PLATE_TOLERANCE = 30.0
+SEARCH_PAINT_TOLERANCE = 10.0
+#: Search effort: rounds of neighbour propagation and shrinking random search, random starts.
+SEARCH_ROUNDS = 4
+RANDOM_STARTS = 4
+#: Scale of the log compression of the descriptor's jet (L* units).
+JET_COMPRESSION = 4.0
+
+
+def compare_lab(image: np.ndarray) -> np.ndarray:
+    """L*a*b* of a model-space image after a Gaussian of `COMPARE_SIGMA` px, (h, w, 3) float32."""
+    import cv2
+
+    smooth = cv2.GaussianBlur(
+        np.ascontiguousarray(image, dtype=np.float32)[..., :3],
+        (0, 0),
+        COMPARE_SIGMA,
+        borderType=cv2.BORDER_REPLICATE,
+    )
+    return srgb_to_lab(smooth).astype(np.float32)
+
+
+def _jet(lum: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Rotation-invariant second-order jet of ``lum`` at ``sigma``, scale-normalised (L* units)."""
+    import cv2
+
+    g = cv2.GaussianBlur(lum, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8.0
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8.0
+    gxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 4.0
+    gyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3, borderType=cv2.BORDER_REPLICATE) / 4.0
+    gxy = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 4.0
+    grad = sigma * np.sqrt(gx * gx + gy * gy)
+    lap = sigma * sigma * (gxx + gyy)
+    ridge = sigma * sigma * np.sqrt((gxx - gyy) ** 2 + 4.0 * gxy * gxy)
+    return [grad, lap, ridge]
+
+
+def descriptor(image: np.ndarray) -> np.ndarray:
+    """(h, w, 9) float32: L* (1 px Gaussian), a rotation-invariant jet of L* at 1 and 2.5 px
+    (gradient magnitude, Laplacian, ridge strength; log-compressed, so a softened line is near the
+    crisp one and a line is far from none) and a*, b* (1.5 px Gaussian)."""
+    import cv2
+
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        raise SpecError(f"image has shape {arr.shape}; expected (h, w, 3)")
+    lab = srgb_to_lab(arr[..., :3]).astype(np.float32)
+    lum = cv2.GaussianBlur(lab[..., 0], (0, 0), 1.0, borderType=cv2.BORDER_REPLICATE)
+    parts = [cv2.GaussianBlur(lum, (0, 0), 1.0, borderType=cv2.BORDER_REPLICATE)]
+    c = JET_COMPRESSION
+    parts += [np.sign(j) * c * np.log1p(np.abs(j) / c) for j in (*_jet(lum, 1.0), *_jet(lum, 2.5))]
+    for ch in (1, 2):
+        parts.append(cv2.GaussianBlur(lab[..., ch], (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE))
+    return np.ascontiguousarray(np.stack(parts, axis=-1), dtype=np.float32)
+
+
+def dilate(mask: np.ndarray, reach: int) -> np.ndarray:
+    """``mask`` grown by a disc of radius ``reach`` pixels."""
+    import cv2
+
+    if reach <= 0:
+        return np.asarray(mask, bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    return cv2.dilate(np.asarray(mask, np.uint8), kernel) > 0
+
+
+def visible(mask: np.ndarray) -> np.ndarray:
+    """The part of a pixel mask a viewer sees as structure (see `VISIBLE_DENSITY`)."""
+    import cv2
+
+    smooth = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), VISIBLE_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    return smooth >= VISIBLE_DENSITY
+
+
+@dataclass(frozen=True)
+class FrameInvented:
+    frame: int
+    fraction: float | None
+    """Share of the frame (0-1) covered by visible invented structure; None when not measured."""
+    uncovered_fraction: float | None
+    """Share of the frame uncovered since the keyframe: the paint the motion alone cannot bring,
+    which the measure judges (the rest follows the plate's motion from the keyframe)."""
+    keyframe: int | None
+    """The keyframe the frame was followed back to."""
+
+    def to_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "fraction": self.fraction,
+            "uncovered_fraction": self.uncovered_fraction,
+            "keyframe": self.keyframe,
+        }
+
+
+@dataclass
+class _Key:
+    number: int
+    plate: np.ndarray
+    """`compare_lab` of the keyframe's plate frame."""
+    paint: np.ndarray
+    """`compare_lab` of the paint."""
+    joint: np.ndarray
+    """(h, w, 18): `descriptor` of plate / SEARCH_PLATE_TOLERANCE, then of paint / SEARCH_PAINT_TOLERANCE."""
+
+
+class InventedStructure:
+    """Streaming measure: hand frames in order with `add`; each returns its `FrameInvented`.
+
+    ``keyframes`` are ``(frame, plate, paint)``: model-space images at the analysis size, the
+    plate frame the paint was made over and the paint. ``seed`` fixes the search's random samples
+    (each frame mixes in its number), so a run is reproducible bit for bit."""
+
+    def __init__(self, keyframes: Sequence[tuple[int, np.ndarray, np.ndarray]], *, seed: int = 0) -> None:
+        if not keyframes:
+            raise SpecError("the invented-structure measure needs at least one painted keyframe")
+        self.seed = int(seed)
+        self.keys: dict[int, _Key] = {}
+        shape = None
+        for number, plate, paint in keyframes:
+            plate = np.asarray(plate, dtype=np.float32)
+            paint = np.asarray(paint, dtype=np.float32)
+            if plate.shape[:2] != paint.shape[:2] or (shape is not None and plate.shape[:2] != shape):
+                raise SpecError(f"keyframe {number}: plate and paint sizes differ")
+            shape = plate.shape[:2]
+            joint = _joint(descriptor(plate), descriptor(paint))
+            self.keys[int(number)] = _Key(int(number), compare_lab(plate), compare_lab(paint), joint)
+        self.shape: tuple[int, int] = shape
+        self._ref: _Key | None = None
+        self._positions: np.ndarray | None = None
+        self._uncovered: np.ndarray | None = None
+        self._key_edges: np.ndarray | None = None
+        self.frames: list[FrameInvented] = []
+
+    @property
+    def keyframe_numbers(self) -> list[int]:
+        return sorted(self.keys)
+
+    def add(
+        self,
+        number: int,
+        plate: np.ndarray,
+        output: np.ndarray,
+        motion: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[FrameInvented, np.ndarray | None]:
+        """Measure frame ``number``: its `FrameInvented` and the invented mask (None when not
+        measured). ``motion`` is ``(back, fore)``: the plate's flow from this frame to the one
+        handed in before it (on this frame's grid) and back (on that frame's grid); None when there
+        is none (the first frame, or frames not next to each other)."""
+        from stylelock.core.flow import carry_positions, fill_from_layer, motion_boundary, revealed_mask, warp
+
+        h, w = self.shape
+        if np.asarray(plate).shape[:2] != (h, w) or np.asarray(output).shape[:2] != (h, w):
+            raise SpecError(f"frame {number} is not {w}x{h}, the keyframes' size")
+        out_lab = compare_lab(output)
+        here = np.ones((h, w), bool)
+        if number in self.keys:
+            key = self._ref = self.keys[number]
+            self._positions = _grid(h, w)
+            self._uncovered = np.zeros((h, w), bool)
+            self._key_edges = None
+            invented = _delta(out_lab, key.paint) > PAINT_TOLERANCE
+            return self._record(number, invented, ~here, key.number)
+        if self._ref is None or motion is None or self._positions is None:
+            self._ref = None  # a break in the motion: nothing to follow back until the next keyframe
+            return self._record(number, None, None, None)
+        back, fore = motion
+        key = self._ref
+        revealed = revealed_mask(fore, back)
+        boundary = motion_boundary(back)
+        if self._key_edges is None:  # the step after the keyframe: its own boundaries, on its grid
+            self._key_edges = dilate(motion_boundary(fore) | revealed_mask(back, fore), EDGE_REACH)
+        positions = carry_positions(self._positions, back)
+        if revealed.any():
+            (positions,) = fill_from_layer([positions], revealed, back)
+        self._positions = positions
+        self._uncovered = (warp(self._uncovered.astype(np.float32), back) > 0.5) | revealed
+        offset = positions - _grid(h, w)
+        inside = (
+            (positions[..., 0] >= 0)
+            & (positions[..., 0] <= w - 1)
+            & (positions[..., 1] >= 0)
+            & (positions[..., 1] <= h - 1)
+        )
+        key_plate = warp(key.plate, offset)
+        key_paint = warp(key.paint, offset)
+        at_key_edge = warp(self._key_edges.astype(np.float32), offset) > 0.0
+        seen = (
+            inside
+            & (_delta(compare_lab(plate), key_plate) <= PLATE_TOLERANCE)
+            & ~at_key_edge
+            & ~dilate(boundary | revealed, EDGE_REACH)
+        )
+        invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
+        if invented.any() and len(self.keys) > 1:
+            invented &= ~self._explained(plate, output, invented, exclude=key.number, number=number)
+        # uncovered background the keyframe never saw: any keyframe region matching the plate will do
+        unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
+        if unseen.any():
+            invented |= unseen & ~self._explained(plate, output, unseen, exclude=None, number=number)
+        return self._record(number, invented, self._uncovered, key.number)
+
+    def _record(
+        self, number: int, invented: np.ndarray | None, uncovered: np.ndarray | None, key: int | None
+    ) -> tuple[FrameInvented, np.ndarray | None]:
+        if invented is None or uncovered is None:
+            result = FrameInvented(int(number), None, None, None)
+            self.frames.append(result)
+            return result, None
+        shown = visible(invented)
+        result = FrameInvented(int(number), float(shown.mean()), float(uncovered.mean()), key)
+        self.frames.append(result)
+        return result, shown
+
+    # -- another keyframe's explanation ------------------------------------------------------
+    def _explained(
+        self, plate: np.ndarray, output: np.ndarray, mask: np.ndarray, *, exclude: int | None, number: int
+    ) -> np.ndarray:
+        """Pixels of ``mask`` that some pixel of a keyframe (other than ``exclude``) matches in
+        plate and paint (`descriptor` space, within the search tolerances)."""
+        others = [k for n, k in sorted(self.keys.items()) if n != exclude]
+        h, w = self.shape
+        bank = np.ascontiguousarray(np.concatenate([k.joint for k in others], axis=0))
+        target_all = _joint(descriptor(plate), descriptor(output))
+        ys, xs = np.nonzero(mask)
+        target = target_all[ys, xs]
+        rng = np.random.default_rng([self.seed, int(number) & 0x7FFFFFFF, 0 if exclude is None else 1])
+        nk, n = len(others), ys.size
+
+        def cost(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+            d = target - bank[cy, cx]
+            return np.einsum("ij,ij->i", d, d)
+
+        by, bx = ys.copy(), xs.copy()
+        best = cost(by, bx)
+
+        def consider(cy: np.ndarray, cx: np.ndarray, band: np.ndarray) -> None:
+            nonlocal best
+            cy = np.clip(cy, band * h, band * h + h - 1)
+            cx = np.clip(cx, 0, w - 1)
+            c = cost(cy, cx)
+            better = c < best
+            by[better], bx[better], best[better] = cy[better], cx[better], c[better]
+
+        for k in range(nk):  # the same place in every keyframe
+            consider(ys + k * h, xs, np.full(n, k))
+        for _ in range(RANDOM_STARTS):
+            band = rng.integers(0, nk, n)
+            consider(rng.integers(0, h, n) + band * h, rng.integers(0, w, n), band)
+        field = np.zeros((h, w, 2), np.int64)
+        for _ in range(SEARCH_ROUNDS):
+            field[ys, xs, 0], field[ys, xs, 1] = by, bx
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                ny, nx = np.clip(ys - dy, 0, h - 1), np.clip(xs - dx, 0, w - 1)
+                ok = mask[ny, nx]
+                cy = np.where(ok, field[ny, nx, 0] + (ys - ny), by)
+                cx = np.where(ok, field[ny, nx, 1] + (xs - nx), bx)
+                consider(cy, cx, np.clip(cy, 0, nk * h - 1) // h)
+            radius = max(h, w) // 2
+            while radius >= 1:
+                jy = rng.integers(-radius, radius + 1, n)
+                jx = rng.integers(-radius, radius + 1, n)
+                consider(by + jy, bx + jx, by // h)
+                radius //= 3
+        explained = np.zeros((h, w), bool)
+        explained[ys, xs] = best <= 1.0
+        return explained
+
+
+def _joint(plate_desc: np.ndarray, paint_desc: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(
+        np.concatenate([plate_desc / SEARCH_PLATE_TOLERANCE, paint_desc / SEARCH_PAINT_TOLERANCE], axis=-1),
+        dtype=np.float32,
+    )
+
+
+def _grid(h: int, w: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.ascontiguousarray(np.stack([xs, ys], axis=-1))
+
+
+def _delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIE76 ΔE between two L*a*b* images."""
+    return np.sqrt(((a - b) ** 2).sum(axis=-1))

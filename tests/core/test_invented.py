@@ -1,0 +1,100 @@
+"""The invented-structure measure on plates whose right answer is known (`tests/moving_object.py`).
+
+A dark-outlined disc slides fast over a flat and over a textured background. The ideal carried
+painting (each layer's paint moved with its own motion) and the filter painted afresh on every
+frame invent nothing; a wake of ink lines, a wake with the disc's colour cast, and the disc's
+paint smeared over what it uncovered all do. The measure must tell them apart before QC gates on it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from moving_object import Scene
+
+from stylelock.core.errors import SpecError
+from stylelock.core.metrics import InventedStructure
+
+
+def measure(scene: Scene, outputs: list[np.ndarray], keys: tuple[int, ...] = (0,), paints=None) -> list:
+    paints = paints or {}
+    measure = InventedStructure([(k, scene.plate(k), paints.get(k, scene.paint(k))) for k in keys])
+    results = []
+    for t, out in enumerate(outputs):
+        result, _ = measure.add(t, scene.plate(t), out, scene.flows(t) if t else None)
+        results.append(result)
+    return results
+
+
+def worst(results: list) -> float:
+    return max(r.fraction for r in results if r.fraction is not None)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["flat", "textured"])
+def scene(request: pytest.FixtureRequest) -> Scene:
+    return Scene(textured=request.param, speed=6.0, frames=14, width=200)
+
+
+def test_carried_paint_and_paint_on_every_frame_invent_nothing(scene: Scene) -> None:
+    carried = measure(scene, scene.carried())
+    assert carried[0].keyframe == 0 and carried[0].fraction < 0.001
+    assert worst(carried) < 0.002  # under 0.2 % of the frame on every frame
+    assert carried[-1].uncovered_fraction > 0.03  # the disc has uncovered background to judge
+    if not scene.textured:  # painted afresh, a flat background comes back the same
+        assert worst(measure(scene, scene.painted_every_frame())) < 0.002
+
+
+@pytest.mark.parametrize("defect", ["wake", "tinted wake", "smear"])
+def test_a_wake_or_a_smear_is_invented(scene: Scene, defect: str) -> None:
+    outputs = {"wake": scene.wake, "tinted wake": lambda: scene.wake(tint=0.35), "smear": scene.smear}[
+        defect
+    ]()
+    results = measure(scene, outputs)
+    ideal = worst(measure(scene, scene.carried()))
+    assert worst(results) > 0.02 and worst(results) > 10 * max(ideal, 0.001)
+    # it grows with the wake: the last frames are the worst
+    fractions = [r.fraction for r in results]
+    assert max(fractions[-3:]) == max(fractions)
+
+
+def test_a_keyframe_that_paints_it_justifies_it() -> None:
+    """Paint another keyframe holds over such plate is not invented (several keyframes)."""
+    scene = Scene(speed=6.0, frames=14, width=200)
+    tinted = scene.wake(tint=0.35)
+    alone = measure(scene, tinted)
+    both = measure(scene, tinted, keys=(0, 13), paints={13: tinted[13]})
+    assert worst(alone) > 0.05
+    assert max(r.fraction for r in both[:13]) < 0.2 * max(r.fraction for r in alone[:13])
+    assert both[13].fraction == 0.0 and both[13].keyframe == 13
+
+
+def test_frames_it_cannot_follow_back_are_not_measured() -> None:
+    scene = Scene(frames=6)
+    m = InventedStructure([(3, scene.plate(3), scene.paint(3))])
+    first, mask = m.add(2, scene.plate(2), scene.paint(2), None)  # before the keyframe
+    assert first.fraction is None and mask is None
+    key, _ = m.add(3, scene.plate(3), scene.plate(3), scene.flows(3))  # the plate is not the paint
+    assert key.fraction > 0.5
+    after, _ = m.add(4, scene.plate(4), scene.paint(4), scene.flows(4))
+    assert after.fraction is not None
+    broken, _ = m.add(5, scene.plate(5), scene.paint(5), None)  # no motion: the chain is cut
+    assert broken.fraction is None
+
+
+def test_the_measure_is_deterministic_and_checks_sizes() -> None:
+    scene = Scene(speed=6.0, frames=8, width=160)
+    keys = (0, 7)
+    first = measure(scene, scene.wake(tint=0.35), keys=keys)
+    second = measure(scene, scene.wake(tint=0.35), keys=keys)
+    assert [r.to_dict() for r in first] == [r.to_dict() for r in second]
+    m = InventedStructure([(0, scene.plate(0), scene.paint(0))])
+    with pytest.raises(SpecError):
+        m.add(1, scene.plate(1)[:-1], scene.paint(1)[:-1], None)
+    with pytest.raises(SpecError):
+        InventedStructure([])
