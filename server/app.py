@@ -41,6 +41,7 @@ from stylelock.server.service import (
     LogContextInterceptor,
     StyleLockServicer,
 )
+from stylelock.server.state import StateFolder
 from stylelock.server.streams import StreamSlots
 from stylelock.server.transport import AllowedRoots
 from stylelock.v1 import stylelock_pb2_grpc as pb_grpc
@@ -120,6 +121,13 @@ class StyleLockServer(grpc.Server):
         self.manager.shutdown(timeout=grace if grace is not None else 30.0)
         return self._server.stop(grace)
 
+    def drain(self, seconds: float, grace: float | None) -> Any:
+        """Stop as on SIGTERM: refuse new jobs at once, let running ones go on for up to `seconds`
+        (they stop after the frame in hand), then `stop(grace)`."""
+        self.health.enter_graceful_shutdown()
+        self.manager.shutdown(timeout=grace if grace is not None else 30.0, drain=seconds)
+        return self._server.stop(grace)
+
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return self._server.wait_for_termination(timeout)
 
@@ -197,7 +205,7 @@ def create_server(
         from stylelock.server.engine_cache import EngineCache
 
         engines = EngineCache(max_engines=config.max_engines, engine_options=engine_options(library))
-    manager = JobManager(config, roots, engines)
+    manager = JobManager(config, roots, engines, StateFolder(config.state_dir, address))
     manager.listeners += [metrics.job_event, owner_listener]
     metrics.jobs = lambda: manager.jobs(include_ended=False)
     models = describe_models(library)

@@ -11,7 +11,6 @@ Example `server.toml`::
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -58,7 +57,7 @@ class ServerConfig:
     """gRPC send and receive limit; a chunk is at most `chunk_bytes`, far below this."""
     chunk_bytes: int = MIB
     spool_dir: str = ""
-    """Where inline jobs keep uploaded and finished frames; '' means a folder under the system temp."""
+    """Where inline jobs keep uploaded and finished frames; '' means `spool` in the state folder."""
     upload_timeout_s: float = 600.0
     """An inline job whose frames do not arrive within this many seconds is dropped."""
     stall_timeout_s: float = 60.0
@@ -77,8 +76,9 @@ class ServerConfig:
     max_decoded_frame_bytes: int = 2 * GIB
     """Largest decoded frame (pixels x channel bytes), checked from its header first."""
     state_dir: str = ""
-    """The server's journal of jobs and finished frames and its cache of inline results, kept across
-    restarts; '' means a folder under the system temp (`stylelock.server.journal`)."""
+    """The server's journal of jobs and finished frames, its cache of inline results and (unless
+    `spool_dir` is set) its spool, kept across restarts; '' means one folder per listening address
+    under ~/.local/state/stylelock (a server on port 0: a temporary one). `stylelock.server.state`."""
     result_cache_bytes: int = 20 * GIB
     """Finished frames of inline jobs kept by resume key, so a re-run makes only what is missing."""
     drain_s: float = 60.0
@@ -130,12 +130,6 @@ class ServerConfig:
                 f"server setting chunk_bytes={self.chunk_bytes} must lie between 64 KiB and half "
                 f"of max_message_bytes ({self.max_message_bytes})"
             )
-
-    def spool_root(self) -> Path:
-        return Path(self.spool_dir) if self.spool_dir else Path(tempfile.gettempdir()) / "stylelock-spool"
-
-    def state_root(self) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(tempfile.gettempdir()) / "stylelock-state"
 
     def with_overrides(self, values: Mapping[str, Any]) -> ServerConfig:
         """A copy with the given keys replaced; None values are ignored (flag not given)."""

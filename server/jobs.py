@@ -11,7 +11,13 @@ Lifecycle rules (docs/server.md):
 - An inline job's finished frames stay in the spool until a watcher has streamed them all, or
   `spool_ttl_s` after the job ended.
 - When the server stops, queued and running jobs end with an UNAVAILABLE error; frames already
-  finished stay on disk.
+  finished stay on disk. Stopping on SIGTERM first drains: running jobs go on for up to `drain_s`
+  and stop at a frame boundary.
+- Every job and finished frame is written to the journal (`stylelock.server.journal`) as it
+  happens; a restarted server lists its jobs again, those it was running or had waiting as failed
+  ("interrupted"), and sweeps the temporary files their frames in hand left. An inline job's
+  finished frames are kept by resume key (`stylelock.server.results`), so a resubmit makes only what
+  is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from stylelock.core.client import events as kinds
@@ -45,7 +52,11 @@ from stylelock.server.auth import LOCAL_IDENTITY, Identity
 from stylelock.server.config import ServerConfig, decode_limits
 from stylelock.server.engine_cache import EngineCache
 from stylelock.server.job_record import Job, JobEvents
+from stylelock.server.journal import Journal
+from stylelock.server.recovery import JournalWriter, recover_jobs
+from stylelock.server.results import ResultCache
 from stylelock.server.scheduler import FairScheduler
+from stylelock.server.state import StateFolder
 from stylelock.server.transport import AllowedRoots, Spool, UploadPiece
 
 log = logging.getLogger(__name__)
@@ -63,10 +74,20 @@ def _pipeline():  # the pipeline pulls in OIIO/OCIO: loaded when the first job n
 
 
 class JobManager:
-    def __init__(self, config: ServerConfig, roots: AllowedRoots, engines: EngineCache) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        roots: AllowedRoots,
+        engines: EngineCache,
+        state: StateFolder | None = None,
+    ) -> None:
         self.config = config
         self.roots = roots
         self.engines = engines
+        self.state = state or StateFolder(config.state_dir, "127.0.0.1:0")
+        self.spool_root = Path(config.spool_dir) if config.spool_dir else self.state.spool
+        self.journal = Journal(self.state.path)
+        self.results = ResultCache(self.state.results, config.result_cache_bytes)
         self.scheduler = FairScheduler()
         self.limits = decode_limits(config)
         self._cond = threading.Condition()
@@ -76,10 +97,17 @@ class JobManager:
         self._queue: collections.deque[Job] = collections.deque()
         self._closing = False
         self._stopped = threading.Event()
+        self._drain_cut = threading.Event()
         self._last_activity = time.monotonic()
-        self.listeners: list[Callable[[Job, JobEvent], None]] = []
+        self.listeners: list[Callable[[Job, JobEvent], None]] = [JournalWriter(self.journal)]
         """Called with every job event as it happens (the journal, metrics); must be quick and not
         raise (a listener that raises is logged and skipped)."""
+        for job in recover_jobs(
+            self.journal, self.spool_root, may_sweep=self._may_write, private_spool=not config.spool_dir
+        ):
+            self._jobs[job.job_id] = job
+            if job.key and not job.inline and job.state == kinds.FINISHED:
+                self._by_key[_key(job.owner, job.key)] = job.job_id  # a retry finds it done
         self._workers = [
             threading.Thread(target=self._work, name=f"stylelock-job-{i}", daemon=True)
             for i in range(config.max_active_jobs)
@@ -129,7 +157,7 @@ class JobManager:
             self.roots.check_spec(spec, inline=inline)
             if inline:
                 uploads = self._precheck_inline(spec, job.frames, shot_frames)
-                job.spool = Spool(self.config.spool_root(), job.job_id, spec, uploads)
+                job.spool = Spool(self.spool_root, job.job_id, spec, uploads)
                 job.run_spec = job.spool.job_spec(spec)
                 job.state, job.last_activity = kinds.UPLOADING, time.monotonic()
             else:
@@ -146,11 +174,19 @@ class JobManager:
                 self._jobs[job.job_id] = job
                 if key:
                     self._by_key[lookup] = job.job_id
+                self.journal.submitted(job.job_id, owner, key, spec.to_json(), inline, job.state, job.created)
                 if not inline:
                     self._enqueue(job)
         log.info("job %s submitted (%s, %s, frames %s)", job.job_id, spec.engine,
                  "inline" if inline else "shared paths", spec.frames)  # fmt: skip
         return job, False
+
+    def _may_write(self, folder: str) -> bool:
+        try:
+            self.roots.check(folder, "output folder")
+        except StyleLockError:
+            return False
+        return True
 
     def idle_seconds(self) -> float:
         """Seconds since a job was submitted or ended, when none is waiting or running; else 0."""
@@ -247,8 +283,10 @@ class JobManager:
                 raise SpecError(
                     f"the upload of job {job.job_id} ended with {len(missing)} files missing: {shown}"
                 )
-            guard = self.roots.with_root(self.config.spool_root()).check
+            guard = self.roots.with_root(self.spool_root).check
             prepared = _pipeline().prepare_job(job.run_spec, guard=guard, limits=self.limits)
+            if job.spec.output.resume:  # the spool's spec never resumes: its frames come from the cache
+                prepared = dataclasses.replace(prepared, results=self.results)
             digests = {
                 mine.path: prepared.style_digests[spooled.path]
                 for mine, spooled in zip(job.spec.styles, job.run_spec.styles, strict=True)
@@ -473,22 +511,44 @@ class JobManager:
             ended = sorted((j for j in self._jobs.values() if j.ended), key=lambda j: j.ended)
             for job in ended[: max(0, len(ended) - self.config.max_history)]:
                 del self._jobs[job.job_id]
+                self.journal.forget(job.job_id)
                 if self._by_key.get(_key(job.owner, job.key)) == job.job_id:
                     del self._by_key[_key(job.owner, job.key)]
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Refuse new work, stop every job (UNAVAILABLE to their watchers), free the spools."""
+    def cut_drain(self) -> None:
+        """End a drain now (a second SIGTERM): running jobs stop after the frame in hand."""
+        self._drain_cut.set()
+
+    def shutdown(self, timeout: float = 30.0, *, drain: float = 0.0) -> None:
+        """Refuse new work and end waiting jobs (UNAVAILABLE to their watchers); let running jobs go
+        on for up to `drain` seconds, then stop them after the frame in hand; free the spools and
+        close the journal."""
         with self._cond:
             if self._closing:
                 return
             self._closing = True
             for job in self._jobs.values():
-                job.stop_reason = "shutdown"
-                job.cancel.set()
                 if job.state in (kinds.QUEUED, kinds.UPLOADING):
+                    job.stop_reason = "shutdown"
+                    job.cancel.set()
                     self._end(job, kinds.FAILED, error=self._shutdown_error(job))
             self._queue.clear()
             self._cond.notify_all()
+            if drain > 0:
+                running = sum(1 for j in self._jobs.values() if j.state == kinds.RUNNING)
+                if running:
+                    log.info("draining: %d running jobs may go on for up to %g s", running, drain)
+                end = time.monotonic() + drain
+                while (
+                    any(j.state == kinds.RUNNING for j in self._jobs.values())
+                    and time.monotonic() < end
+                    and not self._drain_cut.is_set()
+                ):
+                    self._cond.wait(min(0.25, max(0.0, end - time.monotonic())))
+            for job in self._jobs.values():
+                if job.state == kinds.RUNNING:
+                    job.stop_reason = "shutdown"
+                    job.cancel.set()
         deadline = time.monotonic() + timeout
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
@@ -498,3 +558,5 @@ class JobManager:
         for job in list(self._jobs.values()):
             if job.spool is not None:
                 job.spool.remove()
+        self.journal.close()
+        self.state.close()

@@ -43,6 +43,7 @@ from stylelock.server.engines.base import Engine, ModelFrame, ShotContext, ShotP
 from stylelock.server.frames import DecodedFrame, FrameCodec, file_digest, load_style
 from stylelock.server.logs import job_logging
 from stylelock.server.masks import MaskSource
+from stylelock.server.results import ResultCache
 from stylelock.server.resume import FRAME_KEY_ATTRIBUTE, FrameKeys
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ class PreparedJob:
     """On a server: checks each path against the allowed roots where it is opened (not only at submit)."""
     limits: DecodeLimits | None = None
     """On a server: what a frame's header may ask before its pixels are allocated."""
+    results: ResultCache | None = None
+    """On a server, for an inline job: finished frames kept by resume key. A frame found there is
+    put in place instead of made again, and every frame made is kept."""
 
     def open(self, path: str, what: str) -> str:
         """`path`, checked by the guard (if any) just before it is opened or written."""
@@ -369,13 +373,28 @@ class _JobRun:
         resume = self.prepared.spec.output.resume
         for frame, path in self.prepared.plate:
             out_path = self.prepared.output.path(frame)
-            if resume and _already_done(out_path, self.frame_keys[frame]):
+            if (resume and _already_done(out_path, self.frame_keys[frame])) or self._from_cache(
+                frame, out_path
+            ):
                 self.skipped.append(frame)
                 self.outputs[frame] = out_path
                 self.observer.frame_done(self.job_id, FrameDone(frame, out_path, skipped=True))
             else:
                 todo.append((frame, path))
         return todo
+
+    def _from_cache(self, frame: int, out_path: str) -> bool:
+        """Put a frame made by an earlier job with the same key in place (an inline re-run)."""
+        results, key = self.prepared.results, self.frame_keys[frame]
+        kept = f"{key}-{frame}"  # a key names what a frame is made from; engines reading the whole
+        # shot give every frame one key, so the frame's number completes it
+        if results is None or not results.restore(kept, self.prepared.open(out_path, "output frame")):
+            return False
+        if _already_done(out_path, key):  # the kept file says what it is: never trust a name alone
+            return True
+        os.unlink(out_path)
+        results.forget(kept)
+        return False
 
     def _shot_context(self, engine: Engine, frames: list[int]) -> ShotContext:
         styles = tuple(
@@ -441,6 +460,8 @@ class _JobRun:
             extra_attributes=attributes,
         )
         seconds["write"] = time.perf_counter() - started
+        if self.prepared.results is not None:
+            self.prepared.results.put(f"{self.frame_keys[decoded.number]}-{decoded.number}", path)
         done = FrameDone(decoded.number, path, skipped=False, seconds=dict(seconds))
         with self.events:
             self.outputs[done.frame] = done.path

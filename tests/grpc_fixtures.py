@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -44,6 +46,23 @@ def serve(
             yield server, bound
         finally:
             server.stop(1).wait(10)
+
+
+def serve_process(*flags: str) -> tuple[subprocess.Popen, str]:
+    """A real `stylelock serve` process on 127.0.0.1:0 that also offers the tests' slow engine (to
+    kill or signal mid-job); returns it and its address. `flags` are serve's own."""
+    tests = str(Path(__file__).resolve().parent)
+    code = (
+        f"import sys; sys.path.insert(0, {tests!r})\n"
+        "from stylelock.server import engines\n"
+        "engines.BUILTIN_ENGINES['test-slow'] = 'pipeline_engines:SlowEngine'\n"
+        "from stylelock.server.cli import main\n"
+        f"sys.exit(main(['serve', '--listen', '127.0.0.1:0', *{list(flags)!r}]))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert "listening on" in line, line
+    return process, line.split("listening on", 1)[1].strip()
 
 
 def tiny_plate(folder: Path, frames: str = "1001-1003", width: int = 64, height: int = 48, **kw: Any) -> str:

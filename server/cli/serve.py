@@ -156,8 +156,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"stylelock server idle for {config.idle_exit_s:g} s", flush=True)
                 break
     finally:
-        print("stylelock server stopping", flush=True)
-        server.stop(config.grace_s).wait()
+        # a second signal while draining stops at once (the running jobs stop after their frame)
+        for signum in previous:
+            signal.signal(signum, lambda *_: server.manager.cut_drain())
+        print(
+            f"stylelock server stopping (running jobs may finish for up to {config.drain_s:g} s)", flush=True
+        )
+        server.drain(config.drain_s, config.grace_s).wait()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -94,10 +93,13 @@ def test_jobs_and_cancel_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 def test_config_files_are_checked(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
-    good.write_text('listen = "127.0.0.1:6000"\nallow_roots = ["a", "/abs"]\nspool_ttl_s = 5\n')
+    good.write_text(
+        'listen = "127.0.0.1:6000"\nallow_roots = ["a", "/abs"]\nspool_ttl_s = 5\nstate_dir = "state"\n'
+    )
     config = load_config(good, max_queue=3, listen=None)
     assert config.listen == "127.0.0.1:6000" and config.max_queue == 3 and config.spool_ttl_s == 5.0
     assert config.allow_roots == (str(tmp_path / "a"), "/abs")
+    assert config.state_dir == str(tmp_path / "state")  # relative to the file, as the roots
     for text, needle in (
         ("max_queue = 'many'", "whole number"),
         ("colour = 1", "unknown server setting 'colour'"),
@@ -113,7 +115,6 @@ def test_config_files_are_checked(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     with pytest.raises(SpecError, match="chunk_bytes"):
         ServerConfig(chunk_bytes=8 * 1024 * 1024)
-    assert os.fspath(ServerConfig(spool_dir=str(tmp_path)).spool_root()) == str(tmp_path)
 
 
 def test_restyle_with_server_runs_the_job_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -272,7 +272,7 @@ def test_bad_uploads_get_their_status_and_drop_the_job(server, plate: str, tmp_p
     with channel:
         for chunks, code, needle in cases:
             job_id = _inline_job(stub, plate, tmp_path)
-            spool = srv.manager.config.spool_root() / job_id
+            spool = srv.manager.spool_root / job_id
             assert spool.is_dir()
             error = _rpc_error(_upload, stub, [pb.UploadChunk(job_id=job_id, **c) for c in chunks])
             assert error.code() == code, error.details()
@@ -318,7 +318,7 @@ def test_a_client_that_vanishes_mid_upload_frees_the_job(server, plate: str, tmp
         call.cancel()  # gone, without ever closing its stream (the generator still hangs)
         wait_for(lambda: srv.manager.get(job_id).state == "failed")
         gone.set()
-    assert not (srv.manager.config.spool_root() / job_id).exists()
+    assert not (srv.manager.spool_root / job_id).exists()
     # grpc reports a cancelled client stream either as an error or, at times, as a plain end of
     # stream; the job is freed either way, and the message says which the server saw.
     message = srv.manager.get(job_id).message
@@ -441,5 +441,5 @@ def test_a_client_process_killed_mid_upload_frees_the_job(server, plate: str, tm
         process.kill()
         process.wait(10)
     wait_for(lambda: srv.manager.get(job_id).state == "failed")
-    assert not (srv.manager.config.spool_root() / job_id).exists()
+    assert not (srv.manager.spool_root / job_id).exists()
     _healthy(address)

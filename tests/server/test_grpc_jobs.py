@@ -69,7 +69,7 @@ def test_cancel_mid_job_stops_within_one_frame_and_leaves_no_partial_file(
             assert client.health() == "SERVING"
             (info,) = client.jobs(include_ended=True)
         job = srv.manager.get(info.job_id)
-        spool_left = list(srv.manager.config.spool_root().iterdir())
+        spool_left = list(srv.manager.spool_root.iterdir())
     assert info.state == "cancelled" and events[-1].kind == "cancelled"
     started_before = {
         e.frame for e in job.events if e.kind == "frame_started" and e.time <= job.cancel_requested
@@ -199,7 +199,7 @@ def test_stalled_uploads_and_undelivered_spools_expire(plate: str, tmp_path: Pat
         served = stub.SubmitJob(pb.SubmitJobRequest(spec_json=spec.to_json(), inline=True)).job_id
         data = Path(FramePattern.parse(plate).path(1)).read_bytes()
         stub.UploadFrames(iter([pb.UploadChunk(job_id=served, frame=1, chunk_index=0, last=True, data=data)]))
-        spool = srv.manager.config.spool_root()
+        spool = srv.manager.spool_root
         wait_for(lambda: srv.manager.get(stalled).state == "failed")
         wait_for(lambda: srv.manager.get(served).state == "finished" and not (spool / served).exists())
         assert not (spool / stalled).exists()
@@ -217,5 +217,5 @@ def test_cancelling_during_the_upload_drops_the_job_and_its_spool(plate: str, tm
             )
         (job,) = srv.manager.jobs(include_ended=True)
         assert job.state == "cancelled"
-        assert list(srv.manager.config.spool_root().iterdir()) == []
+        assert list(srv.manager.spool_root.iterdir()) == []
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

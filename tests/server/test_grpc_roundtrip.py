@@ -99,7 +99,7 @@ def test_passthrough_through_the_server_equals_in_process(
             assert [e.frame for e in done] == frames
             assert all(e.seconds > 0 and "engine" in e.timings for e in done)
             assert all(Path(e.path).is_file() for e in done)  # local paths, also for inline jobs
-        spool = Path(server.manager.config.spool_root())
+        spool = server.manager.spool_root
         assert list(spool.iterdir()) == []  # inline spools are freed once their frames are delivered
 
 

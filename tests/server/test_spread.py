@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from grpc_fixtures import serve, wait_for
+from grpc_fixtures import serve, serve_process, wait_for
 
 from stylelock.core.client.spread import resolve_servers, split_chunks
 from stylelock.core.errors import SpecError
@@ -22,7 +22,6 @@ from stylelock.server import engines
 from stylelock.server.cli import main as cli
 from stylelock.server.cli.demo import paint_over
 
-TESTS = Path(__file__).resolve().parents[1]
 FIRST, LAST = 1001, 1012
 
 
@@ -85,19 +84,7 @@ def test_two_servers_give_the_bytes_of_one_in_process_run(shot, tmp_path, capsys
 
 
 def _server_process(tmp_path: Path, name: str) -> tuple[subprocess.Popen, str]:
-    """A real `stylelock serve` process that also offers the tests' slow engine."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-        "from stylelock.server import engines\n"
-        "engines.BUILTIN_ENGINES['test-slow'] = 'pipeline_engines:SlowEngine'\n"
-        "from stylelock.server.cli import main\n"
-        f"sys.exit(main(['serve', '--listen', '127.0.0.1:0', '--allow-root', {str(tmp_path)!r},"
-        f" '--spool-dir', {str(tmp_path / name)!r}]))\n"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    assert "listening on" in line, line
-    return process, line.split("listening on", 1)[1].strip()
+    return serve_process("--allow-root", str(tmp_path), "--spool-dir", str(tmp_path / name))
 
 
 def test_a_server_killed_mid_job_hands_its_chunk_to_the_other(shot, tmp_path, monkeypatch):
