@@ -44,6 +44,7 @@ _CORE_MODULES = (
     "errors.py",
     "paths.py",
     "jobspec.py",
+    "spec_shape.py",
     "params.py",
     "sequence.py",
     "temporal.py",
