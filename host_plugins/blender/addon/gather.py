@@ -131,7 +131,7 @@ def build_request(context: Any, *, preview: bool, info: dict[str, Any]) -> Reque
         node=node,
         colorspace=space,
         render=plan,
-        token=prefs.token,
+        token=prefs.token or None,  # empty: $STYLELOCK_TOKEN, as every other call
         add_strip=settings.add_strip and not preview,
         label="Preview" if preview else "Restyle",
     )

@@ -62,8 +62,8 @@ class StyleLockPreferences(bpy.types.AddonPreferences):
     )
     token: StringProperty(  # type: ignore[valid-type]
         name="Access Token",
-        description="Sent with every call as 'authorization: Bearer <token>' for a server behind a gateway "
-        "that checks it (the StyleLock server itself does not check tokens yet)",
+        description="Sent with every call as 'authorization: Bearer <token>': the token a server started "
+        "with --tokens-file gave you (empty: $STYLELOCK_TOKEN, or none for a local server without tokens)",
         default="",
         subtype="PASSWORD",
     )

@@ -88,6 +88,9 @@ def server(work_root: Path) -> Iterator[str]:
         process.wait(30)
 
 
+LOCAL_TOKEN = "artist-token-0123456789"
+
+
 @pytest.fixture(scope="module", params=sorted(VENVS))
 def blender(
     request: pytest.FixtureRequest, work_root: Path, extension_zip: Path, style_image: Path, server: str
@@ -96,6 +99,9 @@ def blender(
     work = work_root / f"bpy{version}"
     work.mkdir()
     local = free_address()
+    tokens = work / "tokens"  # the local server asks for a token: the preference must carry it
+    tokens.write_text(f"artist {LOCAL_TOKEN}\n")
+    tokens.chmod(0o600)
     config = {
         "work": str(work),
         "zip": str(extension_zip),
@@ -104,7 +110,8 @@ def blender(
         "dead_address": free_address(),
         "local_address": local,
         "local_command": f"{sys.executable} -m stylelock.server.cli serve --listen {{address}} "
-        "--allow-root {blender_ocio}",
+        f"--allow-root {{blender_ocio}} --tokens-file {tokens}",
+        "token": LOCAL_TOKEN,
     }
     (work / "config.json").write_text(json.dumps(config))
     env = {

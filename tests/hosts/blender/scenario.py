@@ -268,20 +268,26 @@ def main(config_path: str) -> None:
     out["missing_server"] = restyle()
 
     # Start Local Server runs the configured command once; a second press finds it answering.
+    # That server asks for an access token: the preference carries it, a wrong one is one line.
     prefs.server = config["local_address"]
     prefs.server_command = config["local_command"]
+    prefs.token = config["token"]
     out["start_server"] = sorted(bpy.ops.stylelock.start_server())
     ops = ext("operators")
     deadline = time.monotonic() + 60
-    while not ops.server_answers(prefs.server) and time.monotonic() < deadline:
+    while not ops.server_answers(prefs.server, prefs.token) and time.monotonic() < deadline:
         time.sleep(0.2)
-    out["local_answers"] = ops.server_answers(prefs.server)
+    out["local_answers"] = ops.server_answers(prefs.server, prefs.token)
+    out["local_answers_without_token"] = ops.server_answers(prefs.server, "")
     if out["local_answers"]:
         from stylelock.core.client import StyleLockClient
 
-        with StyleLockClient(prefs.server) as client:
+        with StyleLockClient(prefs.server, token=prefs.token) as client:
             out["local_roots"] = client.info()["allowed_roots"]
     out["start_again"] = sorted(bpy.ops.stylelock.start_server())
+    prefs.token = "not-the-token-0123456789"
+    out["wrong_token"] = restyle()
+    prefs.token = config["token"]
     out["local_processes"] = len(ops.LOCAL_SERVER)
     for process in ops.LOCAL_SERVER.values():
         process.terminate()

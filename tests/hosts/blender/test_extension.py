@@ -220,3 +220,12 @@ def test_start_local_server_runs_the_configured_command_once(blender: Session):
     assert result["start_server"] == ["FINISHED"] and result["local_answers"]
     assert result["start_again"] == ["FINISHED"] and result["local_processes"] == 1
     assert os.path.dirname(result["blender_ocio"]) in result["local_roots"]
+
+
+def test_the_access_token_preference_goes_with_every_call(blender: Session):
+    result = blender.result
+    assert result["local_answers"] and not result["local_answers_without_token"]
+    wrong = result["wrong_token"]
+    assert wrong["outcome"] == ["RAISED"]
+    line = wrong["error"].strip()
+    assert "\n" not in line and "access token is not valid" in line

@@ -262,3 +262,20 @@ def test_the_scripts_colour_settings_come_from_root(shot, tmp_path, monkeypatch)
     assert host.script_ocio_config() == str(tmp_path / "show.ocio")  # TCL evaluated
     root.knob("colorManagement").setValue("Nuke")
     assert host.script_ocio_config() == ""  # Nuke's own colour management names no OCIO file
+
+
+def test_the_token_comes_from_the_environment(shot, tmp_path, monkeypatch):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("artist artist-token-0123456789\n")
+    tokens.chmod(0o600)
+    with serve(tokens_file=str(tokens)) as (_, address):
+        monkeypatch.delenv("STYLELOCK_TOKEN", raising=False)
+        monkeypatch.setenv("STYLELOCK_SERVER", address)
+        refused = node_module.create()
+        refused.setInput(0, fake_session.read_node(shot["plate"], FIRST, LAST))
+        fake_session.pump(until=lambda: "refused" in refused.knob("status").value(), timeout=30)
+        status = refused.knob("status").value()
+        assert "access token" in status and "\n" not in status
+        monkeypatch.setenv("STYLELOCK_TOKEN", "artist-token-0123456789")
+        node = make_node(address, shot["plate"], monkeypatch)  # the engines load: the call got in
+        assert node.knob("engine").values()[0] == "keyframe"
