@@ -132,3 +132,29 @@ def test_a_bit_flipped_header_is_data_loss_not_an_internal_error(tmp_path):
         except (CorruptFrameError, ResourceLimitError) as exc:
             seen.add(type(exc).__name__)
     assert "CorruptFrameError" in seen  # and nothing else escaped: no UnicodeDecodeError, no crash
+
+
+def test_one_caller_may_hold_only_so_many_jobs_the_others_still_get_in(tmp_path, monkeypatch):
+    from grpc_fixtures import SlowEngine, register_engine
+
+    register_engine(monkeypatch, SlowEngine)
+    plate = tiny_plate(tmp_path / "plate", frames="1-4")
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alice alice-token-0123456789\nbob bob-token-0123456789ab\n")
+    tokens.chmod(0o600)
+
+    def spec(name: str) -> JobSpec:
+        out = OutputSettings(str(tmp_path / name / "o.####.exr"))
+        return JobSpec(plate, "1-4", "test-slow", params={"delay": 0.5}, output=out)
+
+    with (
+        serve(allow_roots=[tmp_path], tokens_file=str(tokens), max_jobs_per_client=2) as (_, address),
+        StyleLockClient(address, token="alice-token-0123456789") as alice,
+        StyleLockClient(address, token="bob-token-0123456789ab") as bob,
+    ):
+        mine = [alice.submit(spec(f"a{i}")) for i in range(2)]
+        with pytest.raises(ResourceLimitError, match="alice has 2 jobs waiting or running"):
+            alice.submit(spec("a2"))
+        assert bob.submit(spec("b0"))  # another caller is not held back by alice's jobs
+        for job in mine:
+            alice.cancel(job)
