@@ -18,7 +18,6 @@ from exr_fixtures import (
     write_test_exr,
 )
 
-from stylelock.core.exr import write as exr_write
 from stylelock.core.errors import CorruptFrameError, FramesMissingError, OutputError, SpecError
 from stylelock.core.exr import (
     KNOWN_COMPRESSIONS,
@@ -32,6 +31,7 @@ from stylelock.core.exr import (
     set_rgb,
     write_exr,
 )
+from stylelock.core.exr import write as exr_write
 
 H, W = 48, 64
 
