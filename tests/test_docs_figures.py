@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!-- figures: (bench/results/[\w.-]+\.json) -->")
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])")
+# a number, alone or with a unit suffix a table prints ratios and shares with ("1.22x", "0.69 %", "12%")
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?=x\b|%|[^\w.]|\.(?!\d)|$)")
 PAGES = sorted([*ROOT.glob("docs/**/*.md"), ROOT / "README.md"])
 
 
@@ -94,3 +95,4 @@ def test_the_check_catches_a_figure_the_result_lacks() -> None:
     assert held("2.5e-4", [2.5138e-4]) and not held("2.4e-4", [2.5138e-4]) and held("0", [0.0])
     assert quoted("| one keyframe, `softness 0.7` | 1.18 | 0.93 / 0.61 |") == ["1.18", "0.93", "0.61"]
     assert quoted("| curve | 6.1e-7 `srgb` | **0** |") == ["6.1e-7", "0"]
+    assert quoted("| two servers | 1.13x | 0.69 % | 12% |") == ["1.13", "0.69", "12"]
