@@ -113,19 +113,26 @@ class StyleLockServer(grpc.Server):
         """While the gRPC server runs: check readiness every RECHECK_S; then close the HTTP endpoint."""
         while self._server.wait_for_termination(RECHECK_S):
             self.health.recheck()
-        if self._ops_http is not None:
-            self._ops_http.close()
+        self._close_ops_http()
 
     def stop(self, grace: float | None) -> Any:
         self.health.enter_graceful_shutdown()
         self.manager.shutdown(timeout=grace if grace is not None else 30.0)
+        self._close_ops_http()
         return self._server.stop(grace)
+
+    def _close_ops_http(self) -> None:
+        """The HTTP endpoint goes with the server, before `stop` returns (it answers not-ready while
+        jobs drain, then closes; closing only once gRPC has terminated left the port open a moment)."""
+        if self._ops_http is not None:
+            self._ops_http.close()
 
     def drain(self, seconds: float, grace: float | None) -> Any:
         """Stop as on SIGTERM: refuse new jobs at once, let running ones go on for up to `seconds`
         (they stop after the frame in hand), then `stop(grace)`."""
         self.health.enter_graceful_shutdown()
         self.manager.shutdown(timeout=grace if grace is not None else 30.0, drain=seconds)
+        self._close_ops_http()
         return self._server.stop(grace)
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:

@@ -50,6 +50,8 @@ class OpsHttpServer:
         )
         """HOST:PORT as bound (port 0 becomes the port chosen)."""
         self._thread: threading.Thread | None = None
+        self._closing = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -58,10 +60,15 @@ class OpsHttpServer:
         self._thread.start()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._http.shutdown()
-            self._thread.join(5.0)
-        self._http.server_close()
+        """Stop serving and release the port; a second call does nothing."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            if self._thread is not None:
+                self._http.shutdown()
+                self._thread.join(5.0)
+            self._http.server_close()
 
 
 def _handler(
