@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 
 from stylelock.core.errors import AuthenticationError, SpecError
+from stylelock.server.handlers import wrap_handler
 
 AUTH_HEADER = "authorization"
 LOCAL = "local"
@@ -153,13 +154,4 @@ def _guarded(handler: Any, authenticator: Authenticator) -> Any:
 
         return call
 
-    for kind, wrap in (
-        ("unary_unary", unary),
-        ("stream_unary", unary),
-        ("unary_stream", stream),
-        ("stream_stream", stream),
-    ):
-        behaviour = getattr(handler, kind)
-        if behaviour is not None:
-            return handler._replace(**{kind: wrap(behaviour)})
-    return handler
+    return wrap_handler(handler, unary, stream)

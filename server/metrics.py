@@ -21,6 +21,7 @@ import grpc
 
 from stylelock.core import __version__
 from stylelock.core.client import events as kinds
+from stylelock.server.handlers import wrap_handler
 
 #: Upper bounds (seconds) of the engine-time histogram: a passthrough frame to a diffusion window.
 ENGINE_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -213,13 +214,4 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
             return call
 
-        for kind, wrap in (
-            ("unary_unary", unary),
-            ("stream_unary", unary),
-            ("unary_stream", stream),
-            ("stream_stream", stream),
-        ):
-            behaviour = getattr(handler, kind)
-            if behaviour is not None:
-                return handler._replace(**{kind: wrap(behaviour)})
-        return handler
+        return wrap_handler(handler, unary, stream)
