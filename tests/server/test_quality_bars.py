@@ -6,7 +6,7 @@ of any frame) are `stylelock qc`'s thresholds, applied here exactly as a farm ga
 `stylelock restyle`'s output. The plate is the demo's 24 frames at 240x135 (a few seconds on a CI
 CPU; the full-size figures are bench results). `stylelock demo` runs end to end at the same size.
 
-Issue 15: the engine's defaults (unchanged since commit 060187c) leave a wake behind the moving leaf,
+Issue 15: the engine's defaults still leave a wake behind the moving leaf (as at commit 060187c),
 and QC now sees it; until the engine's fix lands, the first test states which gates its output fails
 and that the wake is among them, and must become "the defaults meet every bar" with that fix.
 """
