@@ -10,14 +10,16 @@ interface in several configurations, all measured in the same run:
 
 - ebsynth, one keyframe, flow estimated by DIS; the same with the plate's motion vectors; and
   with vectors, EbSynth's own temporal weight (0.5) and no softening, for comparison;
-- ebsynth, two keyframes (first and last frame) merged by the Poisson blend;
+- ebsynth, two keyframes (1001 and 1016, painted independently) merged by the Poisson blend;
 - baselines: the StyleBlit preview mode, and one full-resolution PatchMatch sweep alone.
 
 On a machine with CUDA it also runs the torch kernels at 1920x1080 (and 960x540). Seconds per
 frame count only synthesized frames (keyframes are copies) and include flow and guides. Quality:
 Lai et al. warp-error ratios (output over plate, short- and long-term, on the plate's exact
-vectors; for the estimated-flow run also on DIS flow, as `stylelock qc` measures a plate without
-vectors) and the palette drift (CIEDE2000) of the output against the keyframe's palette. The two
+vectors, at full resolution and low-passed at 1 px as `stylelock qc` gates, with the worst run of
+5 pairs; for the estimated-flow run also on DIS flow, as `stylelock qc` measures a plate without
+vectors), the palette drift (CIEDE2000) of the output against the keyframe's palette, and what QC
+measures of the paint: keyframe fidelity, fine-texture ratio, invented structure. The two
 keyframes are painted independently (different brush strokes), so that run's long-term ratio
 compares two different paintings. The numbers are measurements, not pass/fail checks. The machine's
 load average is recorded: other processes on a shared CPU slow every number alike.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -38,12 +41,23 @@ import numpy as np
 from provenance import SAMPLE_PLATE, SCORING, stamp
 from sample_frames import FIRST, sample_frames
 
-from stylelock.core.metrics import LONG_K, extract_palette, palette_drift, temporal_stability
+from stylelock.core.metrics import (
+    LONG_K,
+    InventedStructure,
+    TemporalStability,
+    extract_palette,
+    mean_delta_e,
+    palette_drift,
+    temporal_stability,
+    texture_ratio,
+)
 from stylelock.core.paint import paint_keyframe
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
 
 log = logging.getLogger("bench.keyframe")
+#: The second keyframe of the two-keyframe run: frame 1016 (issue 15's handover bar).
+SECOND_KEY = 15
 
 #: The code these numbers measure (bench/provenance.py): the engine, the flow and metrics that score
 #: it, the sample plate, its paint-over and the model space it is decoded into.
@@ -90,33 +104,62 @@ def _long_valid(per_frame) -> float:
     return round(float(np.mean([f.long.valid_fraction for f in per_frame if f.long is not None])), 3)
 
 
-def quality(frames, outs, key: np.ndarray, estimated_too: bool = False) -> dict:
-    """Warp-error ratios measured on the plate's exact vectors (and, when asked, on DIS flow, as
-    `stylelock qc` measures a plate without vectors), and the palette drift from the keyframe."""
+def _r(value: float | None) -> float | None:
+    return round(float(value), 3) if value is not None and math.isfinite(value) else None
+
+
+def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = False) -> dict:
+    """Warp-error ratios measured on the plate's exact vectors, at full resolution and low-passed
+    at 1 px with their worst run of 5 pairs (and, when asked, on DIS flow, as `stylelock qc`
+    measures a plate without vectors); the palette drift from the first keyframe; and against the
+    painted ``keys`` (frame -> paint) what `stylelock qc` measures of the paint: fidelity at each
+    keyframe, the worst frame's fine-texture ratio against its nearest keyframe, and invented
+    structure (% of the worst frame)."""
     long_k = min(LONG_K, len(frames) - 1)
-    per_frame, summary = temporal_stability(
-        ((f.number, f.rgb, o, f.aovs) for f, o in zip(frames, outs, strict=True)), long_k=long_k
-    )
+    stability = TemporalStability(long_k=long_k)
+    invented = InventedStructure([(n, frames[n - FIRST].rgb, paint) for n, paint in sorted(keys.items())])
+    per_frame, fidelity, texture, made_up = [], {}, [], []
+    for f, o in zip(frames, outs, strict=True):
+        per_frame.append(stability.add(f.number, f.rgb, o, aovs=f.aovs))
+        motion = stability.latest_motion()
+        made_up.append(invented.add(f.number, f.rgb, o, None if motion is None else motion[:2])[0].fraction)
+        nearest = min(keys, key=lambda k: (abs(k - f.number), k))
+        texture.append(texture_ratio(o, keys[nearest]))
+        if f.number in keys:
+            fidelity[str(f.number)] = _r(mean_delta_e(o, keys[f.number]))
+    summary = stability.summary()
     extra = {}
     if estimated_too:
         dis_frames, dis = temporal_stability(
             ((f.number, f.rgb, o) for f, o in zip(frames, outs, strict=True)), long_k=long_k
         )
         extra = {
-            "warp_ratio_short_on_dis_flow": round(dis["short"].ratio, 3),
-            "warp_ratio_long_on_dis_flow": round(dis["long"].ratio, 3),
+            "warp_ratio_short_on_dis_flow": _r(dis["short"].ratio),
+            "warp_ratio_long_on_dis_flow": _r(dis["long"].ratio),
+            "warp_ratio_short_lowpass_on_dis_flow": _r(dis["short"].ratio_lowpass),
+            "warp_ratio_long_lowpass_on_dis_flow": _r(dis["long"].ratio_lowpass),
             "long_valid_fraction_on_dis_flow": _long_valid(dis_frames),
         }
-    ref = extract_palette(key, k=8)
+    first = min(keys)
+    ref = extract_palette(keys[first], k=8)
     drift = [palette_drift(ref, extract_palette(o, k=8, init=ref)) for o in outs[1:]]
+    measured = [m for m in made_up if m is not None]
     return {
-        "warp_ratio_short": round(summary["short"].ratio, 3),
-        "warp_ratio_long": round(summary["long"].ratio, 3),
+        "warp_ratio_short": _r(summary["short"].ratio),
+        "warp_ratio_long": _r(summary["long"].ratio),
+        "warp_ratio_short_lowpass": _r(summary["short"].ratio_lowpass),
+        "warp_ratio_long_lowpass": _r(summary["long"].ratio_lowpass),
+        "warp_ratio_short_lowpass_worst_run": _r(summary["short"].worst_run_ratio),
+        "warp_ratio_long_lowpass_worst_run": _r(summary["long"].worst_run_ratio),
         "long_pairs": summary["long"].pairs,
         "long_valid_fraction": _long_valid(per_frame),
         **extra,
-        "palette_drift_de2000_mean": round(float(np.mean(drift)), 3),
-        "palette_drift_de2000_max": round(float(np.max(drift)), 3),
+        "palette_drift_de2000_mean": _r(float(np.mean(drift))),
+        "palette_drift_de2000_max": _r(float(np.max(drift))),
+        "keyframe_fidelity_de2000": fidelity,
+        "texture_ratio_worst": _r(min(texture)),
+        "texture_ratio_mean": _r(float(np.mean(texture))),
+        "invented_percent_worst": _r(100 * max(measured)) if measured else None,
     }
 
 
@@ -152,9 +195,10 @@ def bench_size(width: int, height: int, count: int, device: str) -> dict:
     log.info("rendering %d sample frames at %dx%d", count, width, height)
     frames = sample_frames(width, height, count)
     key = paint_keyframe(frames[0].rgb)
-    last = paint_keyframe(frames[-1].rgb)
+    second = min(SECOND_KEY, count - 1)
+    later = paint_keyframe(frames[second].rgb)
     one = [StyleFrame(key, None, FIRST, "first")]
-    two = [*one, StyleFrame(last, None, FIRST + count - 1, "last")]
+    two = [*one, StyleFrame(later, None, FIRST + second, "second")]
     base = {"device": device}
     configs = {
         "ebsynth_1key_estimated_flow": (one, {**base, "flow": "estimated"}, False),
@@ -175,7 +219,7 @@ def bench_size(width: int, height: int, count: int, device: str) -> dict:
             "seconds_per_frame": round(float(np.mean(seconds)), 3),
             "seconds_per_frame_median": round(float(np.median(seconds)), 3),
             "frames_timed": len(seconds),
-            **quality(frames, outs, key, estimated_too=not vectors),
+            **quality(frames, outs, {s.frame: s.rgb for s in styles}, estimated_too=not vectors),
         }
     sweep = one_sweep_seconds(frames, key, device)
     results["single_full_res_sweep"] = {"seconds": round(sweep, 4)}

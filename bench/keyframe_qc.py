@@ -19,9 +19,13 @@ the one the engine followed). Plates:
 - `photo_640x360` and `photo_640x360_no_vectors`: `bench/photo_plate.py`'s plate (two photographs,
   camera move, a fast card, grain), with its exact vectors and without them.
 
-Records seconds per frame, the warp-error ratios (short, long, anchor, with the share of pixels the
-long-term pairs compared), the palette drift and whether the bars (1.25 / 1.5 / 2.0) pass. Needs
-scikit-image for the photo plate (`pip install -e '.[bench]'`).
+Records seconds per frame, the warp-error ratios (short, long, anchor; full resolution, low-passed
+at 1 px as QC gates, and the low-passed worst run of 5 pairs; with the share of pixels the long-term
+pairs compared), the palette drift, keyframe fidelity (mean CIEDE2000 of the output's first frame
+against the paint), the fine-texture ratio (worst and mean frame), invented structure (% of the
+worst frame) and which bars fail (1.25 / 1.5 / 2.0, invented 0.5 %, fidelity 1.0, texture 0.85).
+EbSynth itself is not run here yet (bench/ebsynth_build.sh builds it). Needs scikit-image for the
+photo plate (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +49,22 @@ from provenance import SAMPLE_PLATE, SCORING, stamp
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.qc import run_qc
-from stylelock.core.qc.types import QcThresholds
+from stylelock.core.qc.types import INVENTED_BAR, QcThresholds
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.cli.demo import paint_over
 from stylelock.server.pipeline import run_job
 
-BARS = QcThresholds(max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.0)
+#: The design's bars and issue 15's paint bars: invented structure (% of the worst frame), keyframe
+#: fidelity (mean CIEDE2000 against the paint) and the worst frame's fine-texture ratio.
+BARS = QcThresholds(
+    max_warp_ratio=1.25,
+    max_long_warp_ratio=1.5,
+    max_delta_e=2.0,
+    max_keyframe_delta_e=1.0,
+    min_texture_ratio=0.85,
+    max_invented=INVENTED_BAR,
+)
 #: The code these numbers measure (bench/provenance.py): the engine, QC and the flow and metrics it
 #: scores with, the plates, the paint-over and the model space. The pipeline that carries the frames
 #: between them is left out: its output is held to the plate by the round-trip tests.
@@ -112,22 +126,40 @@ def measure(folder: Path, write_plate: Callable[[Path], str], frames: str, defau
             "warp_ratio_long": round(resampled.temporal["long"].ratio, 3),
         }
     long_valid = [f.temporal.long.valid_fraction for f in report.per_frame if f.temporal.long is not None]
-    ratios = {
-        f"warp_ratio_{name}": round(term.ratio, 3) if math.isfinite(term.ratio) else None
-        for name, term in report.temporal.items()
+    ratios = {}
+    for name, term in report.temporal.items():
+        ratios[f"warp_ratio_{name}"] = _round(term.ratio)
+        ratios[f"warp_ratio_{name}_lowpass"] = _round(term.ratio_lowpass)
+        ratios[f"warp_ratio_{name}_lowpass_worst_run"] = _round(term.worst_run_ratio)
+    data = report.to_dict()
+    paint = {
+        "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
+        "texture_ratio_worst": _round(data["texture"]["worst"]),
+        "texture_ratio_mean": _round(data["texture"]["mean"]),
+        "invented_percent_worst": _round(
+            None if data["invented"]["worst"] is None else 100 * data["invented"]["worst"]
+        ),
+        "invented_worst_frame": data["invented"]["worst_frame"],
     }
+    failed = [c.name for c in report.checks if not c.passed]
     return {
         "frames": frames,
         "size": list(report.analysis_size),
         "flow": report.flow_sources,
         "seconds_per_frame": round(summary.seconds / len(summary.outputs), 3),
         **ratios,
+        **paint,
         "long_valid_fraction": round(float(np.mean(long_valid)), 3),
         "palette_drift_de2000_mean": round(float(np.mean([f.palette_drift for f in report.per_frame])), 3),
         "passes_bars": report.passed,
+        "failed_bars": failed,
         "notes": list(report.notes),
         **extra,
     }
+
+
+def _round(value: float | None) -> float | None:
+    return round(float(value), 3) if value is not None and math.isfinite(value) else None
 
 
 def plates() -> dict[str, tuple[Callable[[Path], str], str]]:
@@ -162,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "keyframe engine defaults through the pipeline, measured by stylelock qc",
         "provenance": stamp("bench/keyframe_qc.py", MEASURES),
         "machine": machine(),
-        "bars": {"max_warp_ratio": 1.25, "max_long_warp_ratio": 1.5, "max_delta_e": 2.0},
+        "bars": {name: value for name, value in asdict(BARS).items() if value is not None},
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="stylelock-keyframe-qc-") as tmp:

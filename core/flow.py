@@ -401,3 +401,48 @@ def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndar
             done[fy, fx] = True
             ys, xs = ys[~filled], xs[~filled]
     return out
+
+
+#: A flow that differs by more than this (pixels) between neighbouring pixels is the edge between
+#: two layers (a rotating or zooming layer varies smoothly, by far less).
+LAYER_JUMP = 1.0
+
+
+def layer_edges(flow: np.ndarray, jump: float = LAYER_JUMP) -> np.ndarray:
+    """Pixels where the flow jumps by more than ``jump`` pixels between neighbours: the edges
+    between layers that move apart (an object's silhouette against what is behind it)."""
+    fl = np.asarray(flow, dtype=np.float32)
+    edges = np.zeros(fl.shape[:2], bool)
+    dx = np.abs(fl[:, 1:] - fl[:, :-1]).max(axis=-1) > jump
+    dy = np.abs(fl[1:, :] - fl[:-1, :]).max(axis=-1) > jump
+    edges[:, 1:] |= dx
+    edges[:, :-1] |= dx
+    edges[1:, :] |= dy
+    edges[:-1, :] |= dy
+    return edges
+
+
+def outline_reach(height: int, width: int) -> int:
+    """How far (pixels) paint drawn along an object's edge reaches from it: an outline a few
+    pixels wide, 3 at 540 lines and in proportion to the picture, at least 2."""
+    return max(2, round(min(height, width) / 180))
+
+
+def dilate_mask(mask: np.ndarray, reach: int) -> np.ndarray:
+    """``mask`` grown by a disc of radius ``reach`` pixels."""
+    import cv2
+
+    if reach <= 0:
+        return np.asarray(mask, bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    return cv2.dilate(np.asarray(mask, np.uint8), kernel) > 0
+
+
+def outline_band(flow_bw: np.ndarray, flow_fw: np.ndarray, reach: int) -> np.ndarray:
+    """Pixels of frame t within ``reach`` of a layer edge in frame t or, carried here by the
+    motion, in the frame before (``flow_bw``: t -> t-1 on t's grid; ``flow_fw``: t-1 -> t on t-1's
+    grid). An outline travels with the object whose edge it follows; the background it leaves
+    behind changes paint as it should, so neither layer's motion judges this band."""
+    now = dilate_mask(layer_edges(flow_bw), reach)
+    before = warp(dilate_mask(layer_edges(flow_fw), reach).astype(np.float32), flow_bw) > 0.0
+    return now | before

@@ -152,8 +152,13 @@ code{background:#f5f5f5;padding:1px 4px}
 """
 
 
-def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> str:
-    """The page for ``report`` (`QcReport.to_dict()`); ``thumbnails`` are (caption, plate URI, output URI)."""
+def render_html(
+    report: Mapping,
+    thumbnails: Sequence[tuple[str, str, str]],
+    crops: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The page for ``report`` (`QcReport.to_dict()`); ``thumbnails`` are (caption, plate URI, output
+    URI); ``crops`` (caption, URI) show the worst frame's invented structure at the analysis size."""
     verdict = "PASS" if report["passed"] else "FAIL"
     cls = "pass" if report["passed"] else "fail"
     out = [
@@ -178,9 +183,10 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
         else:
             result = "pass" if check["passed"] else "FAIL"
         rcls = "pass" if check["passed"] else "fail"
+        sign = "≥ " if check.get("bound") == "min" else "≤ "
         out.append(
             f"<tr><td>{html.escape(check['name'])}</td><td>{_fmt(check['value'])}</td>"
-            f"<td>{_fmt(check['limit'])}</td><td class='{rcls}'>{result}</td></tr>"
+            f"<td>{sign}{_fmt(check['limit'])}</td><td class='{rcls}'>{result}</td></tr>"
         )
     out.append("</table>")
     if report.get("notes"):
@@ -189,15 +195,23 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
         out.append("</ul>")
     out.append("<h2>Temporal stability (warp error, Lai et al. 2018)</h2>")
     out.append(
-        "<table><tr><th>Term</th><th>Pairs</th><th>Output MSE</th><th>Plate MSE</th><th>Ratio</th>"
-        "<th>Worst ratio (frame)</th><th>Flow</th></tr>"
+        "<p>Gated low-passed (plate and output alike through a 1 px Gaussian: what a viewer sees as "
+        "flicker), over the shot and over its worst run of frames; full resolution beside it (it also "
+        "counts crisp lines resampled as they glide by fractions of a pixel).</p>"
+        "<table><tr><th>Term</th><th>Pairs</th><th>Ratio, low-passed</th><th>Worst run, low-passed "
+        "(frames)</th><th>Worst frame, low-passed</th><th>Ratio, full resolution</th><th>Output MSE</th>"
+        "<th>Plate MSE</th><th>Flow</th></tr>"
     )
     for term in report["temporal"].values():
         k = "keyframe or first frame" if term["k"] is None else f"k={term['k']}"
+        run = term.get("worst_run_frames")
+        run_text = f"{run[0]}-{run[1]}" if run else "–"
         out.append(
-            f"<tr><td>{term['term']} ({k})</td><td>{term['pairs']}</td><td>{_fmt(term['output'])}</td>"
-            f"<td>{_fmt(term['plate'])}</td><td>{_fmt(term['ratio'])}</td>"
-            f"<td>{_fmt(term['worst_ratio'])} ({_fmt(term['worst_frame'])})</td>"
+            f"<tr><td>{term['term']} ({k})</td><td>{term['pairs']}</td>"
+            f"<td>{_fmt(term.get('ratio_lowpass'))}</td>"
+            f"<td>{_fmt(term.get('worst_run_ratio'))} ({run_text})</td>"
+            f"<td>{_fmt(term.get('worst_lowpass_ratio'))} ({_fmt(term.get('worst_lowpass_frame'))})</td>"
+            f"<td>{_fmt(term['ratio'])}</td><td>{_fmt(term['output'])}</td><td>{_fmt(term['plate'])}</td>"
             f"<td>{html.escape(', '.join(term['flow_sources']))}</td></tr>"
         )
     out.append("</table>")
@@ -219,8 +233,9 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
     out.append(
         svg_line_chart(
             {
-                "short k=1": pick("short", "ratio"),
-                "long": pick("long", "ratio"),
+                "short, low-passed": pick("short", "ratio_lowpass"),
+                "long, low-passed": pick("long", "ratio_lowpass"),
+                "short, full res": pick("short", "ratio"),
                 "anchor": pick("anchor", "ratio"),
             },
             title="Warp-error ratio, output over plate (1 = as stable as the plate)",
@@ -245,6 +260,8 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
     for lab, weight in zip(pal["reference_palette"]["lab"], pal["reference_palette"]["weights"], strict=True):
         out.append(f"<span title='L*a*b* {lab} weight {weight:.3f}'>{_swatch(lab)}</span>")
     out.append("</p>")
+    if report.get("keyframes"):
+        out.extend(_paint_sections(report, frames, crops))
     nf = report["nonfinite"]
     out.append(
         "<h2>NaN / Inf</h2><table><tr><th></th><th>NaN</th><th>Inf</th></tr>"
@@ -259,6 +276,64 @@ def render_html(report: Mapping, thumbnails: Sequence[tuple[str, str, str]]) -> 
         )
     out.append("</div></body></html>")
     return "\n".join(out)
+
+
+def _paint_sections(
+    report: Mapping, frames: Sequence[Mapping], crops: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Keyframe fidelity, fine texture and invented structure: what the output kept of the paint."""
+    thr = report["thresholds"]
+    out = ["<h2>The paint: fidelity, fine texture, invented structure</h2>"]
+    keys = ", ".join(str(k) for k in report["keyframes"])
+    out.append(f"<p>Painted keyframes compared with: {html.escape(keys)}.</p>")
+    out.append("<table><tr><th>Keyframe</th><th>Mean CIEDE2000 of the output against the paint</th></tr>")
+    for frame, value in report["fidelity"].items():
+        out.append(f"<tr><td>{html.escape(frame)}</td><td>{_fmt(value)}</td></tr>")
+    out.append("</table>")
+    out.append(
+        svg_line_chart(
+            {"texture": [(f["frame"], f.get("texture_ratio")) for f in frames]},
+            title="Fine texture: 1 px high-pass energy of each frame over its nearest keyframe's paint",
+            y_label="ratio",
+            threshold=thr.get("min_texture_ratio"),
+        )
+    )
+    out.append("<br>")
+
+    def share(key: str) -> list[tuple[float, float | None]]:
+        return [
+            (
+                f["frame"],
+                None if not f.get("invented") or f["invented"][key] is None else 100 * f["invented"][key],
+            )
+            for f in frames
+        ]
+
+    out.append(
+        svg_line_chart(
+            {"invented": share("fraction"), "uncovered since the keyframe": share("uncovered_fraction")},
+            title="Invented structure: paint neither the motion nor a keyframe explains (% of the frame)",
+            y_label="% of frame",
+            threshold=thr.get("max_invented"),
+        )
+    )
+    inv = report["invented"]
+    out.append(
+        f"<p>Worst frame {_fmt(inv['worst_frame'])}: "
+        f"{_fmt(None if inv['worst'] is None else 100 * inv['worst'])} "
+        "% of the frame. Uncovered background is followed back to the keyframe along its layer; where the "
+        "keyframe saw it, its paint must be that surface's paint, elsewhere some keyframe region whose "
+        "plate matches must hold such paint.</p>"
+    )
+    if crops:
+        out.append("<div class='thumbs'>")
+        for caption, uri in crops:
+            out.append(
+                f"<figure><img src='{uri}' alt='crop'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+        out.append("</div>")
+    return out
 
 
 def _swatch(lab: Sequence[float]) -> str:

@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +36,16 @@ from stylelock.core.errors import (
 from stylelock.core.jobspec import StyleReference
 from stylelock.core.metrics import (
     LONG_K,
+    RUN_PAIRS,
+    InventedStructure,
     Palette,
     TemporalStability,
     TermSummary,
     extract_palette,
+    mean_delta_e,
     nonfinite_counts,
     palette_drift,
+    texture_ratio,
 )
 from stylelock.core.qc.types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
 from stylelock.core.sequence import FramePattern, format_frames, parse_frames, resolve_plate
@@ -143,12 +147,29 @@ def _thumbnail(model: np.ndarray) -> np.ndarray:
     return _resize(model, tw, max(1, round(h * tw / w)))
 
 
+def _styles(style: str | StyleReference | Sequence[str | StyleReference] | None) -> list[StyleReference]:
+    if style is None:
+        return []
+    if isinstance(style, str | StyleReference):
+        style = [style]
+    return [StyleReference.parse(s) if isinstance(s, str) else s for s in style]
+
+
+@dataclass
+class _Keyframe:
+    frame: int
+    path: str
+    plate: np.ndarray
+    paint: np.ndarray
+    """Both at the analysis size, model space."""
+
+
 def run_qc(
     plate: str,
     output: str,
     frames: str | Iterable[int] | None = None,
     *,
-    style: str | StyleReference | None = None,
+    style: str | StyleReference | Sequence[str | StyleReference] | None = None,
     thresholds: QcThresholds | None = None,
     report_dir: str | os.PathLike | None = None,
     ocio: str | None = None,
@@ -159,14 +180,18 @@ def run_qc(
     flow_preset: str = "medium",
     palette_k: int = 8,
     thumbnails: int = 6,
+    run_pairs: int = RUN_PAIRS,
 ) -> QcReport:
     """Measure ``output`` against ``plate`` (sequence patterns) over ``frames`` (default: every plate
     frame on disk) and write ``qc.json`` and ``qc.html`` into ``report_dir`` when given.
 
-    ``style`` is the locked reference (``PATH`` or ``FRAME=PATH``): its palette is what the output's
-    is measured against, and a ``FRAME=`` keyframe inside the range is the anchor of the long-range
-    warp error. ``ocio``/``colorspace`` name the config and the plates' colour space (defaults: the
-    config resolution of `stylelock.core.colour` and its scene_linear role).
+    ``style`` is the locked reference (``PATH`` or ``FRAME=PATH``), or several painted keyframes
+    (``FRAME=PATH`` each): the first one's palette is what the output's is measured against, and
+    the first ``FRAME=`` keyframe inside the range is the anchor of the long-range warp error.
+    Painted keyframes inside the range are what keyframe fidelity, the fine-texture ratio and the
+    invented-structure measure compare with. ``ocio``/``colorspace`` name the config and the
+    plates' colour space (defaults: the config resolution of `stylelock.core.colour` and its
+    scene_linear role). ``run_pairs`` is the length of the worst run the warp-ratio gates also check.
     """
     thresholds = thresholds or QcThresholds()
     if analysis_size < 16:
@@ -176,11 +201,14 @@ def run_qc(
         if not frames:
             raise SpecError(f"no frame of plate {plate} is on disk; pass --frames")
     numbers = parse_frames(frames)
-    _refuse_unmeasurable_gates(thresholds, numbers, long_k)
+    styles = _styles(style)
+    index = {n: i for i, n in enumerate(numbers)}
+    painted = [s for s in styles if s.frame is not None and s.frame in index]
+    _refuse_unmeasurable_gates(thresholds, numbers, long_k, bool(painted))
     plate_paths = resolve_plate(plate, numbers)
     out_paths = resolve_plate(output, numbers)
     reader = _Reader(ocio, colorspace, layer, analysis_size)
-    reference = StyleReference.parse(style) if isinstance(style, str) else style
+    reference = styles[0] if styles else None
     notes: list[str] = []
 
     ref_palette: Palette | None = None
@@ -192,31 +220,54 @@ def run_qc(
         masked = mask is not None
         ref_palette = extract_palette(ref_rgb, k=palette_k, seed=0, mask=mask)
         ref_label = f"style {reference.path}" + (f" (keyframe {reference.frame})" if reference.frame else "")
+    for s in styles:
+        if s.frame is not None and s.frame not in index:
+            notes.append(f"keyframe {s.frame} is outside the range; it is not compared with")
 
     anchor = None
-    anchor_at: tuple[int, _Decoded, _Decoded] | None = None  # decoded early, reused in the loop below
-    index = {n: i for i, n in enumerate(numbers)}
-    if reference is not None and reference.frame is not None:
-        if reference.frame not in index:
-            notes.append(f"keyframe {reference.frame} is outside the range; the anchor is the first frame")
-        elif index[reference.frame] > 0:
-            i = index[reference.frame]
-            a_plate = reader.read(plate_paths[i][1], with_vectors=True)
-            a_out = reader.read(out_paths[i][1], with_vectors=False)
-            anchor = (reference.frame, a_plate.model, a_out.model)
-            anchor_at = (i, a_plate, a_out)
+    decoded: dict[int, tuple[_Decoded, _Decoded]] = {}  # decoded early, reused in the loop below
+    first_key = next((s.frame for s in styles if s.frame is not None and s.frame in index), None)
+    if first_key is not None and index[first_key] > 0:
+        i = index[first_key]
+        decoded[i] = (
+            reader.read(plate_paths[i][1], with_vectors=True),
+            reader.read(out_paths[i][1], with_vectors=False),
+        )
+        anchor = (first_key, decoded[i][0].model, decoded[i][1].model)
 
-    stability = TemporalStability(long_k=long_k, anchor=anchor, preset=flow_preset)
+    keyframes: list[_Keyframe] = []
+    for s in painted:
+        i = index[s.frame]
+        if i not in decoded:
+            decoded[i] = (
+                reader.read(plate_paths[i][1], with_vectors=True),
+                reader.read(out_paths[i][1], with_vectors=False),
+            )
+        key_plate = decoded[i][0]
+        paint_rgb, _ = reader.read_style(s.path)
+        ph, pw = paint_rgb.shape[:2]
+        if (pw, ph) != key_plate.size:
+            raise PlateMismatchError(
+                f"painted keyframe {s.path} is {pw}x{ph} but plate frame {s.frame} is "
+                f"{key_plate.size[0]}x{key_plate.size[1]}"
+            )
+        tw, th = key_plate.model.shape[1], key_plate.model.shape[0]
+        paint = np.clip(_resize(np.asarray(paint_rgb, np.float32), tw, th), 0.0, 1.0)
+        keyframes.append(_Keyframe(s.frame, s.path, key_plate.model, paint))
+    invented = InventedStructure([(k.frame, k.plate, k.paint) for k in keyframes]) if keyframes else None
+
+    stability = TemporalStability(long_k=long_k, anchor=anchor, preset=flow_preset, run_pairs=run_pairs)
     thumb_at = {
         round(float(i)) for i in np.linspace(0, len(numbers) - 1, max(1, min(thumbnails, len(numbers))))
     }
     thumbs: list[tuple[str, np.ndarray, np.ndarray]] = []
     worst: tuple[float, str, np.ndarray, np.ndarray] | None = None
+    worst_invented: tuple[float, int, np.ndarray, np.ndarray, np.ndarray] | None = None
     per_frame: list[QcFrame] = []
     size: tuple[int, int] | None = None
     for i, ((number, plate_path), (_, out_path)) in enumerate(zip(plate_paths, out_paths, strict=True)):
-        if anchor_at is not None and anchor_at[0] == i:
-            _, p, o = anchor_at
+        if i in decoded:
+            p, o = decoded.pop(i)
         else:
             p = reader.read(plate_path, with_vectors=True)
             o = reader.read(out_path, with_vectors=False)
@@ -238,16 +289,36 @@ def run_qc(
         opaque = o.alpha > 0.5 if masked and o.alpha is not None and np.any(o.alpha > 0.5) else None
         out_palette = extract_palette(o.model, seed=0, init=ref_palette, mask=opaque)
         drift = palette_drift(ref_palette, out_palette)
-        per_frame.append(QcFrame(number, temporal, drift, p.nan, p.inf, o.nan, o.inf))
+        frame_invented = texture = fidelity = None
+        if invented is not None:
+            motion = stability.latest_motion()
+            frame_invented, shown = invented.add(
+                number, p.model, o.model, None if motion is None else (motion[0], motion[1])
+            )
+            nearest = min(keyframes, key=lambda k: (abs(k.frame - number), k.frame))
+            texture = texture_ratio(o.model, nearest.paint)
+            own = next((k for k in keyframes if k.frame == number), None)
+            if own is not None:
+                fidelity = mean_delta_e(o.model, own.paint)
+            if shown is not None and (worst_invented is None or frame_invented.fraction > worst_invented[0]):
+                worst_invented = (frame_invented.fraction, number, p.model, o.model, shown)
+        per_frame.append(
+            QcFrame(number, temporal, drift, p.nan, p.inf, o.nan, o.inf, frame_invented, texture, fidelity)
+        )
         if i in thumb_at:
             thumbs.append((f"frame {number}", _thumbnail(p.model), _thumbnail(o.model)))
-        ratio = temporal.short.ratio if temporal.short is not None else math.nan
+        ratio = temporal.short.ratio_lowpass if temporal.short is not None else math.nan
         if math.isfinite(ratio) and (worst is None or ratio > worst[0]):
-            worst = (ratio, f"frame {number}: worst short-term ratio {ratio:.3g}", p.model, o.model)
+            worst = (
+                ratio,
+                f"frame {number}: worst short-term ratio (low-passed) {ratio:.3g}",
+                p.model,
+                o.model,
+            )
         log.debug("qc frame %d: short %s drift %.3f", number, temporal.short, drift)
 
     summary = stability.summary()
-    checks = _checks(summary, per_frame, thresholds)
+    checks = _checks(summary, per_frame, thresholds, run_pairs)
     assert size is not None and ref_palette is not None
     note = _resampled_flow_note(summary, size, reader.target(*size))
     if note:
@@ -267,13 +338,44 @@ def run_qc(
         thresholds=thresholds,
         checks=checks,
         notes=notes,
+        keyframes=[k.frame for k in keyframes],
     )
     if worst is not None and worst[1].split(":")[0] not in {caption for caption, _, _ in thumbs}:
         thumbs.append((worst[1], _thumbnail(worst[2]), _thumbnail(worst[3])))
+    crops = []
+    if worst_invented is not None and worst_invented[0] > 0:
+        crops = _invented_crop(*worst_invented)
     if report_dir is not None:
-        _write_report(report, Path(report_dir), thumbs)
+        _write_report(report, Path(report_dir), thumbs, crops)
     log.info("qc %s: %s", output, "pass" if report.passed else "FAIL")
     return report
+
+
+def _invented_crop(
+    fraction: float, number: int, plate: np.ndarray, output: np.ndarray, mask: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    """The worst frame's invented structure at the analysis size: a crop around the largest region
+    (plate, output, output with the region marked), at most 480 x 270 pixels."""
+    import cv2
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return []
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = (int(v) for v in stats[biggest, :4])
+    cw, ch = min(mask.shape[1], max(w + 32, 240)), min(mask.shape[0], max(h + 32, 135))
+    cw, ch = min(cw, 480), min(ch, 270)
+    x0 = int(np.clip(x + w // 2 - cw // 2, 0, mask.shape[1] - cw))
+    y0 = int(np.clip(y + h // 2 - ch // 2, 0, mask.shape[0] - ch))
+    window = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+    marked = output.copy()
+    marked[mask] = 0.35 * marked[mask] + 0.65 * np.array([1.0, 0.1, 0.1], np.float32)
+    caption = f"frame {number}: {100 * fraction:.2f} % invented; crop at x {x0}, y {y0}"
+    return [
+        (f"{caption} (plate)", plate[window]),
+        (f"{caption} (output)", output[window]),
+        (f"{caption} (invented in red)", marked[window]),
+    ]
 
 
 def _resampled_flow_note(
@@ -295,9 +397,21 @@ def _resampled_flow_note(
     )
 
 
-def _refuse_unmeasurable_gates(t: QcThresholds, numbers: list[int], long_k: int) -> None:
-    """A warp-ratio gate on a range too short to hold one pair of its frames is refused before any
-    work: it could only ever be "not measured", and a gate the user asked for never passes so."""
+def _refuse_unmeasurable_gates(t: QcThresholds, numbers: list[int], long_k: int, painted: bool) -> None:
+    """A gate that could only ever be "not measured" is refused before any work (a gate the user
+    asked for never passes so): a warp-ratio gate on a range too short to hold one pair of its
+    frames, and a gate that compares with painted keyframes when none is inside the range."""
+    if not painted:
+        for flag, bound in (
+            ("max-keyframe-delta-e", t.max_keyframe_delta_e),
+            ("min-texture-ratio", t.min_texture_ratio),
+            ("max-invented", t.max_invented),
+        ):
+            if bound is not None:
+                raise SpecError(
+                    f"--{flag} compares the output with its painted keyframes: give at least one "
+                    f"--style FRAME=PATH with FRAME inside {format_frames(numbers)}"
+                )
     gates = (
         (
             "max-warp-ratio",
@@ -320,26 +434,67 @@ def _refuse_unmeasurable_gates(t: QcThresholds, numbers: list[int], long_k: int)
             )
 
 
-def _checks(summary: Mapping[str, TermSummary], frames: list[QcFrame], t: QcThresholds) -> list[QcCheck]:
-    def limit(name: str, value: float, bound: float | None, term: TermSummary | None) -> QcCheck | None:
+def _checks(
+    summary: Mapping[str, TermSummary], frames: list[QcFrame], t: QcThresholds, run_pairs: int = RUN_PAIRS
+) -> list[QcCheck]:
+    def limit(name: str, value: float, bound: float | None, term: TermSummary | None, *, lower: bool = False):
         if bound is None:
             return None
         if not math.isfinite(value):
-            return QcCheck(name, None, bound, False, reason=_unmeasured_reason(term))
-        return QcCheck(name, value, bound, value <= bound)
+            return QcCheck(
+                name, None, bound, False, reason=_unmeasured_reason(term), bound="min" if lower else "max"
+            )
+        passed = value >= bound if lower else value <= bound
+        return QcCheck(name, value, bound, passed, bound="min" if lower else "max")
 
+    short, long = summary["short"], summary["long"]
     drift = float(np.mean([f.palette_drift for f in frames])) if frames else math.nan
+    fidelity = [f.keyframe_delta_e for f in frames if f.keyframe_delta_e is not None]
+    texture = [f.texture_ratio for f in frames if f.texture_ratio is not None]
+    invented = [
+        f.invented.fraction for f in frames if f.invented is not None and f.invented.fraction is not None
+    ]
+    run = f"worst run of {run_pairs} pairs"
     checks = [
+        limit("short-term warp-error ratio (k=1, low-passed)", short.ratio_lowpass, t.max_warp_ratio, short),
         limit(
-            "short-term warp-error ratio (k=1)", summary["short"].ratio, t.max_warp_ratio, summary["short"]
+            f"short-term warp-error ratio (k=1, {run}, low-passed)",
+            short.worst_run_ratio,
+            t.max_warp_ratio,
+            short,
         ),
         limit(
-            f"long-term warp-error ratio (k={summary['long'].k})",
-            summary["long"].ratio,
+            f"long-term warp-error ratio (k={long.k}, low-passed)",
+            long.ratio_lowpass,
             t.max_long_warp_ratio,
-            summary["long"],
+            long,
+        ),
+        limit(
+            f"long-term warp-error ratio (k={long.k}, {run}, low-passed)",
+            long.worst_run_ratio,
+            t.max_long_warp_ratio,
+            long,
         ),
         limit("mean palette drift (CIEDE2000)", drift, t.max_delta_e, None),
+        limit(
+            "keyframe fidelity (mean CIEDE2000 against the paint, worst keyframe)",
+            max(fidelity) if fidelity else math.nan,
+            t.max_keyframe_delta_e,
+            None,
+        ),
+        limit(
+            "fine-texture ratio (worst frame, against the nearest keyframe)",
+            min(texture) if texture else math.nan,
+            t.min_texture_ratio,
+            None,
+            lower=True,
+        ),
+        limit(
+            "invented structure (worst frame, % of the frame)",
+            100.0 * max(invented) if invented else math.nan,
+            t.max_invented,
+            None,
+        ),
     ]
     bad = sum(f.output_nan + f.output_inf for f in frames)
     checks.append(QcCheck("NaN/Inf values in the output RGB", float(bad), 0.0, bad == 0))
@@ -349,14 +504,19 @@ def _checks(summary: Mapping[str, TermSummary], frames: list[QcFrame], t: QcThre
 def _unmeasured_reason(term: TermSummary | None) -> str:
     """Why a metric with a threshold came out NaN (a range too short for it was refused up front)."""
     if term is None:
-        return "no frame gave a palette to compare"
+        return "no frame could be compared (no palette, or no frame followed back to a painted keyframe)"
     return (
         f"no pixel of any frame pair {term.k} apart passed the occlusion check (the motion explains "
         "none of the frames), so there is no warp error to compare"
     )
 
 
-def _write_report(report: QcReport, folder: Path, thumbs: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
+def _write_report(
+    report: QcReport,
+    folder: Path,
+    thumbs: list[tuple[str, np.ndarray, np.ndarray]],
+    crops: list[tuple[str, np.ndarray]] | None = None,
+) -> None:
     from stylelock.core.qc.report import png_data_uri, render_html
 
     try:
@@ -366,7 +526,11 @@ def _write_report(report: QcReport, folder: Path, thumbs: list[tuple[str, np.nda
     report.json_path = str(folder / "qc.json")
     report.html_path = str(folder / "qc.html")
     data = report.to_dict()
-    page = render_html(data, [(c, png_data_uri(a), png_data_uri(b)) for c, a, b in thumbs])
+    page = render_html(
+        data,
+        [(c, png_data_uri(a), png_data_uri(b)) for c, a, b in thumbs],
+        [(c, png_data_uri(img)) for c, img in crops or []],
+    )
     _atomic_write(Path(report.json_path), json.dumps(data, indent=2, allow_nan=False) + "\n")
     _atomic_write(Path(report.html_path), page)
 

@@ -99,10 +99,14 @@ def test_good_output_passes_and_writes_report(shot: dict[str, str], tmp_path: Pa
     assert 0.6 < short["ratio"] < 1.25 and 0.6 < long["ratio"] < 1.5
     assert short["plate"] > 0
     assert {c["name"] for c in data["checks"]} >= {
-        "short-term warp-error ratio (k=1)",
-        "long-term warp-error ratio (k=10)",
+        "short-term warp-error ratio (k=1, low-passed)",
+        "short-term warp-error ratio (k=1, worst run of 5 pairs, low-passed)",
+        "long-term warp-error ratio (k=10, low-passed)",
+        "long-term warp-error ratio (k=10, worst run of 5 pairs, low-passed)",
         "NaN/Inf values in the output RGB",
     }
+    # gated low-passed, reported at full resolution beside it
+    assert 0.6 < short["ratio_lowpass"] < 1.25 and short["worst_run_ratio"] >= short["ratio_lowpass"]
     assert data["nonfinite"] == {"plate": {"nan": 0, "inf": 0}, "output": {"nan": 0, "inf": 0}}
     assert len(data["per_frame"]) == 12 and data["per_frame"][0]["temporal"]["short"] is None
     assert data["per_frame"][1]["temporal"]["short"]["other"] == 1001
@@ -136,7 +140,10 @@ def test_flicker_exceeds_warp_ratio(shot: dict[str, str], tmp_path: Path, capsys
     assert data["passed"] is False
     assert data["temporal"]["short"]["ratio"] > 3.0
     failed = [c for c in data["checks"] if not c["passed"]]
-    assert [c["name"] for c in failed] == ["short-term warp-error ratio (k=1)"]
+    assert [c["name"] for c in failed] == [
+        "short-term warp-error ratio (k=1, low-passed)",
+        "short-term warp-error ratio (k=1, worst run of 5 pairs, low-passed)",
+    ]
     assert "FAIL" in (tmp_path / "qc.html").read_text()
     # Without a threshold the same output is reported, not failed.
     assert main(["qc", shot["plate"], shot["flicker"], "--frames", "1001-1004"]) == 0
@@ -267,10 +274,13 @@ def test_a_gated_term_that_cannot_be_measured_fails_with_its_reason(tmp_path: Pa
     assert code == QC_THRESHOLD_EXCEEDED
     printed = capsys.readouterr().out
     assert "NOT MEASURED (no pixel of any frame pair 1 apart passed the occlusion check" in printed
-    assert printed.splitlines()[-1] == "FAIL: short-term warp-error ratio (k=1) not measured"
+    assert printed.splitlines()[-1] == (
+        "FAIL: short-term warp-error ratio (k=1, low-passed) not measured; "
+        "short-term warp-error ratio (k=1, worst run of 5 pairs, low-passed) not measured"
+    )
     data = json.loads((tmp_path / "r" / "qc.json").read_text())
-    (check,) = [c for c in data["checks"] if c["name"].startswith("short-term")]
-    assert check["value"] is None and check["passed"] is False and "occlusion" in check["reason"]
+    for check in [c for c in data["checks"] if c["name"].startswith("short-term")]:
+        assert check["value"] is None and check["passed"] is False and "occlusion" in check["reason"]
     assert data["temporal"]["short"]["pairs"] == 0 and data["passed"] is False
     assert "FAIL: not measured (no pixel" in (tmp_path / "r" / "qc.html").read_text()
     # Without the gate the same run passes, the term reported as not measured.

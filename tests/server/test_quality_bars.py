@@ -1,9 +1,14 @@
 """The product's quality bars on the sample plate, through the CLI, at the keyframe engine's defaults.
 
-The bars (DESIGN: warp-error ratio short-term <= 1.25 and long-term <= 1.5, palette drift <= 2.0
-CIEDE2000) are `stylelock qc`'s thresholds, applied here exactly as a farm gate would apply them to
+The bars (DESIGN: warp-error ratio short-term <= 1.25 and long-term <= 1.5, low-passed at 1 px, over
+the shot and over its worst run of 5 pairs; palette drift <= 2.0 CIEDE2000; invented structure <= 0.5 %
+of any frame) are `stylelock qc`'s thresholds, applied here exactly as a farm gate would apply them to
 `stylelock restyle`'s output. The plate is the demo's 24 frames at 240x135 (a few seconds on a CI
 CPU; the full-size figures are bench results). `stylelock demo` runs end to end at the same size.
+
+Issue 15: the engine's defaults still leave a wake behind the moving leaf (as at commit 060187c),
+and QC now sees it; until the engine's fix lands, the first test states which gates its output fails
+and that the wake is among them, and must become "the defaults meet every bar" with that fix.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from exr_fixtures import read_native, same_bits
 
@@ -20,13 +26,26 @@ from stylelock.server.cli.demo import paint_over
 
 SIZE = "240x135"
 FRAMES = "1001-1024"
-BARS = ("--max-warp-ratio", "1.25", "--max-long-warp-ratio", "1.5", "--max-delta-e", "2.0")
+BARS = (
+    "--max-warp-ratio",
+    "1.25",
+    "--max-long-warp-ratio",
+    "1.5",
+    "--max-delta-e",
+    "2.0",
+    "--max-invented",
+    "0.5",
+)
 CHECKS = {
-    "short-term warp-error ratio (k=1)": 1.25,
-    "long-term warp-error ratio (k=10)": 1.5,
+    "short-term warp-error ratio (k=1, low-passed)": 1.25,
+    "short-term warp-error ratio (k=1, worst run of 5 pairs, low-passed)": 1.25,
+    "long-term warp-error ratio (k=10, low-passed)": 1.5,
+    "long-term warp-error ratio (k=10, worst run of 5 pairs, low-passed)": 1.5,
     "mean palette drift (CIEDE2000)": 2.0,
+    "invented structure (worst frame, % of the frame)": 0.5,
     "NaN/Inf values in the output RGB": 0.0,
 }
+WAKE = "invented structure (worst frame, % of the frame)"
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +67,25 @@ def restyle_and_qc(plate: str, painted: Path, folder: Path, *params: str) -> tup
     return code, json.loads((folder / "qc" / "qc.json").read_text())
 
 
-def test_the_keyframe_engines_defaults_meet_the_bars(painted_plate, tmp_path: Path) -> None:
+def test_the_bars_see_the_wake_behind_the_defaults_moving_object(painted_plate, tmp_path: Path) -> None:
     plate, painted = painted_plate
     code, report = restyle_and_qc(plate, painted, tmp_path)
     checks = {c["name"]: c for c in report["checks"]}
     assert {name: c["limit"] for name, c in checks.items()} == CHECKS
     assert all(c["value"] is not None for c in checks.values())  # every bar measured, none skipped
-    assert code == 0, report["checks"]
     assert report["flow_sources"] == ["vectors:backward.u/v"]
+    # the shot means of the old gates still hold; the wake fails the new measure, and it grows:
+    # nothing invented until the leaf has moved off its painted place, most by the last frames
+    passing = {name for name, c in checks.items() if c["passed"]}
+    assert {
+        "short-term warp-error ratio (k=1, low-passed)",
+        "mean palette drift (CIEDE2000)",
+        "NaN/Inf values in the output RGB",
+    } <= passing
+    assert code == 10 and WAKE not in passing, report["checks"]
+    invented = [f["invented"]["fraction"] for f in report["per_frame"]]
+    assert max(invented[:5]) == 0.0 and report["invented"]["worst_frame"] >= 1018
+    assert np.mean(invented[-6:]) > 3 * np.mean(invented[6:12]) > 0
 
 
 def test_the_bars_refuse_ebsynths_own_weights_on_the_same_plate(painted_plate, tmp_path: Path) -> None:
@@ -66,7 +96,7 @@ def test_the_bars_refuse_ebsynths_own_weights_on_the_same_plate(painted_plate, t
     )
     assert code == 10
     failed = {c["name"] for c in report["checks"] if not c["passed"]}
-    assert "short-term warp-error ratio (k=1)" in failed
+    assert "short-term warp-error ratio (k=1, low-passed)" in failed
 
 
 def test_demo_end_to_end(tmp_path: Path, capsys) -> None:
@@ -77,10 +107,12 @@ def test_demo_end_to_end(tmp_path: Path, capsys) -> None:
     out = FramePattern.parse(str(folder / "out" / "styled.####.exr"))
     assert plate.existing_frames() == out.existing_frames() == list(range(1001, 1025))
     report = json.loads((folder / "qc" / "qc.json").read_text())
-    assert report["passed"] is True and report["frames"] == list(range(1001, 1025))
-    assert {c["name"]: c["limit"] for c in report["checks"]} == CHECKS
+    assert report["frames"] == list(range(1001, 1025))
+    assert {c["name"]: c["limit"] for c in report["checks"]} == CHECKS  # the demo gates on every bar
+    assert all(c["value"] is not None for c in report["checks"])
     assert report["palette"]["reference"].startswith(f"style {folder / 'paint' / 'painted.1001.exr'}")
-    assert f"QC report:       {folder / 'qc' / 'qc.html'} (passed: " in printed
+    verdict = "passed" if report["passed"] else "FAILED"
+    assert f"QC report:       {folder / 'qc' / 'qc.html'} ({verdict}: " in printed
     sheet = (folder / "contact_sheet.png").read_bytes()
     assert sheet.startswith(b"\x89PNG") and str(folder / "contact_sheet.png") in printed
     # Only RGB is restyled: the plate's alpha and AOVs come back bit for bit.

@@ -16,6 +16,10 @@ from stylelock.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+#: Samples per axis of the kernel paint is resampled with at sub-pixel positions (`vote_float`):
+#: 8 is Lanczos-4, as OpenCV's INTER_LANCZOS4; 2 would be bilinear.
+TAPS = 8
+
 
 def _box_sum_np(a: np.ndarray, p: int) -> np.ndarray:
     import cv2
@@ -53,8 +57,9 @@ class Backend:
         raise NotImplementedError
 
     def vote_float(self, style: Any, nnf: Any, exact: Any, r: int) -> Any:
-        """`vote` at sub-pixel source positions ((h, w, 2) float32), bilinear; pixels flagged in
-        ``exact`` ((h, w) bool) take their own position only."""
+        """`vote` at sub-pixel source positions ((h, w, 2) float32), interpolated with `TAPS`
+        samples a side (Lanczos); pixels flagged in ``exact`` ((h, w) bool) take their own
+        position only."""
         raise NotImplementedError
 
     def pad(self, a: Any, r: int) -> Any:
@@ -109,7 +114,8 @@ class NumbaBackend(Backend):
 
     def vote_float(self, style, nnf, exact, r):
         out = np.empty((*nnf.shape[:2], style.shape[2]), dtype=np.float32)
-        self.k.vote_float(style, np.ascontiguousarray(nnf, dtype=np.float32), np.asarray(exact), r, out)
+        field = np.ascontiguousarray(nnf, dtype=np.float32)
+        self.k.vote_float(style, field, np.asarray(exact), r, TAPS, out)
         return out
 
     def pad(self, a, r):
@@ -162,7 +168,7 @@ class TorchBackend(Backend):
         return self.k.vote(style, nnf, r)
 
     def vote_float(self, style, nnf, exact, r):
-        return self.k.vote_float(style, nnf.to(self.torch.float32), exact.to(self.torch.bool), r)
+        return self.k.vote_float(style, nnf.to(self.torch.float32), exact.to(self.torch.bool), r, TAPS)
 
     def pad(self, a, r):
         import torch.nn.functional as F

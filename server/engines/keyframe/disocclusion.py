@@ -5,19 +5,92 @@ own: the flow of those pixels points into the previous frame where the *object* 
 pass's state along that flow would hand the uncovered background the object's keyframe position,
 its correspondence and its paint (typically the ink outline of its trailing edge); the synthesis
 copies that, the next frame keeps it as valid background, and a trail of the object's paint
-accumulates behind it. Instead, uncovered pixels continue the layer they belong to: each takes the
-state of a neighbouring visible pixel that moves the way it does (its own flow is the background's),
-offset by the distance between them, as PatchMatch's propagation would, and the synthesis's first
-guess of their paint is what the artist painted over plate colours like theirs (`PaintPrior`).
+accumulates behind it (the wake). Three rules keep it out:
+
+- An outline is painted across an object's edge, so part of its ink lies on background pixels,
+  which the flow says stay put when the object leaves. Background within the outline's reach
+  (`outline_reach`) of an uncovered strip is re-painted along with the strip (`behind_the_edge`),
+  instead of keeping the ink as a line along the object's path.
+- Uncovered pixels continue the layer they belong to: each takes the state of a neighbouring
+  visible pixel that moves the way it does (its own flow is the background's), offset by the
+  distance between them, as PatchMatch's propagation would; that is where this background was in
+  the keyframe, and the synthesis starts there (`fill_from_layer`).
+- Their first guess of paint (`uncovered_paint`): where the keyframe showed this background (the
+  keyframe's plate at that position has this pixel's plate colour; the object passed over it
+  after the keyframe), the artist's own paint there; where the keyframe did not show it (the
+  object covered it already), what the artist painted over plate colours like it (`PaintPrior`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stylelock.core.flow import fill_from_layer
+from stylelock.core.flow import dilate_mask, fill_from_layer
 
-__all__ = ["PaintPrior", "fill_from_layer"]
+__all__ = ["PaintPrior", "behind_the_edge", "fill_from_layer", "uncovered_paint"]
+
+#: Mean RGB difference (display-referred) under which the keyframe's plate at an uncovered pixel's
+#: layer position shows the same surface: the keyframe saw this background, so its paint is known.
+SEEN_LIMIT = 0.05
+#: Two neighbouring pixels move as one layer when their flows differ by at most this (pixels).
+SAME_LAYER = 0.5
+
+
+def behind_the_edge(holes: np.ndarray, back: np.ndarray, reach: int) -> np.ndarray:
+    """``holes`` (uncovered pixels) grown by ``reach`` pixels over the layer they belong to.
+
+    A pixel joins when it lies within ``reach`` of an uncovered pixel and moves as that pixel's
+    nearest uncovered pixel does (``back``: this frame's flow to the previous frame): it is the
+    background just behind the strip, where the outline of the object that uncovered it was
+    painted. The object itself (it moves differently) never joins."""
+    import cv2
+
+    if reach <= 0 or not holes.any():
+        return holes
+    near = dilate_mask(holes, reach) & ~holes
+    if not near.any():
+        return holes
+    _, labels = cv2.distanceTransformWithLabels(
+        (~holes).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    hy, hx = np.nonzero(holes)
+    flow_of_label = np.zeros((int(labels.max()) + 1, 2), np.float32)
+    flow_of_label[labels[hy, hx]] = back[hy, hx]
+    ny, nx = np.nonzero(near)
+    same = np.abs(back[ny, nx] - flow_of_label[labels[ny, nx]]).max(axis=-1) <= SAME_LAYER
+    grown = holes.copy()
+    grown[ny[same], nx[same]] = True
+    return grown
+
+
+def uncovered_paint(
+    rgb: np.ndarray, positions: np.ndarray, key_plate: np.ndarray, key_style: np.ndarray, prior: PaintPrior
+) -> np.ndarray:
+    """The first guess of paint of uncovered pixels: (k, S) for ``rgb`` (k, 3) plate colours at
+    keyframe ``positions`` (k, 2) (their layer's, see `fill_from_layer`). The keyframe's own paint
+    at those positions where its plate shows the same colour there, else ``prior``'s guess."""
+    import cv2
+
+    px = np.ascontiguousarray(positions[:, 0:1], dtype=np.float32)
+    py = np.ascontiguousarray(positions[:, 1:2], dtype=np.float32)
+
+    def sample(image: np.ndarray) -> np.ndarray:
+        out = cv2.remap(np.ascontiguousarray(image, np.float32), px, py, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        return out.reshape(len(positions), -1)
+
+    inside = (
+        (positions[:, 0] >= 0)
+        & (positions[:, 0] <= key_plate.shape[1] - 1)
+        & (positions[:, 1] >= 0)
+        & (positions[:, 1] <= key_plate.shape[0] - 1)
+    )
+    seen = inside & (np.abs(sample(key_plate[..., :3]) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT)
+    guess = prior.predict(rgb)
+    if seen.any():
+        guess[seen] = sample(key_style)[seen]
+    return guess
+
 
 #: Nodes per axis of the plate-colour -> paint table.
 PRIOR_NODES = 17

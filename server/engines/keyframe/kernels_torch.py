@@ -9,6 +9,8 @@ between two nearly equal patches). No kernel uses float atomics, so a run is det
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -165,9 +167,41 @@ def vote(style: torch.Tensor, nnf: torch.Tensor, r: int) -> torch.Tensor:
     return out / count[..., None]
 
 
-def vote_float(style: torch.Tensor, nnf: torch.Tensor, exact: torch.Tensor, r: int) -> torch.Tensor:
-    """`vote` with sub-pixel source positions, sampled bilinearly; pixels flagged ``exact`` take
-    their own position only (as `kernels_numba.vote_float`)."""
+def _kernel_weights(t: torch.Tensor, taps: int) -> torch.Tensor:
+    """(..., taps) weights as `kernels_numba._kernel_weights` (bilinear for 2 taps, else Lanczos)."""
+    if taps == 2:
+        return torch.stack([1.0 - t, t], dim=-1)
+    a = taps // 2
+    offsets = torch.arange(taps, device=t.device, dtype=torch.float32) - (a - 1)
+    x = t[..., None] - offsets
+    px = math.pi * x
+    safe = torch.where(x.abs() < 1e-6, torch.ones_like(px), px)
+    lanczos = a * torch.sin(safe) * torch.sin(safe / a) / (safe * safe)
+    v = torch.where(x.abs() < 1e-6, torch.ones_like(x), lanczos)
+    v = torch.where(x.abs() >= a, torch.zeros_like(v), v)
+    return v / v.sum(dim=-1, keepdim=True)
+
+
+def _sample(flat, wp, hp, ns, x0, y0, fx, fy, taps: int) -> torch.Tensor:
+    """(h, w, ns) samples of the flattened padded style at (x0 + fx, y0 + fy), `taps` a side."""
+    h, w = x0.shape
+    wx = _kernel_weights(fx, taps)
+    wy = _kernel_weights(fy, taps)
+    acc = torch.zeros((h, w, ns), dtype=torch.float32, device=flat.device)
+    for j in range(taps):
+        sj = (y0 + j - taps // 2 + 1).clamp(0, hp - 1)
+        for i in range(taps):
+            si = (x0 + i - taps // 2 + 1).clamp(0, wp - 1)
+            sample = flat.index_select(0, (sj * wp + si).reshape(-1)).reshape(h, w, ns)
+            acc += (wy[..., j] * wx[..., i])[..., None] * sample
+    return acc
+
+
+def vote_float(
+    style: torch.Tensor, nnf: torch.Tensor, exact: torch.Tensor, r: int, taps: int = 8
+) -> torch.Tensor:
+    """`vote` with sub-pixel source positions, interpolated over ``taps`` x ``taps`` samples; pixels
+    flagged ``exact`` take their own position only (as `kernels_numba.vote_float`)."""
     h, w = nnf.shape[:2]
     hp, wp, ns = style.shape
     flat = style.reshape(-1, ns)
@@ -175,10 +209,6 @@ def vote_float(style: torch.Tensor, nnf: torch.Tensor, exact: torch.Tensor, r: i
     count = torch.zeros((h, w), dtype=torch.float32, device=style.device)
     ys = torch.arange(h, device=style.device)[:, None]
     xs = torch.arange(w, device=style.device)[None, :]
-
-    def at(yi, xi):
-        return flat.index_select(0, (yi * wp + xi).reshape(-1)).reshape(h, w, ns)
-
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             yy = ys + dy
@@ -190,15 +220,16 @@ def vote_float(style: torch.Tensor, nnf: torch.Tensor, exact: torch.Tensor, r: i
             xc = xx.clamp(0, w - 1).expand(h, w)
             sx = (nnf[yc, xc, 0] - dx + r).clamp(0.0, wp - 1.0)
             sy = (nnf[yc, xc, 1] - dy + r).clamp(0.0, hp - 1.0)
-            x0 = sx.long().clamp(max=wp - 2)
-            y0 = sy.long().clamp(max=hp - 2)
-            fx = (sx - x0)[..., None]
-            fy = (sy - y0)[..., None]
-            a, b = at(y0, x0), at(y0, x0 + 1)
-            c, d = at(y0 + 1, x0), at(y0 + 1, x0 + 1)
-            top = a + fx * (b - a)
-            bot = c + fx * (d - c)
+            x0 = torch.floor(sx).long()
+            y0 = torch.floor(sy).long()
+            # a tracked (``exact``) pixel samples `taps` a side; one that averages its
+            # neighbours' patches is smoothed anyway and samples bilinearly (as
+            # `kernels_numba.vote_float`)
+            acc = _sample(flat, wp, hp, ns, x0, y0, sx - x0, sy - y0, 2)
+            if dx == 0 and dy == 0 and taps != 2:
+                sharp = _sample(flat, wp, hp, ns, x0, y0, sx - x0, sy - y0, taps)
+                acc = torch.where(exact[..., None], sharp, acc)
             m = inside.to(torch.float32)
-            out += (top + fy * (bot - top)) * m[..., None]
+            out += acc * m[..., None]
             count += m
     return out / count[..., None]

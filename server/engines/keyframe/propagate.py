@@ -20,7 +20,7 @@ from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.keyframe import rng
 from stylelock.server.engines.keyframe.backend import Backend
-from stylelock.server.engines.keyframe.disocclusion import PaintPrior
+from stylelock.server.engines.keyframe.disocclusion import PaintPrior, behind_the_edge, uncovered_paint
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
 from stylelock.server.engines.keyframe.guides import (
     GuideWeights,
@@ -206,6 +206,7 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         holes = coreflow.revealed_mask(ahead, back)
+        holes = behind_the_edge(holes, back, coreflow.outline_reach(*holes.shape))
         nearest = coreflow.nearest_source(back)
         positions = coreflow.carry_positions(self.positions, back, nearest)
         carried = coreflow.carry_positions(self.field, back, nearest)
@@ -245,12 +246,19 @@ class Pass:
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
         temporal = coreflow.warp(self.style, back)
         init = np.ascontiguousarray(self.nnf[nearest])
-        # Uncovered background continues its own layer, not the object that uncovered it, and its
-        # first guess of paint is what the artist painted over such plate colours: carried along
-        # the flow, it would take the object's paint (its outline) and leave a trail behind it.
+        # Uncovered background continues its own layer, not the object that uncovered it: carried
+        # along the flow, it would take the object's paint (its outline) and leave a trail behind
+        # it. Its search and its track start where that layer was in the keyframe, and its first
+        # guess of paint is the keyframe's there if the keyframe saw it (see disocclusion.py).
         if holes.any():
-            positions, init, carried = coreflow.fill_from_layer([positions, init, carried], holes, back)
-            temporal[holes] = self.key.prior().predict(frame.rgb[holes])
+            (positions,) = coreflow.fill_from_layer([positions], holes, back)
+            init = init.copy()
+            carried = carried.copy()
+            init[holes] = np.rint(positions[holes]).astype(init.dtype)
+            carried[holes] = positions[holes]
+            temporal[holes] = uncovered_paint(
+                frame.rgb[holes], positions[holes], self.key.plate.rgb, self.key.style, self.key.prior()
+            )
             valid = valid | holes
             hk, wk = self.key.style.shape[:2]
             init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)

@@ -172,7 +172,7 @@ def main(config_path: str) -> None:
     out["refresh"] = sorted(bpy.ops.stylelock.refresh())
     params = ext("engine_params")
     keyframe = params.group(sc, "keyframe")
-    out["keyframe_softness_default"] = keyframe.softness
+    out["keyframe_temporal_weight_default"] = keyframe.temporal_weight  # not a float property's 0
     keyframe.softness = 0.4
     settings.engine_choice = "passthrough"  # the engine menu, built from the server's list
     out["engine_via_menu"] = settings.engine

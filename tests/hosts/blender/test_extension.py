@@ -92,7 +92,7 @@ def test_the_zip_installs_and_runs_its_own_client(blender: Session):
 def test_engine_parameters_come_from_the_schema_and_are_kept_per_engine(blender: Session):
     result = blender.result
     assert result["refresh"] == ["FINISHED"]
-    assert result["keyframe_softness_default"] == pytest.approx(0.7)
+    assert result["keyframe_temporal_weight_default"] == pytest.approx(4.0)
     assert result["engine_via_menu"] == "passthrough"
     assert result["saved_after_switch"]["keyframe"]["softness"] == pytest.approx(0.4)
     assert result["keyframe_softness_after_switch"] == pytest.approx(0.4)
