@@ -69,15 +69,9 @@ def uncovered_paint(
     """The first guess of paint of uncovered pixels: (k, S) for ``rgb`` (k, 3) plate colours at
     keyframe ``positions`` (k, 2) (their layer's, see `fill_from_layer`). The keyframe's own paint
     at those positions where its plate shows the same colour there, else ``prior``'s guess."""
-    import cv2
-
-    px = np.ascontiguousarray(positions[:, 0:1], dtype=np.float32)
-    py = np.ascontiguousarray(positions[:, 1:2], dtype=np.float32)
 
     def sample(image: np.ndarray) -> np.ndarray:
-        out = cv2.remap(np.ascontiguousarray(image, np.float32), px, py, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-        return out.reshape(len(positions), -1)
+        return _bilinear(image, positions)
 
     inside = (
         (positions[:, 0] >= 0)
@@ -90,6 +84,22 @@ def uncovered_paint(
     if seen.any():
         guess[seen] = sample(key_style)[seen]
     return guess
+
+
+def _bilinear(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``image`` (h, w, c) sampled bilinearly at (k, 2) positions (x, y), clamped to the image:
+    (k, c) float32. (OpenCV's remap limits maps to 32767 entries a side.)"""
+    h, w = image.shape[:2]
+    x = np.clip(positions[:, 0], 0.0, w - 1.0)
+    y = np.clip(positions[:, 1], 0.0, h - 1.0)
+    x0 = np.minimum(np.floor(x).astype(np.int64), max(w - 2, 0))
+    y0 = np.minimum(np.floor(y).astype(np.int64), max(h - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx = (x - x0).astype(np.float32)[:, None]
+    fy = (y - y0).astype(np.float32)[:, None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
 #: Nodes per axis of the plate-colour -> paint table.
