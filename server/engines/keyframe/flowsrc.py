@@ -31,6 +31,7 @@ class FlowProvider:
         self.log = log
         self._last_kind: str | None = None
         self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._from_vectors: set[tuple[int, int]] = set()
         self._cache_size = cache
 
     def hold(self, pairs: int, frame_size: tuple[int, int]) -> None:
@@ -54,6 +55,11 @@ class FlowProvider:
             self._cache.popitem(last=False)
         return result
 
+    def exact(self, a: ModelFrame, b: ModelFrame) -> bool:
+        """Whether the flows of the pair a, b are the plate's own vectors (exact layer edges)."""
+        self.pair(a, b)
+        return (a.number, b.number) in self._from_vectors or (b.number, a.number) in self._from_vectors
+
     def _compute(self, a: ModelFrame, b: ModelFrame) -> tuple[np.ndarray, np.ndarray]:
         ab_dir, ba_dir = ("forward", "backward") if b.number > a.number else ("backward", "forward")
         if self.mode != "estimated":
@@ -62,6 +68,7 @@ class FlowProvider:
             if ab is not None and ba is not None:
                 source = coreflow.vectors_source(a.aovs, ab_dir)
                 self._note(source.kind if source else "vectors")
+                self._from_vectors.add((a.number, b.number))
                 return ab, ba
             if self.mode == "vectors":
                 missing, direction = (a.number, ab_dir) if ab is None else (b.number, ba_dir)

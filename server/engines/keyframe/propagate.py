@@ -206,7 +206,10 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         holes = coreflow.revealed_mask(ahead, back)
-        holes = behind_the_edge(holes, back, coreflow.outline_reach(*holes.shape))
+        if self.s.flows.exact(self.plate, frame):
+            # only exact layer edges say where an outline's ink lies; an estimated flow's uncovered
+            # areas are blurred wider than the outline anyway (and growing them measured more flicker)
+            holes = behind_the_edge(holes, back, coreflow.outline_reach(*holes.shape))
         nearest = coreflow.nearest_source(back)
         positions = coreflow.carry_positions(self.positions, back, nearest)
         carried = coreflow.carry_positions(self.field, back, nearest)
