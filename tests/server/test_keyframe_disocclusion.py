@@ -14,7 +14,12 @@ import numpy as np
 from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
-from stylelock.server.engines.keyframe.disocclusion import PaintPrior, fill_from_layer
+from stylelock.server.engines.keyframe.disocclusion import (
+    PaintPrior,
+    behind_the_edge,
+    fill_from_layer,
+    uncovered_paint,
+)
 from stylelock.server.engines.keyframe.guides import edges, luma
 
 H, W = 72, 120
@@ -59,13 +64,13 @@ def make_frames() -> tuple[list[np.ndarray], dict[int, dict[str, np.ndarray]]]:
     return frames, aovs
 
 
-def paint_over(rgb: np.ndarray) -> np.ndarray:
+def paint_over(rgb: np.ndarray, ink: int = INK) -> np.ndarray:
     paint = np.broadcast_to(SKY_PAINT, rgb.shape).copy()
     ys, xs = _box(0)
     paint[ys, xs] = BOX_PAINT
     outline = np.zeros((H, W), bool)
-    outline[Y0 - INK : Y0 + SIDE + INK, X0 - INK : X0 + SIDE + INK] = True
-    outline[Y0 + INK : Y0 + SIDE - INK, X0 + INK : X0 + SIDE - INK] = False
+    outline[Y0 - ink : Y0 + SIDE + ink, X0 - ink : X0 + SIDE + ink] = True
+    outline[Y0 + ink : Y0 + SIDE - ink, X0 + ink : X0 + SIDE - ink] = False
     paint[outline] = 0.02
     return paint
 
@@ -144,3 +149,65 @@ def test_revealed_mask_flags_the_trailing_strip_only() -> None:
     assert uncovered[ys, xs.start - SPEED : xs.start].all()  # the strip the square left
     assert not uncovered[ys, xs.stop : xs.stop + 5].any()  # ahead of it: visible in both frames
     assert not uncovered[ys, xs.start + 1 : xs.stop - 1].any()
+
+
+def test_no_ink_left_along_the_squares_path() -> None:
+    """The outline's ink that lay on the background (half of it) does not stay behind as the square
+    leaves: neither where it was painted nor as lines along the top and bottom of its path. The ink
+    reaches as far from the edge as `outline_reach` expects at this size (2 px at 72 lines: about
+    15 px at 540); a wider band of ink over the background stays there (docs/engines/keyframe.md).
+    Known leftover, left out here and said in the docs: a few pixels at the keyframe outline's
+    corners, diagonally further from the uncovered strip than the reach, keep their ink."""
+    ink = coreflow.outline_reach(H, W)
+    frames, aovs = make_frames()
+    last = restyle(frames, aovs, paint_over(frames[0], ink))[-1]
+    dark = luma(last) < 0.25
+    _, xs = _box(FRAMES - 1)
+    along = slice(X0 + ink, xs.start - 3 * ink)  # the path, clear of both squares' corners
+    top, bottom = dark[Y0 - ink : Y0, along], dark[Y0 + SIDE : Y0 + SIDE + ink, along]
+    assert top.size >= 30 and top.mean() < 0.05 and bottom.mean() < 0.05, "ink lines along the path"
+    side = dark[Y0 + ink : Y0 + SIDE - ink, X0 - ink : X0]  # the keyframe outline's trailing side
+    assert side.mean() < 0.05, "the keyframe's outline left where it was painted"
+    inside = dark[Y0 : Y0 + SIDE, X0 : xs.start - ink - 1]
+    assert inside.mean() < 0.01, "ink in the background the square uncovered"
+
+
+def test_behind_the_edge_grows_the_strip_over_its_own_layer_only() -> None:
+    h, w = 20, 40
+    back = np.zeros((h, w, 2), np.float32)
+    back[:, 20:30] = (-3.0, 0.0)  # an object moving right; the background is still
+    holes = np.zeros((h, w), bool)
+    holes[:, 17:20] = True  # the strip it uncovered, behind its trailing edge
+    grown = behind_the_edge(holes, back, 2)
+    assert grown[:, 15:20].all()  # the background just behind the strip joins (the old outline)
+    assert not grown[:, :15].any() and not grown[:, 20:].any()  # not further, never the object
+
+
+def test_uncovered_paint_is_the_keyframes_own_where_it_saw_the_background() -> None:
+    plate = np.zeros((10, 10, 3), np.float32)
+    plate[...] = (0.3, 0.5, 0.8)
+    plate[:, 6:] = (0.9, 0.4, 0.1)  # an object over the right of the keyframe
+    style = np.zeros((10, 10, 3), np.float32)
+    style[..., 0] = np.arange(10, dtype=np.float32)[None, :] / 10  # paint that says where it came from
+    prior = PaintPrior(plate, style, edges(luma(plate)))
+    sky = np.array([[0.3, 0.5, 0.8], [0.3, 0.5, 0.8]], np.float32)
+    guess = uncovered_paint(sky, np.array([[2.0, 4.0], [8.0, 4.0]], np.float32), plate, style, prior)
+    assert guess.shape == (2, 3)
+    np.testing.assert_allclose(guess[0], style[4, 2])  # seen in the keyframe: its own paint there
+    # hidden by the object in the keyframe: what the artist painted over sky, not the object's paint
+    np.testing.assert_allclose(guess[1], prior.predict(sky[1:])[0])
+    assert not np.allclose(guess[1], style[4, 8])
+
+
+def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
+    from stylelock.server.engines.keyframe.flowsrc import FlowProvider
+
+    frames, aovs = make_frames()
+    log = logging.getLogger("test.keyframe")
+    a = ModelFrame(1001, frames[0], None, dict(aovs[1001]), 1.0)
+    b = ModelFrame(1002, frames[1], None, dict(aovs[1002]), 1.0)
+    assert FlowProvider("auto", "fast", log).exact(a, b)
+    assert FlowProvider("auto", "fast", log).exact(b, a)
+    assert not FlowProvider("estimated", "fast", log).exact(a, b)
+    bare = ModelFrame(1002, frames[1], None, {}, 1.0)
+    assert not FlowProvider("auto", "fast", log).exact(a, bare)
