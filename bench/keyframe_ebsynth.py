@@ -37,8 +37,9 @@ import cv2
 import numpy as np
 from keyframe import machine
 from keyframe_qc import BARS, measure
+from keyframe_qc import MEASURES as KEYFRAME_QC_MEASURES
 from photo_plate import write_photo_plate
-from provenance import SAMPLE_PLATE, SCORING, stamp
+from provenance import stamp
 
 from stylelock.core.colour import ModelSpaceCodec, resolve_config
 from stylelock.core.exr import write_exr
@@ -50,16 +51,7 @@ from stylelock.server.frames import FrameCodec
 
 #: The code these numbers measure (bench/provenance.py): as `bench/keyframe_qc.py`, whose runs this
 #: bench repeats for StyleLock, and this script's EbSynth driver.
-MEASURES = (
-    "server/engines/keyframe",
-    "core/qc",
-    *SCORING,
-    "core/paint.py",
-    *SAMPLE_PLATE,
-    "bench/photo_plate.py",
-    "bench/keyframe_qc.py",
-    "bench/keyframe_ebsynth.py",
-)
+MEASURES = (*KEYFRAME_QC_MEASURES, "bench/keyframe_ebsynth.py")
 #: Rerender-A-Video's EbSynth guide weights: colour, edges, temporal, positional.
 WEIGHTS = {"colour": 6.0, "edges": 0.5, "temporal": 0.5, "positional": 2.0}
 
