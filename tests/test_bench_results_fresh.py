@@ -26,11 +26,24 @@ RESULTS = sorted((ROOT / "bench" / "results").glob("*.json"))
 
 def declared_measures(script: Path) -> list[str]:
     """The script's MEASURES, evaluated from its source with only `bench/provenance.py`'s shared
-    groups in scope (a bench may need extras this suite lacks, so it is not imported)."""
-    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+    groups in scope, and another bench's MEASURES where it imports them (``from keyframe_qc import
+    MEASURES as NAME``), read the same way (a bench may need extras this suite lacks, so it is not
+    imported)."""
+    body = ast.parse(script.read_text(encoding="utf-8")).body
+    scope = dict(vars(provenance))
+    for node in body:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and (script.parent / f"{node.module}.py").exists()
+        ):
+            for alias in node.names:
+                if alias.name == "MEASURES":
+                    scope[alias.asname or alias.name] = declared_measures(script.parent / f"{node.module}.py")
+    for node in body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MEASURES" for t in node.targets):
             expression = compile(ast.Expression(node.value), str(script), "eval")
-            return list(eval(expression, {"__builtins__": {}}, dict(vars(provenance))))
+            return list(eval(expression, {"__builtins__": {}}, scope))
     raise AssertionError(
         f"{script.relative_to(ROOT)} declares no MEASURES: list the files its numbers depend on and "
         "record stamp(...) in its result (bench/provenance.py)"

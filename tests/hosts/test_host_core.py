@@ -38,12 +38,12 @@ def info() -> dict:
 def test_fields_come_from_the_published_schema_and_hide_nothing_but_the_device(info):
     assert engine_names(info)[:2] == ["keyframe", "diffusion-image"]
     fields = param_fields(info, "keyframe")
-    local = [
-        p["name"] for p in next(e for e in server_info()["engines"] if e["name"] == "keyframe")["params"]
-    ]
-    assert [f.name for f in fields] == [n for n in local if n != "device"]
+    local = next(e for e in server_info()["engines"] if e["name"] == "keyframe")["params"]
+    assert [f.name for f in fields] == [p["name"] for p in local if p["name"] != "device"]
+    published = next(p for p in local if p["name"] == "softness")
     softness = next(f for f in fields if f.name == "softness")
-    assert softness.kind == "float" and softness.default == pytest.approx(0.7)
+    assert softness.kind == "float" and softness.default == pytest.approx(published["default"])
+    assert softness.slider_range() == pytest.approx((published["minimum"], published["maximum"]))
     mode = next(f for f in fields if f.name == "mode")
     assert mode.choices == ("ebsynth", "styleblit") and mode.label == "mode"
     assert next(f for f in fields if f.name == "patch_size").label == "patch size"
@@ -70,8 +70,8 @@ def test_job_params_hold_only_what_differs_from_the_defaults(info):
     fields = param_fields(info, "keyframe")
     values = SavedValues().values_for(fields)
     assert job_params(fields, values) == {}
-    values.update(softness="0", patch_size=7.0)
-    assert job_params(fields, values) == {"softness": 0.0, "patch_size": 7}
+    values.update(softness="0.5", patch_size=7.0)  # the default is 0
+    assert job_params(fields, values) == {"softness": 0.5, "patch_size": 7}
     with pytest.raises(SpecError, match="patch_size"):
         job_params(fields, {"patch_size": 99})
 
