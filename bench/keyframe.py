@@ -19,7 +19,8 @@ Lai et al. warp-error ratios (output over plate, short- and long-term, on the pl
 vectors, at full resolution and low-passed at 1 px as `stylelock qc` gates, with the worst run of
 5 pairs; for the estimated-flow run also on DIS flow, as `stylelock qc` measures a plate without
 vectors), the palette drift (CIEDE2000) of the output against the keyframe's palette, and what QC
-measures of the paint: keyframe fidelity, fine-texture ratio, invented structure. The two
+measures of the paint: keyframe fidelity, carried fine-texture ratio (and the whole-frame one),
+invented structure. The two
 keyframes are painted independently (different brush strokes), so that run's long-term ratio
 compares two different paintings. The numbers are measurements, not pass/fail checks. The machine's
 load average is recorded: other processes on a shared CPU slow every number alike.
@@ -113,18 +114,21 @@ def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = Fal
     at 1 px with their worst run of 5 pairs (and, when asked, on DIS flow, as `stylelock qc`
     measures a plate without vectors); the palette drift from the first keyframe; and against the
     painted ``keys`` (frame -> paint) what `stylelock qc` measures of the paint: fidelity at each
-    keyframe, the worst frame's fine-texture ratio against its nearest keyframe, and invented
-    structure (% of the worst frame)."""
+    keyframe, the worst frame's carried fine-texture ratio (QC's gate; the whole-frame ratio against
+    the nearest keyframe beside it), and invented structure (% of the worst frame)."""
     long_k = min(LONG_K, len(frames) - 1)
     stability = TemporalStability(long_k=long_k)
     invented = InventedStructure([(n, frames[n - FIRST].rgb, paint) for n, paint in sorted(keys.items())])
-    per_frame, fidelity, texture, made_up = [], {}, [], []
+    per_frame, fidelity, texture, whole_texture, made_up = [], {}, [], [], []
     for f, o in zip(frames, outs, strict=True):
         per_frame.append(stability.add(f.number, f.rgb, o, aovs=f.aovs))
         motion = stability.latest_motion()
-        made_up.append(invented.add(f.number, f.rgb, o, None if motion is None else motion[:2])[0].fraction)
+        measured = invented.add(f.number, f.rgb, o, None if motion is None else motion[:2])[0]
+        made_up.append(measured.fraction)
+        if measured.texture_ratio is not None:
+            texture.append(measured.texture_ratio)
         nearest = min(keys, key=lambda k: (abs(k - f.number), k))
-        texture.append(texture_ratio(o, keys[nearest]))
+        whole_texture.append(texture_ratio(o, keys[nearest]))
         if f.number in keys:
             fidelity[str(f.number)] = _r(mean_delta_e(o, keys[f.number]))
     summary = stability.summary()
@@ -157,8 +161,10 @@ def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = Fal
         "palette_drift_de2000_mean": _r(float(np.mean(drift))),
         "palette_drift_de2000_max": _r(float(np.max(drift))),
         "keyframe_fidelity_de2000": fidelity,
-        "texture_ratio_worst": _r(min(texture)),
-        "texture_ratio_mean": _r(float(np.mean(texture))),
+        "texture_ratio_worst": _r(min(texture)) if texture else None,
+        "texture_ratio_mean": _r(float(np.mean(texture))) if texture else None,
+        "texture_ratio_whole_frame_worst": _r(min(whole_texture)),
+        "texture_ratio_whole_frame_mean": _r(float(np.mean(whole_texture))),
         "invented_percent_worst": _r(100 * max(measured)) if measured else None,
     }
 

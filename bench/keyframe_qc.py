@@ -22,10 +22,11 @@ the one the engine followed). Plates:
 Records seconds per frame, the warp-error ratios (short, long, anchor; full resolution, low-passed
 at 1 px as QC gates, and the low-passed worst run of 5 pairs; with the share of pixels the long-term
 pairs compared), the palette drift, keyframe fidelity (mean CIEDE2000 of the output's first frame
-against the paint), the fine-texture ratio (worst and mean frame), invented structure (% of the
+against the paint), the carried fine-texture ratio QC gates on (worst and mean frame; the
+whole-frame ratio beside it), invented structure (% of the
 worst frame) and which bars fail (1.25 / 1.5 / 2.0, invented 0.5 %, fidelity 1.0, texture 0.85).
-EbSynth itself is not run here yet (bench/ebsynth_build.sh builds it). Needs scikit-image for the
-photo plate (`pip install -e '.[bench]'`).
+EbSynth itself is run by bench/keyframe_ebsynth.py (bench/ebsynth_build.sh builds it). Needs
+scikit-image for the photo plate (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from stylelock.server.cli.demo import paint_over
 from stylelock.server.pipeline import run_job
 
 #: The design's bars and issue 15's paint bars: invented structure (% of the worst frame), keyframe
-#: fidelity (mean CIEDE2000 against the paint) and the worst frame's fine-texture ratio.
+#: fidelity (mean CIEDE2000 against the paint) and the worst frame's carried fine-texture ratio.
 BARS = QcThresholds(
     max_warp_ratio=1.25,
     max_long_warp_ratio=1.5,
@@ -136,6 +137,8 @@ def measure(folder: Path, write_plate: Callable[[Path], str], frames: str, defau
         "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
         "texture_ratio_worst": _round(data["texture"]["worst"]),
         "texture_ratio_mean": _round(data["texture"]["mean"]),
+        "texture_ratio_whole_frame_worst": _round(data["texture_whole_frame"]["worst"]),
+        "texture_ratio_whole_frame_mean": _round(data["texture_whole_frame"]["mean"]),
         "invented_percent_worst": _round(
             None if data["invented"]["worst"] is None else 100 * data["invented"]["worst"]
         ),

@@ -8,6 +8,8 @@ from stylelock.core.metrics.fidelity import (
     TEXTURE_SIGMA,
     delta_e_map,
     fine_texture_energy,
+    fine_texture_map,
+    has_fine_texture,
     mean_delta_e,
     texture_ratio,
 )
@@ -57,6 +59,8 @@ __all__ = [
     "delta_e_map",
     "extract_palette",
     "fine_texture_energy",
+    "fine_texture_map",
+    "has_fine_texture",
     "lowpass",
     "mean_delta_e",
     "nonfinite_counts",

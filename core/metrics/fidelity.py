@@ -48,8 +48,8 @@ def mean_delta_e(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | No
     return float(de.mean())
 
 
-def fine_texture_energy(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> float:
-    """Mean squared high-pass of L* at ``sigma`` pixels (L* units squared)."""
+def fine_texture_map(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> np.ndarray:
+    """Squared high-pass of L* at ``sigma`` pixels, per pixel: (h, w) float32, L* units squared."""
     import cv2
 
     arr = np.asarray(image, dtype=np.float32)
@@ -57,7 +57,12 @@ def fine_texture_energy(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> floa
         raise SpecError(f"texture image has shape {arr.shape}; expected (h, w, 3)")
     lum = srgb_to_lab(arr[..., :3])[..., 0].astype(np.float32)
     smooth = cv2.GaussianBlur(lum, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    return float(np.mean((lum - smooth).astype(np.float64) ** 2))
+    return np.square(lum - smooth)
+
+
+def fine_texture_energy(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> float:
+    """Mean squared high-pass of L* at ``sigma`` pixels (L* units squared)."""
+    return float(fine_texture_map(image, sigma).astype(np.float64).mean())
 
 
 def texture_ratio(image: np.ndarray, reference: np.ndarray, sigma: float = TEXTURE_SIGMA) -> float:
@@ -66,3 +71,8 @@ def texture_ratio(image: np.ndarray, reference: np.ndarray, sigma: float = TEXTU
     if ref <= 1e-9:
         raise SpecError("the reference has no fine texture to compare with (a flat image)")
     return fine_texture_energy(image, sigma) / ref
+
+
+def has_fine_texture(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> bool:
+    """Whether ``image`` has any fine texture to keep (a flat-colour paint has none)."""
+    return fine_texture_energy(image, sigma) > 1e-9

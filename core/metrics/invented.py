@@ -35,6 +35,15 @@ neighbourhood is invented (a hatched band counts whole; stray pixels do not). Fr
 first keyframe, or after a break in the motion (non-consecutive frames), are not measured (None).
 At a keyframe, the output is compared with its own paint.
 
+The same tracking measures **carried fine texture**: on the surfaces the keyframe saw (step 2's
+pixels), the output's fine-texture energy (`stylelock.core.metrics.fidelity.fine_texture_map`,
+pooled by a Gaussian of ``TEXTURE_POOL_SIGMA``) over the keyframe paint's at the same surface.
+Unlike the whole-frame ratio it is not moved by textured content leaving or entering the frame:
+a copy carried along the motion keeps 1 however much of the frame changes, a 0.7 px blur keeps
+under half (`tests/core/test_metrics_invented.py`). Energy, not the paint itself, is what is
+brought along the motion, so bilinear sampling of the smooth pooled map costs the keyframe
+nothing.
+
 What it does not judge: surfaces no keyframe saw (what was hidden at the keyframe and is
 uncovered later), which could be painted many ways; a translucent layer, whose plate changes as
 it moves; and an outline left exactly where it was painted, whose paint the keyframe did put
@@ -68,6 +77,12 @@ SEARCH_PAINT_TOLERANCE = 10.0
 #: Search effort: rounds of neighbour propagation and shrinking random search, random starts.
 SEARCH_ROUNDS = 4
 RANDOM_STARTS = 4
+#: Gaussian sigma (px) pooling the per-pixel fine-texture energy before it is compared.
+TEXTURE_POOL_SIGMA = 3.0
+#: How far (px) pooling carries an outline's texture energy: kept off motion boundaries by that much more.
+POOL_REACH = int(np.ceil(2 * TEXTURE_POOL_SIGMA))
+#: Fewest carried surfaces (share of the frame) the carried-texture ratio is measured on.
+MIN_CARRIED_SHARE = 0.01
 #: Scale of the log compression of the descriptor's jet (L* units).
 JET_COMPRESSION = 4.0
 
@@ -148,6 +163,9 @@ class FrameInvented:
     which the measure judges (the rest follows the plate's motion from the keyframe)."""
     keyframe: int | None
     """The keyframe the frame was followed back to."""
+    texture_ratio: float | None = None
+    """Carried fine texture: the output's fine-texture energy over the keyframe paint's on the
+    surfaces the keyframe saw; None when not measured (too few such surfaces, or flat paint)."""
 
     def to_dict(self) -> dict:
         return {
@@ -155,6 +173,7 @@ class FrameInvented:
             "fraction": self.fraction,
             "uncovered_fraction": self.uncovered_fraction,
             "keyframe": self.keyframe,
+            "texture_ratio": self.texture_ratio,
         }
 
 
@@ -167,6 +186,8 @@ class _Key:
     """`compare_lab` of the paint."""
     joint: np.ndarray
     """(h, w, 18): `descriptor` of plate / SEARCH_PLATE_TOLERANCE, then of paint / SEARCH_PAINT_TOLERANCE."""
+    texture: np.ndarray
+    """`pooled_texture` of the paint."""
 
 
 class InventedStructure:
@@ -189,7 +210,9 @@ class InventedStructure:
                 raise SpecError(f"keyframe {number}: plate and paint sizes differ")
             shape = plate.shape[:2]
             joint = _joint(descriptor(plate), descriptor(paint))
-            self.keys[int(number)] = _Key(int(number), compare_lab(plate), compare_lab(paint), joint)
+            self.keys[int(number)] = _Key(
+                int(number), compare_lab(plate), compare_lab(paint), joint, pooled_texture(paint)
+            )
         self.shape: tuple[int, int] = shape
         self._ref: _Key | None = None
         self._positions: np.ndarray | None = None
@@ -225,7 +248,8 @@ class InventedStructure:
             self._uncovered = np.zeros((h, w), bool)
             self._key_edges = None
             invented = _delta(out_lab, key.paint) > PAINT_TOLERANCE
-            return self._record(number, invented, ~here, key.number)
+            texture = _texture_ratio(pooled_texture(output), key.texture, here)
+            return self._record(number, invented, ~here, key.number, texture)
         if self._ref is None or motion is None or self._positions is None:
             self._ref = None  # a break in the motion: nothing to follow back until the next keyframe
             return self._record(number, None, None, None)
@@ -234,7 +258,11 @@ class InventedStructure:
         revealed = revealed_mask(fore, back)
         boundary = motion_boundary(back)
         if self._key_edges is None:  # the step after the keyframe: its own boundaries, on its grid
-            self._key_edges = dilate(motion_boundary(fore) | revealed_mask(back, fore), EDGE_REACH)
+            edges = motion_boundary(fore) | revealed_mask(back, fore)
+            # (the pooled texture of an outline's ink spreads further than the ink)
+            self._key_edges = np.stack(
+                [dilate(edges, EDGE_REACH), dilate(edges, EDGE_REACH + POOL_REACH)], -1
+            )
         positions = carry_positions(self._positions, back)
         if revealed.any():
             (positions,) = fill_from_layer([positions], revealed, back)
@@ -249,13 +277,12 @@ class InventedStructure:
         )
         key_plate = warp(key.plate, offset)
         key_paint = warp(key.paint, offset)
-        at_key_edge = warp(self._key_edges.astype(np.float32), offset) > 0.0
-        seen = (
-            inside
-            & (_delta(compare_lab(plate), key_plate) <= PLATE_TOLERANCE)
-            & ~at_key_edge
-            & ~dilate(boundary | revealed, EDGE_REACH)
-        )
+        near_key_edge = warp(self._key_edges.astype(np.float32), offset) > 0.0
+        here_edges = boundary | revealed
+        same_surface = inside & (_delta(compare_lab(plate), key_plate) <= PLATE_TOLERANCE)
+        seen = same_surface & ~near_key_edge[..., 0] & ~dilate(here_edges, EDGE_REACH)
+        textured = same_surface & ~near_key_edge[..., 1] & ~dilate(here_edges, EDGE_REACH + POOL_REACH)
+        texture = _texture_ratio(pooled_texture(output), warp(key.texture, offset), textured)
         invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
         if invented.any() and len(self.keys) > 1:
             invented &= ~self._explained(plate, output, invented, exclude=key.number, number=number)
@@ -263,17 +290,22 @@ class InventedStructure:
         unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
         if unseen.any():
             invented |= unseen & ~self._explained(plate, output, unseen, exclude=None, number=number)
-        return self._record(number, invented, self._uncovered, key.number)
+        return self._record(number, invented, self._uncovered, key.number, texture)
 
     def _record(
-        self, number: int, invented: np.ndarray | None, uncovered: np.ndarray | None, key: int | None
+        self,
+        number: int,
+        invented: np.ndarray | None,
+        uncovered: np.ndarray | None,
+        key: int | None,
+        texture: float | None = None,
     ) -> tuple[FrameInvented, np.ndarray | None]:
         if invented is None or uncovered is None:
             result = FrameInvented(int(number), None, None, None)
             self.frames.append(result)
             return result, None
         shown = visible(invented)
-        result = FrameInvented(int(number), float(shown.mean()), float(uncovered.mean()), key)
+        result = FrameInvented(int(number), float(shown.mean()), float(uncovered.mean()), key, texture)
         self.frames.append(result)
         return result, shown
 
@@ -330,6 +362,32 @@ class InventedStructure:
         explained = np.zeros((h, w), bool)
         explained[ys, xs] = best <= 1.0
         return explained
+
+
+def pooled_texture(image: np.ndarray) -> np.ndarray:
+    """`fine_texture_map` of ``image`` pooled by a Gaussian of `TEXTURE_POOL_SIGMA` px: smooth
+    enough to be carried along motion by bilinear sampling without losing energy."""
+    import cv2
+
+    from stylelock.core.metrics.fidelity import fine_texture_map
+
+    return cv2.GaussianBlur(
+        fine_texture_map(image), (0, 0), TEXTURE_POOL_SIGMA, borderType=cv2.BORDER_REPLICATE
+    )
+
+
+def _texture_ratio(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float | None:
+    """Pooled texture energy of ``output`` over ``reference`` inside ``mask``; None when the mask is
+    under `MIN_CARRIED_SHARE` of the frame or the reference has no texture there."""
+    margin = int(np.ceil(3 * TEXTURE_POOL_SIGMA))  # the frame's edge cuts the filters' support
+    mask = mask.copy()
+    mask[:margin], mask[-margin:], mask[:, :margin], mask[:, -margin:] = False, False, False, False
+    if mask.mean() < MIN_CARRIED_SHARE:
+        return None
+    ref = float(reference[mask].astype(np.float64).sum())
+    if ref <= 1e-9 * mask.sum():
+        return None
+    return float(output[mask].astype(np.float64).sum()) / ref
 
 
 def _joint(plate_desc: np.ndarray, paint_desc: np.ndarray) -> np.ndarray:

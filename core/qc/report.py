@@ -292,8 +292,12 @@ def _paint_sections(
     out.append("</table>")
     out.append(
         svg_line_chart(
-            {"texture": [(f["frame"], f.get("texture_ratio")) for f in frames]},
-            title="Fine texture: 1 px high-pass energy of each frame over its nearest keyframe's paint",
+            {
+                "carried (gated)": [(f["frame"], f.get("texture_ratio")) for f in frames],
+                "whole frame": [(f["frame"], f.get("texture_ratio_whole_frame")) for f in frames],
+            },
+            title="Fine texture: 1 px high-pass energy of each frame over its keyframe's paint, on the "
+            "surfaces the keyframe saw (carried) and over the whole frame",
             y_label="ratio",
             threshold=thr.get("min_texture_ratio"),
         )

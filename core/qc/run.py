@@ -42,6 +42,7 @@ from stylelock.core.metrics import (
     TemporalStability,
     TermSummary,
     extract_palette,
+    has_fine_texture,
     mean_delta_e,
     nonfinite_counts,
     palette_drift,
@@ -289,21 +290,35 @@ def run_qc(
         opaque = o.alpha > 0.5 if masked and o.alpha is not None and np.any(o.alpha > 0.5) else None
         out_palette = extract_palette(o.model, seed=0, init=ref_palette, mask=opaque)
         drift = palette_drift(ref_palette, out_palette)
-        frame_invented = texture = fidelity = None
+        frame_invented = texture = whole_texture = fidelity = None
         if invented is not None:
             motion = stability.latest_motion()
             frame_invented, shown = invented.add(
                 number, p.model, o.model, None if motion is None else (motion[0], motion[1])
             )
+            texture = frame_invented.texture_ratio
             nearest = min(keyframes, key=lambda k: (abs(k.frame - number), k.frame))
-            texture = texture_ratio(o.model, nearest.paint)
+            if has_fine_texture(nearest.paint):
+                whole_texture = texture_ratio(o.model, nearest.paint)
             own = next((k for k in keyframes if k.frame == number), None)
             if own is not None:
                 fidelity = mean_delta_e(o.model, own.paint)
             if shown is not None and (worst_invented is None or frame_invented.fraction > worst_invented[0]):
                 worst_invented = (frame_invented.fraction, number, p.model, o.model, shown)
         per_frame.append(
-            QcFrame(number, temporal, drift, p.nan, p.inf, o.nan, o.inf, frame_invented, texture, fidelity)
+            QcFrame(
+                number,
+                temporal,
+                drift,
+                p.nan,
+                p.inf,
+                o.nan,
+                o.inf,
+                frame_invented,
+                texture,
+                whole_texture,
+                fidelity,
+            )
         )
         if i in thumb_at:
             thumbs.append((f"frame {number}", _thumbnail(p.model), _thumbnail(o.model)))
@@ -483,7 +498,7 @@ def _checks(
             None,
         ),
         limit(
-            "fine-texture ratio (worst frame, against the nearest keyframe)",
+            "carried fine-texture ratio (worst frame, against its keyframe's paint)",
             min(texture) if texture else math.nan,
             t.min_texture_ratio,
             None,

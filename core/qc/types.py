@@ -37,7 +37,8 @@ class QcThresholds:
     max_keyframe_delta_e: float | None = None
     """Mean CIEDE2000 of the output at a painted keyframe against the paint, worst keyframe (bar: 1.0)."""
     min_texture_ratio: float | None = None
-    """Fine-texture energy of each output frame over its nearest keyframe's paint, worst frame (bar: 0.85)."""
+    """Carried fine texture: each output frame's fine-texture energy over its keyframe paint's, on the
+    surfaces that keyframe saw (`stylelock.core.metrics.invented`), worst frame (bar: 0.85)."""
     max_invented: float | None = None
     """Invented structure, per cent of the frame, worst frame (`stylelock.core.metrics.invented`)."""
 
@@ -74,7 +75,10 @@ class QcFrame:
     output_inf: int
     invented: FrameInvented | None = None
     texture_ratio: float | None = None
-    """Fine-texture energy over the nearest painted keyframe's; None without one."""
+    """Carried fine texture (`FrameInvented.texture_ratio`): what the gate judges; None when not measured."""
+    texture_ratio_whole_frame: float | None = None
+    """Whole-frame fine-texture energy over the nearest painted keyframe's (reported beside the
+    carried ratio; moved by textured content leaving or entering the frame); None without one."""
     keyframe_delta_e: float | None = None
     """At a painted keyframe: mean CIEDE2000 of the output against the paint."""
 
@@ -140,6 +144,9 @@ class QcReport:
                 str(f.frame): f.keyframe_delta_e for f in self.per_frame if f.keyframe_delta_e is not None
             },
             "texture": _extreme([(f.frame, f.texture_ratio) for f in self.per_frame], lowest=True),
+            "texture_whole_frame": _extreme(
+                [(f.frame, f.texture_ratio_whole_frame) for f in self.per_frame], lowest=True
+            ),
             "invented": _extreme(
                 [(f.frame, f.invented.fraction if f.invented else None) for f in self.per_frame], lowest=False
             ),
@@ -160,6 +167,7 @@ class QcReport:
                     "palette_drift": f.palette_drift,
                     "invented": f.invented.to_dict() if f.invented else None,
                     "texture_ratio": f.texture_ratio,
+                    "texture_ratio_whole_frame": f.texture_ratio_whole_frame,
                     "keyframe_delta_e": f.keyframe_delta_e,
                     "nan": {"plate": f.plate_nan, "output": f.output_nan},
                     "inf": {"plate": f.plate_inf, "output": f.output_inf},

@@ -61,7 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--min-texture-ratio",
         type=_positive,
         metavar="R",
-        help="fail when a frame keeps less than R of its nearest keyframe's fine texture (1 px detail)",
+        help="fail when a frame keeps less than R of its keyframe paint's fine texture (1 px detail, on "
+        "the surfaces the keyframe saw)",
     )
     parser.add_argument(
         "--max-invented",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from moving_object import Scene
 
 from stylelock.core.errors import SpecError
-from stylelock.core.metrics import InventedStructure
+from stylelock.core.metrics import InventedStructure, has_fine_texture, texture_ratio
 
 
 def measure(scene: Scene, outputs: list[np.ndarray], keys: tuple[int, ...] = (0,), paints=None) -> list:
@@ -98,3 +99,43 @@ def test_the_measure_is_deterministic_and_checks_sizes() -> None:
         m.add(1, scene.plate(1)[:-1], scene.paint(1)[:-1], None)
     with pytest.raises(SpecError):
         InventedStructure([])
+
+
+# -- carried fine texture ------------------------------------------------------------------------
+def carried_texture(results: list) -> list[float]:
+    return [r.texture_ratio for r in results[1:]]
+
+
+def test_carried_texture_keeps_one_for_a_copy_and_falls_for_a_blur() -> None:
+    """A painting moved by whole pixels keeps all its texture; a sub-pixel Lanczos move most of
+    it; a 0.7 px blur of the same under half: known answers before QC gates on the figure."""
+    whole = Scene(speed=6.0, pan=1.0, frames=10, width=200)
+    copied = carried_texture(measure(whole, whole.carried()))
+    assert all(abs(r - 1.0) < 0.05 for r in copied), copied
+    scene = Scene(speed=6.0, frames=10, width=200)  # pans 0.4 px a frame: resampled every frame
+    resampled = carried_texture(measure(scene, scene.carried()))
+    assert min(resampled) > 0.85, resampled
+    soft = [cv2.GaussianBlur(f, (0, 0), 0.7) for f in scene.carried()]
+    blurred = carried_texture(measure(scene, soft))
+    assert max(blurred) < 0.6, blurred
+
+
+def test_carried_texture_is_not_moved_by_texture_leaving_the_frame() -> None:
+    """The disc (ink outline, brush texture) leaves the frame: the whole-frame ratio of a perfect
+    carry falls with it, the carried ratio stays where the copy is."""
+    scene = Scene(speed=14.0, pan=1.0, frames=12, width=200)
+    carried = scene.carried()
+    results = measure(scene, carried)
+    key = scene.paint(0)
+    whole = [texture_ratio(f, key) for f in carried[1:]]
+    assert min(whole) < 0.85  # the whole-frame figure would fail a perfect carry
+    assert all(abs(r - 1.0) < 0.05 for r in carried_texture(results)), carried_texture(results)
+
+
+def test_flat_paint_has_no_carried_texture_figure() -> None:
+    scene = Scene(frames=3)
+    flat = np.full((scene.height, scene.width, 3), 0.5, np.float32)
+    m = InventedStructure([(0, scene.plate(0), flat)])
+    assert m.add(0, scene.plate(0), flat, None)[0].texture_ratio is None
+    assert m.add(1, scene.plate(1), flat, scene.flows(1))[0].texture_ratio is None
+    assert not has_fine_texture(flat) and has_fine_texture(scene.paint(0))

@@ -85,6 +85,7 @@ def test_the_carried_painting_meets_the_paint_bars(shot: dict[str, str], tmp_pat
     assert data["keyframes"] == [FIRST]
     assert data["fidelity"][str(FIRST)] < 1.0
     assert data["texture"]["worst"] >= 0.85
+    assert data["texture_whole_frame"]["worst"] is not None  # reported beside the gated figure
     assert data["invented"]["worst"] < 0.005
     assert all(f["invented"]["fraction"] is not None for f in data["per_frame"])
     page = (tmp_path / "qc.html").read_text()
@@ -107,12 +108,13 @@ def test_a_softened_output_fails_fidelity_and_texture(shot: dict[str, str], tmp_
     failed = {c["name"] for c in data["checks"] if not c["passed"]}
     assert failed == {
         "keyframe fidelity (mean CIEDE2000 against the paint, worst keyframe)",
-        "fine-texture ratio (worst frame, against the nearest keyframe)",
+        "carried fine-texture ratio (worst frame, against its keyframe's paint)",
     }
     assert data["fidelity"][str(FIRST)] > 1.0 and data["texture"]["worst"] < 0.85
     printed = capsys.readouterr().out
     assert (
-        "fine-texture ratio (worst frame, against the nearest keyframe): " in printed and ">= 0.85" in printed
+        "carried fine-texture ratio (worst frame, against its keyframe's paint): " in printed
+        and ">= 0.85" in printed
     )
 
 
@@ -134,3 +136,22 @@ def test_several_keyframes_are_all_compared(shot: dict[str, str], tmp_path: Path
     assert data["keyframes"] == [FIRST, FIRST + 11]
     assert set(data["fidelity"]) == {str(FIRST), str(FIRST + 11)} and data["fidelity"][str(FIRST + 11)] < 0.5
     assert data["per_frame"][-1]["invented"]["keyframe"] == FIRST + 11
+
+
+def test_a_flat_colour_paint_is_measured_without_a_texture_figure(
+    shot: dict[str, str], tmp_path: Path
+) -> None:
+    """A paint with no fine texture has none to keep: QC still measures fidelity and invented
+    structure instead of stopping, and a texture gate asked for fails as unmeasured."""
+    flat = tmp_path / "flat.exr"
+    _write(flat, np.full((112, 200, 3), 0.4, np.float32))
+    style = f"{FIRST}={flat}"
+    args = ["qc", shot["plate"], shot["carried"], "--style", style, "--report", str(tmp_path / "r")]
+    assert main([*args, "--max-keyframe-delta-e", "100"]) == 0
+    data = json.loads((tmp_path / "r" / "qc.json").read_text())
+    assert data["texture"]["worst"] is None and data["texture_whole_frame"]["worst"] is None
+    assert data["fidelity"][str(FIRST)] > 1.0
+    assert main([*args, "--min-texture-ratio", "0.85"]) == 10
+    data = json.loads((tmp_path / "r" / "qc.json").read_text())
+    check = next(c for c in data["checks"] if c["name"].startswith("carried fine-texture"))
+    assert check["value"] is None and not check["passed"]
