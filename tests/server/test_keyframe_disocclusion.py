@@ -183,6 +183,21 @@ def test_behind_the_edge_grows_the_strip_over_its_own_layer_only() -> None:
     assert not grown[:, :15].any() and not grown[:, 20:].any()  # not further, never the object
 
 
+def test_behind_the_edge_does_not_grow_from_pixels_entering_the_frame() -> None:
+    """A camera pan brings new pixels in across the frame's edge every frame: no object uncovered
+    them, so nothing around them is re-painted."""
+    h, w = 20, 40
+    back = np.zeros((h, w, 2), np.float32)
+    back[...] = (2.0, 0.0)  # the camera pans right: the last 2 columns were outside the frame before
+    holes = np.zeros((h, w), bool)
+    holes[:, 38:] = True
+    assert (behind_the_edge(holes, back, 3) == holes).all()
+    back[:, 10:20] = (5.0, 0.0)  # and an object that uncovered a strip: that one still grows
+    holes[:, 7:10] = True
+    grown = behind_the_edge(holes, back, 3)
+    assert grown[:, 4:10].all() and (grown[:, 30:] == holes[:, 30:]).all()
+
+
 def test_uncovered_paint_is_the_keyframes_own_where_it_saw_the_background() -> None:
     plate = np.zeros((10, 10, 3), np.float32)
     plate[...] = (0.3, 0.5, 0.8)

@@ -280,3 +280,24 @@ def test_an_outright_selection_uses_the_winners_gradients_bit_for_bit() -> None:
         blended = blend.histogram_blend(fwd, bwd, wb)
         expected = blend._poisson(blended[..., 0], fx, fy, blend.LAMBDA)
         np.testing.assert_array_equal(out[..., 0], np.clip(expected, 0.0, 1.0))
+
+
+def test_a_pass_votes_paint_within_its_range_where_the_sharp_kernel_overshoots() -> None:
+    """Lanczos rings at a crisp edge: the raw sub-pixel vote leaves [0, 1], the pass's paint (its
+    output and the next frame's temporal guide) does not."""
+    from stylelock.server.engines.base import ModelFrame
+    from stylelock.server.engines.keyframe.propagate import Keyframe, Pass, Settings
+
+    h, w = 16, 24
+    style = np.zeros((h, w, 3), np.float32)
+    style[:, w // 2 :] = 1.0  # a crisp edge: black ink against white paper
+    backend = NumbaBackend()
+    settings = Settings(backend, None, Schedule(), GuideWeights(), "styleblit", 0, 0.0)
+    key = Keyframe(0, style, ModelFrame(0, style.copy()))
+    field = coords(h, w) + np.float32([0.3, 0.0])
+    exact = np.ones((h, w), bool)
+    raw = backend.numpy(backend.vote_float(key.padded_style(backend, 1), field, exact, 1))
+    assert raw.min() < -0.01 and raw.max() > 1.01  # the case can fail
+    voted = Pass(settings, key, +1).vote(field, exact)
+    assert voted.min() >= 0.0 and voted.max() <= 1.0
+    np.testing.assert_array_equal(voted, np.clip(raw, 0.0, 1.0))

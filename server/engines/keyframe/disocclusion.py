@@ -8,9 +8,10 @@ copies that, the next frame keeps it as valid background, and a trail of the obj
 accumulates behind it (the wake). Three rules keep it out:
 
 - An outline is painted across an object's edge, so part of its ink lies on background pixels,
-  which the flow says stay put when the object leaves. Background within the outline's reach
-  (`outline_reach`) of an uncovered strip is re-painted along with the strip (`behind_the_edge`),
-  instead of keeping the ink as a line along the object's path.
+  which the flow says stay put when the object leaves. With exact motion vectors (an estimated
+  flow's uncovered areas are blurred wider than the outline anyway), background within the
+  outline's reach (`outline_reach`) of an uncovered strip is re-painted along with the strip
+  (`behind_the_edge`), instead of keeping the ink as a line along the object's path.
 - Uncovered pixels continue the layer they belong to: each takes the state of a neighbouring
   visible pixel that moves the way it does (its own flow is the background's), offset by the
   distance between them, as PatchMatch's propagation would; that is where this background was in
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stylelock.core.flow import dilate_mask, fill_from_layer
+from stylelock.core.flow import dilate_mask, fill_from_layer, inside_mask
 
 __all__ = ["PaintPrior", "behind_the_edge", "fill_from_layer", "uncovered_paint"]
 
@@ -42,18 +43,20 @@ def behind_the_edge(holes: np.ndarray, back: np.ndarray, reach: int) -> np.ndarr
     A pixel joins when it lies within ``reach`` of an uncovered pixel and moves as that pixel's
     nearest uncovered pixel does (``back``: this frame's flow to the previous frame): it is the
     background just behind the strip, where the outline of the object that uncovered it was
-    painted. The object itself (it moves differently) never joins."""
+    painted. The object itself (it moves differently) never joins, nor does anything grow from
+    pixels entering across the frame's edge (a camera move): no object uncovered them."""
     import cv2
 
-    if reach <= 0 or not holes.any():
+    uncovered = holes & inside_mask(back)
+    if reach <= 0 or not uncovered.any():
         return holes
-    near = dilate_mask(holes, reach) & ~holes
+    near = dilate_mask(uncovered, reach) & ~holes
     if not near.any():
         return holes
     _, labels = cv2.distanceTransformWithLabels(
-        (~holes).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        (~uncovered).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
-    hy, hx = np.nonzero(holes)
+    hy, hx = np.nonzero(uncovered)
     flow_of_label = np.zeros((int(labels.max()) + 1, 2), np.float32)
     flow_of_label[labels[hy, hx]] = back[hy, hx]
     ny, nx = np.nonzero(near)
@@ -69,20 +72,16 @@ def uncovered_paint(
     """The first guess of paint of uncovered pixels: (k, S) for ``rgb`` (k, 3) plate colours at
     keyframe ``positions`` (k, 2) (their layer's, see `fill_from_layer`). The keyframe's own paint
     at those positions where its plate shows the same colour there, else ``prior``'s guess."""
-
-    def sample(image: np.ndarray) -> np.ndarray:
-        return _bilinear(image, positions)
-
     inside = (
         (positions[:, 0] >= 0)
         & (positions[:, 0] <= key_plate.shape[1] - 1)
         & (positions[:, 1] >= 0)
         & (positions[:, 1] <= key_plate.shape[0] - 1)
     )
-    seen = inside & (np.abs(sample(key_plate[..., :3]) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT)
+    seen = inside & (np.abs(_bilinear(key_plate[..., :3], positions) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT)
     guess = prior.predict(rgb)
     if seen.any():
-        guess[seen] = sample(key_style)[seen]
+        guess[seen] = _bilinear(key_style, positions)[seen]
     return guess
 
 

@@ -194,11 +194,15 @@ class Pass:
     def vote(self, field: np.ndarray, exact: np.ndarray) -> np.ndarray:
         """The style a stored (sub-pixel) correspondence field stands for."""
         b = self.s.backend
+        r = 1 if self.s.mode == "styleblit" else self.s.sched.patch // 2
         if self.s.mode == "styleblit":
             style = self.key.padded_style(b, 1)
-            return b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), 1))
-        src = self.key.source(self.s)[0]
-        return b.numpy(b.vote_float(src.style, b.asarray(field), b.asarray(exact), self.s.sched.patch // 2))
+        else:
+            style = self.key.source(self.s)[0].style
+        voted = b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), r))
+        # the sharp kernel overshoots a little at crisp edges: paint stays paint (and the next
+        # frame's temporal guide with it)
+        return np.clip(voted, 0.0, 1.0)
 
     def step(self, frame: ModelFrame) -> PassFrame | None:
         """Carry the pass onto `frame` (the next frame in its direction); None if cancelled."""
@@ -255,8 +259,6 @@ class Pass:
         # guess of paint is the keyframe's there if the keyframe saw it (see disocclusion.py).
         if holes.any():
             (positions,) = coreflow.fill_from_layer([positions], holes, back)
-            init = init.copy()
-            carried = carried.copy()
             init[holes] = np.rint(positions[holes]).astype(init.dtype)
             carried[holes] = positions[holes]
             temporal[holes] = uncovered_paint(
