@@ -119,7 +119,7 @@ def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = Fal
     long_k = min(LONG_K, len(frames) - 1)
     stability = TemporalStability(long_k=long_k)
     invented = InventedStructure([(n, frames[n - FIRST].rgb, paint) for n, paint in sorted(keys.items())])
-    per_frame, fidelity, texture, whole_texture, made_up = [], {}, [], [], []
+    per_frame, fidelity, texture, carried_paint, whole_texture, made_up = [], {}, [], [], [], []
     for f, o in zip(frames, outs, strict=True):
         per_frame.append(stability.add(f.number, f.rgb, o, aovs=f.aovs))
         motion = stability.latest_motion()
@@ -127,6 +127,7 @@ def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = Fal
         made_up.append(measured.fraction)
         if measured.texture_ratio is not None:
             texture.append(measured.texture_ratio)
+            carried_paint.append(measured.carried_paint_texture_ratio)
         nearest = min(keys, key=lambda k: (abs(k - f.number), k))
         whole_texture.append(texture_ratio(o, keys[nearest]))
         if f.number in keys:
@@ -163,6 +164,7 @@ def quality(frames, outs, keys: dict[int, np.ndarray], estimated_too: bool = Fal
         "keyframe_fidelity_de2000": fidelity,
         "texture_ratio_worst": _r(min(texture)) if texture else None,
         "texture_ratio_mean": _r(float(np.mean(texture))) if texture else None,
+        "texture_ratio_carried_paint_worst": _r(min(carried_paint)) if carried_paint else None,
         "texture_ratio_whole_frame_worst": _r(min(whole_texture)),
         "texture_ratio_whole_frame_mean": _r(float(np.mean(whole_texture))),
         "invented_percent_worst": _r(100 * max(measured)) if measured else None,

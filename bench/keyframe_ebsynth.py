@@ -142,6 +142,7 @@ def measure_ebsynth(binary: str, folder: Path, write_plate: Callable[[Path], str
             "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
             "texture_ratio_worst": _round(data["texture"]["worst"]),
             "texture_ratio_mean": _round(data["texture"]["mean"]),
+            "texture_ratio_carried_paint_worst": _round(data["texture_carried_paint"]["worst"]),
             "texture_ratio_whole_frame_worst": _round(data["texture_whole_frame"]["worst"]),
             "texture_ratio_whole_frame_mean": _round(data["texture_whole_frame"]["mean"]),
             "invented_percent_worst": _round(None if invented is None else 100 * invented),

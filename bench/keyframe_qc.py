@@ -137,6 +137,7 @@ def measure(folder: Path, write_plate: Callable[[Path], str], frames: str, defau
         "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
         "texture_ratio_worst": _round(data["texture"]["worst"]),
         "texture_ratio_mean": _round(data["texture"]["mean"]),
+        "texture_ratio_carried_paint_worst": _round(data["texture_carried_paint"]["worst"]),
         "texture_ratio_whole_frame_worst": _round(data["texture_whole_frame"]["worst"]),
         "texture_ratio_whole_frame_mean": _round(data["texture_whole_frame"]["mean"]),
         "invented_percent_worst": _round(

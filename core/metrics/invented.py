@@ -40,9 +40,13 @@ pixels), the output's fine-texture energy (`stylelock.core.metrics.fidelity.fine
 pooled by a Gaussian of ``TEXTURE_POOL_SIGMA``) over the keyframe paint's at the same surface.
 Unlike the whole-frame ratio it is not moved by textured content leaving or entering the frame:
 a copy carried along the motion keeps 1 however much of the frame changes, a 0.7 px blur keeps
-under half (`tests/core/test_metrics_invented.py`). Energy, not the paint itself, is what is
-brought along the motion, so bilinear sampling of the smooth pooled map costs the keyframe
-nothing.
+under half (`tests/core/test_invented.py`). Energy, not the paint itself, is what is brought
+along the motion, so bilinear sampling of the smooth pooled map costs the keyframe nothing. Beside
+it, the same ratio of the **carried paint**: the keyframe's paint itself brought to the frame along
+those positions with one Lanczos resampling, no synthesis. It says what the motion alone leaves of
+the texture: where the plate magnifies a surface (a push-in) its brushwork is spread over more
+pixels and keeps less detail per pixel, and a move by a fraction of a pixel costs the finest
+detail a little, however the paint is carried.
 
 What it does not judge: surfaces no keyframe saw (what was hidden at the keyframe and is
 uncovered later), which could be painted many ways; a translucent layer, whose plate changes as
@@ -166,6 +170,9 @@ class FrameInvented:
     texture_ratio: float | None = None
     """Carried fine texture: the output's fine-texture energy over the keyframe paint's on the
     surfaces the keyframe saw; None when not measured (too few such surfaces, or flat paint)."""
+    carried_paint_texture_ratio: float | None = None
+    """The same ratio for the keyframe's paint carried here with one Lanczos resampling (the
+    reference: what the plate's motion alone leaves of the texture)."""
 
     def to_dict(self) -> dict:
         return {
@@ -174,6 +181,7 @@ class FrameInvented:
             "uncovered_fraction": self.uncovered_fraction,
             "keyframe": self.keyframe,
             "texture_ratio": self.texture_ratio,
+            "carried_paint_texture_ratio": self.carried_paint_texture_ratio,
         }
 
 
@@ -188,6 +196,8 @@ class _Key:
     """(h, w, 18): `descriptor` of plate / SEARCH_PLATE_TOLERANCE, then of paint / SEARCH_PAINT_TOLERANCE."""
     texture: np.ndarray
     """`pooled_texture` of the paint."""
+    rgb: np.ndarray
+    """The paint itself (model space, RGB)."""
 
 
 class InventedStructure:
@@ -211,7 +221,12 @@ class InventedStructure:
             shape = plate.shape[:2]
             joint = _joint(descriptor(plate), descriptor(paint))
             self.keys[int(number)] = _Key(
-                int(number), compare_lab(plate), compare_lab(paint), joint, pooled_texture(paint)
+                int(number),
+                compare_lab(plate),
+                compare_lab(paint),
+                joint,
+                pooled_texture(paint),
+                np.ascontiguousarray(paint[..., :3]),
             )
         self.shape: tuple[int, int] = shape
         self._ref: _Key | None = None
@@ -249,7 +264,8 @@ class InventedStructure:
             self._key_edges = None
             invented = _delta(out_lab, key.paint) > PAINT_TOLERANCE
             texture = _texture_ratio(pooled_texture(output), key.texture, here)
-            return self._record(number, invented, ~here, key.number, texture)
+            reference = _texture_ratio(key.texture, key.texture, here)
+            return self._record(number, invented, ~here, key.number, texture, reference)
         if self._ref is None or motion is None or self._positions is None:
             self._ref = None  # a break in the motion: nothing to follow back until the next keyframe
             return self._record(number, None, None, None)
@@ -282,7 +298,9 @@ class InventedStructure:
         same_surface = inside & (_delta(compare_lab(plate), key_plate) <= PLATE_TOLERANCE)
         seen = same_surface & ~near_key_edge[..., 0] & ~dilate(here_edges, EDGE_REACH)
         textured = same_surface & ~near_key_edge[..., 1] & ~dilate(here_edges, EDGE_REACH + POOL_REACH)
-        texture = _texture_ratio(pooled_texture(output), warp(key.texture, offset), textured)
+        key_texture = warp(key.texture, offset)
+        texture = _texture_ratio(pooled_texture(output), key_texture, textured)
+        reference = _texture_ratio(pooled_texture(_resample(key.rgb, positions)), key_texture, textured)
         invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
         if invented.any() and len(self.keys) > 1:
             invented &= ~self._explained(plate, output, invented, exclude=key.number, number=number)
@@ -290,7 +308,7 @@ class InventedStructure:
         unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
         if unseen.any():
             invented |= unseen & ~self._explained(plate, output, unseen, exclude=None, number=number)
-        return self._record(number, invented, self._uncovered, key.number, texture)
+        return self._record(number, invented, self._uncovered, key.number, texture, reference)
 
     def _record(
         self,
@@ -299,13 +317,16 @@ class InventedStructure:
         uncovered: np.ndarray | None,
         key: int | None,
         texture: float | None = None,
+        reference: float | None = None,
     ) -> tuple[FrameInvented, np.ndarray | None]:
         if invented is None or uncovered is None:
             result = FrameInvented(int(number), None, None, None)
             self.frames.append(result)
             return result, None
         shown = visible(invented)
-        result = FrameInvented(int(number), float(shown.mean()), float(uncovered.mean()), key, texture)
+        result = FrameInvented(
+            int(number), float(shown.mean()), float(uncovered.mean()), key, texture, reference
+        )
         self.frames.append(result)
         return result, shown
 
@@ -374,6 +395,20 @@ def pooled_texture(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(
         fine_texture_map(image), (0, 0), TEXTURE_POOL_SIGMA, borderType=cv2.BORDER_REPLICATE
     )
+
+
+def _resample(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``image`` sampled at (h, w, 2) positions (x, y) with a Lanczos kernel, clipped to [0, 1]."""
+    import cv2
+
+    out = cv2.remap(
+        image,
+        np.ascontiguousarray(positions[..., 0]),
+        np.ascontiguousarray(positions[..., 1]),
+        cv2.INTER_LANCZOS4,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return np.clip(out, 0.0, 1.0)
 
 
 def _texture_ratio(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float | None:

@@ -294,6 +294,9 @@ def _paint_sections(
         svg_line_chart(
             {
                 "carried (gated)": [(f["frame"], f.get("texture_ratio")) for f in frames],
+                "the paint carried by the motion alone": [
+                    (f["frame"], (f.get("invented") or {}).get("carried_paint_texture_ratio")) for f in frames
+                ],
                 "whole frame": [(f["frame"], f.get("texture_ratio_whole_frame")) for f in frames],
             },
             title="Fine texture: 1 px high-pass energy of each frame over its keyframe's paint, on the "

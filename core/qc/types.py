@@ -144,6 +144,13 @@ class QcReport:
                 str(f.frame): f.keyframe_delta_e for f in self.per_frame if f.keyframe_delta_e is not None
             },
             "texture": _extreme([(f.frame, f.texture_ratio) for f in self.per_frame], lowest=True),
+            "texture_carried_paint": _extreme(
+                [
+                    (f.frame, f.invented.carried_paint_texture_ratio if f.invented else None)
+                    for f in self.per_frame
+                ],
+                lowest=True,
+            ),
             "texture_whole_frame": _extreme(
                 [(f.frame, f.texture_ratio_whole_frame) for f in self.per_frame], lowest=True
             ),

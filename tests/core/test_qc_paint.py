@@ -86,6 +86,7 @@ def test_the_carried_painting_meets_the_paint_bars(shot: dict[str, str], tmp_pat
     assert data["fidelity"][str(FIRST)] < 1.0
     assert data["texture"]["worst"] >= 0.85
     assert data["texture_whole_frame"]["worst"] is not None  # reported beside the gated figure
+    assert abs(data["texture_carried_paint"]["worst"] - data["texture"]["worst"]) < 0.05  # an ideal carry
     assert data["invented"]["worst"] < 0.005
     assert all(f["invented"]["fraction"] is not None for f in data["per_frame"])
     page = (tmp_path / "qc.html").read_text()
