@@ -126,6 +126,12 @@ def test_subpixel_kernels_agree_and_interpolate(backends) -> None:
     np.testing.assert_allclose(
         nb.vote_float(style, whole.astype(np.float32), none, r), nb.vote(style, whole, r), atol=1e-6
     )
+    # without neighbours to average (r = 0) a pixel that is not exact is still sampled bilinearly,
+    # on both backends alike
+    flat = nb.pad(_smooth_noise(h, w, 3, 15), 0)
+    v0 = nb.vote_float(flat, field, exact, 0)
+    np.testing.assert_allclose(v0, tb.numpy(tb.vote_float(T(flat), T(field), T(exact), 0)), atol=1e-5)
+    np.testing.assert_allclose(v0[exact], _lanczos4(flat, field[..., 0], field[..., 1])[exact], atol=1e-5)
 
 
 def test_synthesis_agrees_across_backends_and_recovers_a_shift(backends) -> None:

@@ -245,7 +245,7 @@ def vote_float(style, nnf, exact, r, taps, out):
             rr = 0 if exact[y, x] else r
             # a pixel that averages its neighbours' patches is smoothed by the average anyway:
             # bilinear samples do there (and cost 16 times less)
-            nt = taps if rr == 0 else 2
+            nt = taps if exact[y, x] else 2
             lo = nt // 2
             for dy in range(-rr, rr + 1):
                 yy = y + dy
