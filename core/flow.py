@@ -358,7 +358,9 @@ LAYER_TOLERANCES = (0.5, 1.5)
 MAX_STEPS = 64
 
 
-def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndarray) -> list[np.ndarray]:
+def fill_from_layer(
+    fields: list[np.ndarray], holes: np.ndarray, motion: np.ndarray, *, smooth: bool = False
+) -> list[np.ndarray]:
     """Fill ``holes`` of position fields from visible neighbours of the same layer.
 
     ``fields`` are (h, w, 2) arrays of source positions (x, y) per pixel (keyframe coordinates,
@@ -366,13 +368,20 @@ def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndar
     A hole takes its neighbour's position plus the offset between the two pixels, growing inward
     from the visible side one pixel per step; the order of fills is fixed, so the result is
     deterministic. Holes no neighbour of the same layer reaches keep their values. Returns new
-    arrays (the inputs are not changed)."""
+    arrays (the inputs are not changed).
+
+    ``smooth=True`` says the fields vary smoothly over a layer (keyframe coordinates do; a
+    correspondence field made of patch copies does not): the offset is then mapped through the
+    field's local gradient on the visible side (`layer_gradient`), carried inward with the fill,
+    so a layer that rotated or zoomed since the keyframe is continued as it moved, not as if it had
+    only slid (at 100 px from the visible edge, a 10 % push-in is otherwise 10 px off)."""
     h, w = holes.shape
     out = [np.array(f, copy=True) for f in fields]
     done = ~holes
     ys, xs = np.nonzero(holes)
     if ys.size == 0:
         return out
+    grads = [layer_gradient(f, done, motion) if smooth else None for f in out]
     for tolerance in LAYER_TOLERANCES:
         for _ in range(MAX_STEPS):
             if ys.size == 0:
@@ -395,12 +404,61 @@ def fill_from_layer(fields: list[np.ndarray], holes: np.ndarray, motion: np.ndar
                 break
             fy, fx = ys[filled], xs[filled]
             sy, sx = pick_y[filled], pick_x[filled]
-            offset = np.stack([fx - sx, fy - sy], axis=-1).astype(np.float32)
-            for arr in out:
-                arr[fy, fx] = arr[sy, sx] + offset.astype(arr.dtype)
+            step_x = (fx - sx).astype(np.float32)[:, None]
+            step_y = (fy - sy).astype(np.float32)[:, None]
+            for arr, grad in zip(out, grads, strict=True):
+                if grad is None:
+                    arr[fy, fx] = arr[sy, sx] + np.concatenate([step_x, step_y], axis=1).astype(arr.dtype)
+                else:
+                    gx, gy = grad
+                    arr[fy, fx] = arr[sy, sx] + (gx[sy, sx] * step_x + gy[sy, sx] * step_y).astype(arr.dtype)
+                    gx[fy, fx], gy[fy, fx] = gx[sy, sx], gy[sy, sx]
             done[fy, fx] = True
             ys, xs = ys[~filled], xs[~filled]
     return out
+
+
+#: Half-side (px) of the window a field's gradient is averaged over (`layer_gradient`).
+GRADIENT_REACH = 3
+#: Largest gradient entry kept: a layer seen at a quarter of its keyframe size or four times it.
+GRADIENT_LIMIT = 4.0
+
+
+def layer_gradient(field: np.ndarray, known: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The local gradient of a smooth (h, w, 2) field along x and along y: two (h, w, 2) arrays.
+
+    Differences are taken between ``known`` neighbours of the same layer (flows within the
+    strictest `LAYER_TOLERANCES`) and averaged over a window of ``2 * GRADIENT_REACH + 1`` pixels,
+    so one torn pixel does not steer a whole fill; where no such pair is near, the gradient is the
+    identity's ((1, 0) along x, (0, 1) along y)."""
+    import cv2
+
+    f = np.asarray(field, np.float32)
+    mo = np.asarray(motion, np.float32)
+    tol = LAYER_TOLERANCES[0]
+    size = (2 * GRADIENT_REACH + 1, 2 * GRADIENT_REACH + 1)
+    result = []
+    for axis, unit in ((1, (1.0, 0.0)), (0, (0.0, 1.0))):
+        a = [slice(None), slice(None)]
+        b = [slice(None), slice(None)]
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        a, b = tuple(a), tuple(b)
+        pair = known[a] & known[b] & (np.abs(mo[a] - mo[b]).max(axis=-1) <= tol)
+        diff = np.where(pair[..., None], f[a] - f[b], 0.0).astype(np.float32)
+        total = np.zeros(f.shape, np.float32)
+        count = np.zeros(f.shape[:2], np.float32)
+        total[b] += diff  # each difference counts for both of its pixels
+        total[a] += diff
+        count[b] += pair
+        count[a] += pair
+        total = cv2.boxFilter(total, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        count = cv2.boxFilter(count, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        grad = np.empty(f.shape, np.float32)
+        grad[...] = unit
+        seen = count > 0.5
+        grad[seen] = total[seen] / count[seen][:, None]
+        result.append(np.clip(grad, -GRADIENT_LIMIT, GRADIENT_LIMIT))
+    return result[0], result[1]
 
 
 #: A flow that differs by more than this (pixels) between neighbouring pixels is the edge between

@@ -281,7 +281,7 @@ class InventedStructure:
             )
         positions = carry_positions(self._positions, back)
         if revealed.any():
-            (positions,) = fill_from_layer([positions], revealed, back)
+            (positions,) = fill_from_layer([positions], revealed, back, smooth=True)
         self._positions = positions
         self._uncovered = (warp(self._uncovered.astype(np.float32), back) > 0.5) | revealed
         offset = positions - _grid(h, w)

@@ -11,6 +11,7 @@ from stylelock.core.flow import (
     LUMA,
     FlowSource,
     estimate_flow,
+    fill_from_layer,
     flow_from_vectors,
     flow_input,
     inside_mask,
@@ -217,3 +218,48 @@ def test_flow_from_blender_vector_pass() -> None:
     assert FlowSource.estimated("medium").kind == "estimated:dis-medium"
     with pytest.raises(SpecError, match="direction 'sideways'"):
         flow_from_vectors(aovs, "sideways")
+
+
+@pytest.mark.parametrize("angle, scale", [(0.0, 1.0), (12.0, 1.0), (0.0, 0.8), (-8.0, 1.25)])
+def test_a_smooth_fill_continues_a_layer_that_turned_or_zoomed(angle: float, scale: float) -> None:
+    """Keyframe coordinates of a layer that rotated and zoomed since the keyframe are an affine
+    map of the frame's; a hole 40 px deep in it (what a passing object uncovered) is continued
+    from its visible edge as that map, within a fraction of a pixel, where the plain fill (the
+    neighbour's position plus the offset) is pixels off as soon as the layer turned or zoomed."""
+    h, w = 60, 90
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = np.deg2rad(angle)
+    a = np.float32([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) / np.float32(scale)
+    truth = np.stack([a[0, 0] * xs + a[0, 1] * ys + 30.0, a[1, 0] * xs + a[1, 1] * ys + 5.0], -1)
+    motion = np.zeros((h, w, 2), np.float32)  # one layer: the hole moves as its surroundings do
+    holes = np.zeros((h, w), bool)
+    holes[10:50, 25:65] = True
+    field = truth.copy()
+    field[holes] = -1000.0  # what a plain warp hands the hole
+    (smooth,) = fill_from_layer([field], holes, motion, smooth=True)
+    (plain,) = fill_from_layer([field], holes, motion)
+    smooth_err = np.abs(smooth - truth).max(axis=-1)[holes]
+    plain_err = np.abs(plain - truth).max(axis=-1)[holes]
+    assert smooth_err.max() < 0.05, smooth_err.max()
+    np.testing.assert_array_equal(smooth[~holes], field[~holes])
+    if angle or scale != 1.0:
+        assert plain_err.max() > 2.0  # the case can fail
+    else:
+        np.testing.assert_allclose(smooth, plain, atol=1e-4)
+
+
+def test_a_smooth_fill_does_not_take_its_gradient_across_a_layer_edge() -> None:
+    """The gradient is taken between neighbours of the hole's own layer: an object beside it,
+    whose keyframe coordinates jump, does not bend the fill."""
+    h, w = 30, 60
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    truth = np.stack([0.9 * xs + 10.0, 0.9 * ys], -1)  # the background, zoomed in a little
+    motion = np.zeros((h, w, 2), np.float32)
+    motion[:, 40:] = (5.0, 0.0)  # an object on the right moves
+    field = truth.copy()
+    field[:, 40:] = np.stack([3.0 * xs[:, 40:] - 400.0, -2.0 * ys[:, 40:] + 90.0], -1)
+    holes = np.zeros((h, w), bool)
+    holes[:, 30:40] = True  # uncovered background between them
+    field[holes] = 0.0
+    (smooth,) = fill_from_layer([field], holes, motion, smooth=True)
+    assert np.abs(smooth - truth).max(axis=-1)[holes].max() < 0.05

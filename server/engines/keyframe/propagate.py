@@ -258,7 +258,7 @@ class Pass:
         # it. Its search and its track start where that layer was in the keyframe, and its first
         # guess of paint is the keyframe's there if the keyframe saw it (see disocclusion.py).
         if holes.any():
-            (positions,) = coreflow.fill_from_layer([positions], holes, back)
+            (positions,) = coreflow.fill_from_layer([positions], holes, back, smooth=True)
             init[holes] = np.rint(positions[holes]).astype(init.dtype)
             carried[holes] = positions[holes]
             temporal[holes] = uncovered_paint(
