@@ -165,7 +165,8 @@ PARAMS = ParamSchema(
             0.0,
             "Gaussian softening in pixels of every output frame, keyframes included (0, the default, "
             "returns the paint exactly on its keyframe). Tracked paint is resampled from the keyframe "
-            "with a Lanczos kernel, which keeps its fine texture; softening trades that texture for "
+            "with a Lanczos kernel, its detail band given back the contrast the kernel takes between "
+            "pixels, which keeps its fine texture; softening trades that texture for "
             "less full-resolution shimmer of crisp lines moving by fractions of a pixel (on "
             "estimated flow, say), which the low-passed warp error QC gates on hardly sees.",
             minimum=0.0,

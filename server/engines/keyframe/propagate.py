@@ -18,7 +18,7 @@ import numpy as np
 
 from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
-from stylelock.server.engines.keyframe import rng
+from stylelock.server.engines.keyframe import detail, rng
 from stylelock.server.engines.keyframe.backend import Backend
 from stylelock.server.engines.keyframe.disocclusion import PaintPrior, behind_the_edge, uncovered_paint
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
@@ -100,6 +100,18 @@ class Keyframe:
     def style_scale(self, weights: GuideWeights) -> float:
         """The factor of the paint's channels in matching: the style and temporal terms share them."""
         return channel_scale(weights.style + weights.temporal, self.style.shape[2])
+
+    def voted_layers(self, settings: Settings) -> tuple[Any, np.ndarray]:
+        """The paint and its detail band side by side, padded for voting, and the band's gain
+        table by fractional position (see `detail`); built once."""
+        if "voted_layers" not in self._cache:
+            b = settings.backend
+            r = settings.sched.patch // 2
+            band = b.pad(b.asarray(detail.detail_band(self.style)), r)
+            h, w = self.style.shape[:2]
+            table = detail.gain_table(b, band, r, h, w)
+            self._cache["voted_layers"] = (b.concat([self.source(settings)[0].style, band]), table)
+        return self._cache["voted_layers"]
 
     def source(self, settings: Settings) -> list[SourceLevel]:
         """The keyframe's pyramid on the backend, built once and shared by both directions."""
@@ -197,9 +209,14 @@ class Pass:
         r = 1 if self.s.mode == "styleblit" else self.s.sched.patch // 2
         if self.s.mode == "styleblit":
             style = self.key.padded_style(b, 1)
+            voted = b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), r))
         else:
-            style = self.key.source(self.s)[0].style
-        voted = b.numpy(b.vote_float(style, b.asarray(field), b.asarray(exact), r))
+            layers, table = self.key.voted_layers(self.s)
+            both = b.numpy(b.vote_float(layers, b.asarray(field), b.asarray(exact), r))
+            n = self.key.style.shape[2]
+            # a tracked pixel's detail band gets back the contrast the kernel took at its fraction
+            extra = np.where(exact, detail.gain_at(table, field) - 1.0, 0.0).astype(np.float32)
+            voted = both[..., :n] + extra[..., None] * both[..., n:]
         # the sharp kernel overshoots a little at crisp edges: paint stays paint (and the next
         # frame's temporal guide with it)
         return np.clip(voted, 0.0, 1.0)
