@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     with ctrl_c_cancels(cancel):
         summary = run_job(spec, observer=ProgressBar(), cancel=cancel)
     print(f"    {len(summary.outputs)} frames in {summary.seconds:.1f}s -> {spec.output.pattern}")
-    print("4/4 measuring flicker, palette drift and invented structure, writing the contact sheet")
+    print("4/4 measuring flicker, palette drift, fidelity, fine texture and invented structure; contact sheet")
     report = _qc(spec, folder / "qc")
     sheet = _contact_sheet(spec, painted, folder / "contact_sheet.png")
     print()
@@ -90,7 +90,12 @@ def _qc(spec: JobSpec, folder: Path) -> str:
         style=spec.styles[0],
         report_dir=folder,
         thresholds=QcThresholds(
-            max_warp_ratio=1.25, max_long_warp_ratio=1.5, max_delta_e=2.0, max_invented=INVENTED_BAR
+            max_warp_ratio=1.25,
+            max_long_warp_ratio=1.5,
+            max_delta_e=2.0,
+            max_keyframe_delta_e=1.0,
+            min_texture_ratio=0.85,
+            max_invented=INVENTED_BAR,
         ),
     )
     checks = ", ".join(

@@ -2,7 +2,8 @@
 
 The bars (DESIGN: warp-error ratio short-term <= 1.25 and long-term <= 1.5, low-passed at 1 px, over
 the shot and over its worst run of 5 pairs; palette drift <= 2.0 CIEDE2000; invented structure <= 0.5 %
-of any frame) are `stylelock qc`'s thresholds, applied here exactly as a farm gate would apply them to
+of any frame; the paint's fine texture carried at >= 85 %; the keyframe within 1.0 CIEDE2000 of its
+paint) are `stylelock qc`'s thresholds, applied here exactly as a farm gate would apply them to
 `stylelock restyle`'s output. The defaults are judged on the demo's own plate, 24 frames at 960x540
 (about a minute on a CI CPU), where they meet every bar: no wake behind the moving leaf (issue 15).
 At 240x135 (a few seconds) the bars refuse EbSynth's own weights and `stylelock demo` runs end to
@@ -34,6 +35,10 @@ BARS = (
     "2.0",
     "--max-invented",
     "0.5",
+    "--min-texture-ratio",
+    "0.85",
+    "--max-keyframe-delta-e",
+    "1.0",
 )
 CHECKS = {
     "short-term warp-error ratio (k=1, low-passed)": 1.25,
@@ -42,6 +47,8 @@ CHECKS = {
     "long-term warp-error ratio (k=10, worst run of 5 pairs, low-passed)": 1.5,
     "mean palette drift (CIEDE2000)": 2.0,
     "invented structure (worst frame, % of the frame)": 0.5,
+    "carried fine-texture ratio (worst frame, against its keyframe's paint)": 0.85,
+    "keyframe fidelity (mean CIEDE2000 against the paint, worst keyframe)": 1.0,
     "NaN/Inf values in the output RGB": 0.0,
 }
 WAKE = "invented structure (worst frame, % of the frame)"
