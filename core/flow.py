@@ -335,6 +335,20 @@ def nearest_source(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ys, xs
 
 
+def _offset_from_nearest(flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(h, w, 2) where ``flow`` points, less the pixel `nearest_source` took (within half a pixel).
+
+    A field torn at a pixel (a layer's edge, or a seam between two copied patches) is continued
+    from the nearest pixel by translation: that pixel's position plus this offset. Without it
+    every carry would round the motion to whole pixels there, and a patch copied into unseen
+    background would walk off its surface by up to half a pixel a frame."""
+    h, w = flow.shape[:2]
+    ys, xs = nearest
+    dx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0] - xs
+    dy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1] - ys
+    return np.clip(np.stack([dx, dy], axis=-1), -0.5, 0.5).astype(np.float32)
+
+
 def carry_positions(
     positions: np.ndarray, flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray:
@@ -345,7 +359,7 @@ def carry_positions(
     if nearest is None:
         nearest = nearest_source(flow)
     smooth = warp(positions, flow)
-    near = positions[nearest]
+    near = positions[nearest] + _offset_from_nearest(flow, nearest)
     torn = np.abs(smooth - near).max(axis=-1) > 0.75
     return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
 

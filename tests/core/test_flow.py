@@ -263,3 +263,19 @@ def test_a_smooth_fill_does_not_take_its_gradient_across_a_layer_edge() -> None:
     field[holes] = 0.0
     (smooth,) = fill_from_layer([field], holes, motion, smooth=True)
     assert np.abs(smooth - truth).max(axis=-1)[holes].max() < 0.05
+
+
+def test_carried_positions_keep_the_sub_pixel_motion_where_the_field_is_torn() -> None:
+    """Two copied patches meet at a seam (their positions differ by tens of pixels); moved by a
+    quarter pixel, every pixel continues its patch by that quarter pixel, at the seam too."""
+    from stylelock.core.flow import carry_positions
+
+    h, w = 8, 16
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    field = np.stack([xs, ys], axis=-1)
+    field[:, 8:] += np.float32([40.0, 3.0])  # the right half is copied from elsewhere
+    back = np.zeros((h, w, 2), np.float32)
+    back[..., 0] = -0.25  # each pixel came from a quarter pixel to its left
+    carried = carry_positions(field, back)
+    inner = (slice(None), slice(2, w - 2))
+    np.testing.assert_allclose(carried[inner], (field - np.float32([0.25, 0.0]))[inner], atol=1e-4)
