@@ -19,6 +19,7 @@ import numpy as np
 from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.keyframe import detail, rng
+from stylelock.server.engines.keyframe.atlas import SurfaceAtlas
 from stylelock.server.engines.keyframe.backend import Backend
 from stylelock.server.engines.keyframe.disocclusion import PaintPrior, behind_the_edge, uncovered_paint
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
@@ -202,6 +203,7 @@ class Pass:
         self.field = coords(h, w)
         self.style = self.key.style
         self.positions = coords(h, w)
+        self.atlas = SurfaceAtlas(h, w)
 
     def vote(self, field: np.ndarray, exact: np.ndarray) -> np.ndarray:
         """The style a stored (sub-pixel) correspondence field stands for."""
@@ -234,12 +236,15 @@ class Pass:
         nearest = coreflow.nearest_source(back)
         positions = coreflow.carry_positions(self.positions, back, nearest)
         carried = coreflow.carry_positions(self.field, back, nearest)
+        # synthesized paint reads its correspondence at its surface point (see atlas.py)
+        carried = self.atlas.read(positions, carried, nearest, holes)
         if self.s.mode == "styleblit":
             match = self._styleblit(frame, positions, carried, holes, back)
         else:
             match = self._synthesize(frame, positions, carried, holes, back, nearest)
             if match is None:
                 return None
+        self.atlas.write(match.positions, match.field)
         style = self.vote(match.field, match.exact)
         self.number = frame.number
         self.plate = frame
