@@ -335,6 +335,25 @@ def nearest_source(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ys, xs
 
 
+def _bilinear(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """`warp` of a position field (edges replicated) in full float precision.
+
+    OpenCV's bilinear remap quantizes its weights to 1/32 px: a position field carried frame after
+    frame at 0.3 px a frame would drift by 0.0125 px a frame, 0.3 px over 24 frames."""
+    h, w = flow.shape[:2]
+    if h < 2 or w < 2:
+        return warp(field, flow)
+    x = np.clip(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0], 0, w - 1)
+    y = np.clip(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1], 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2)
+    fx = (x - x0)[..., None]
+    fy = (y - y0)[..., None]
+    top = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
+    bottom = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
 def _offset_from_nearest(flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(h, w, 2) where ``flow`` points, less the pixel `nearest_source` took (within half a pixel).
 
@@ -358,7 +377,7 @@ def carry_positions(
     layers would name a point on neither."""
     if nearest is None:
         nearest = nearest_source(flow)
-    smooth = warp(positions, flow)
+    smooth = _bilinear(positions, flow)
     near = positions[nearest] + _offset_from_nearest(flow, nearest)
     torn = np.abs(smooth - near).max(axis=-1) > 0.75
     return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     with ctrl_c_cancels(cancel):
         summary = run_job(spec, observer=ProgressBar(), cancel=cancel)
     print(f"    {len(summary.outputs)} frames in {summary.seconds:.1f}s -> {spec.output.pattern}")
-    print("4/4 measuring flicker, palette drift, fidelity, fine texture and invented structure; contact sheet")
+    print("4/4 measuring flicker, palette, fidelity, fine texture, invented structure; contact sheet")
     report = _qc(spec, folder / "qc")
     sheet = _contact_sheet(spec, painted, folder / "contact_sheet.png")
     print()

@@ -279,3 +279,22 @@ def test_carried_positions_keep_the_sub_pixel_motion_where_the_field_is_torn() -
     carried = carry_positions(field, back)
     inner = (slice(None), slice(2, w - 2))
     np.testing.assert_allclose(carried[inner], (field - np.float32([0.25, 0.0]))[inner], atol=1e-4)
+
+
+def test_positions_carried_for_many_frames_do_not_drift() -> None:
+    """24 carries at 0.3 px a frame land 7.2 px on, to float precision (a bilinear remap whose
+    weights are quantized to 1/32 px would be 0.3 px off by then)."""
+    from stylelock.core.flow import carry_positions, warp
+
+    h, w = 12, 48
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    start = np.stack([xs, ys], axis=-1)
+    back = np.zeros((h, w, 2), np.float32)
+    back[..., 0] = -0.3
+    carried, warped = start, start
+    for _ in range(24):
+        carried = carry_positions(carried, back)
+        warped = warp(warped, back)
+    inner = (slice(None), slice(16, w - 2))  # clear of what enters from the left edge
+    np.testing.assert_allclose(carried[inner], (start - np.float32([7.2, 0.0]))[inner], atol=1e-3)
+    assert np.abs(warped - carried)[inner].max() > 0.1  # the drift this avoids
