@@ -264,7 +264,9 @@ class InventedStructure:
             self._key_edges = None
             invented = _delta(out_lab, key.paint) > PAINT_TOLERANCE
             texture = _texture_ratio(pooled_texture(output), key.texture, here)
-            reference = _texture_ratio(key.texture, key.texture, here)
+            # at its keyframe the paint carried by the motion alone is the paint itself: 1 (None
+            # exactly where the ratio is: a flat paint)
+            reference = None if texture is None else 1.0
             return self._record(number, invented, ~here, key.number, texture, reference)
         if self._ref is None or motion is None or self._positions is None:
             self._ref = None  # a break in the motion: nothing to follow back until the next keyframe

@@ -42,11 +42,10 @@ from stylelock.core.metrics import (
     TemporalStability,
     TermSummary,
     extract_palette,
-    has_fine_texture,
+    fine_texture_energy,
     mean_delta_e,
     nonfinite_counts,
     palette_drift,
-    texture_ratio,
 )
 from stylelock.core.qc.types import QC_THRESHOLD_EXCEEDED, QcCheck, QcFrame, QcReport, QcThresholds
 from stylelock.core.sequence import FramePattern, format_frames, parse_frames, resolve_plate
@@ -163,6 +162,8 @@ class _Keyframe:
     plate: np.ndarray
     paint: np.ndarray
     """Both at the analysis size, model space."""
+    paint_texture: float
+    """`fine_texture_energy` of the paint (0 for flat paint), the whole-frame texture's reference."""
 
 
 def run_qc(
@@ -254,7 +255,7 @@ def run_qc(
             )
         tw, th = key_plate.model.shape[1], key_plate.model.shape[0]
         paint = np.clip(_resize(np.asarray(paint_rgb, np.float32), tw, th), 0.0, 1.0)
-        keyframes.append(_Keyframe(s.frame, s.path, key_plate.model, paint))
+        keyframes.append(_Keyframe(s.frame, s.path, key_plate.model, paint, fine_texture_energy(paint)))
     invented = InventedStructure([(k.frame, k.plate, k.paint) for k in keyframes]) if keyframes else None
 
     stability = TemporalStability(long_k=long_k, anchor=anchor, preset=flow_preset, run_pairs=run_pairs)
@@ -298,8 +299,8 @@ def run_qc(
             )
             texture = frame_invented.texture_ratio
             nearest = min(keyframes, key=lambda k: (abs(k.frame - number), k.frame))
-            if has_fine_texture(nearest.paint):
-                whole_texture = texture_ratio(o.model, nearest.paint)
+            if nearest.paint_texture > 1e-9:  # as `has_fine_texture`, computed once per keyframe
+                whole_texture = fine_texture_energy(o.model) / nearest.paint_texture
             own = next((k for k in keyframes if k.frame == number), None)
             if own is not None:
                 fidelity = mean_delta_e(o.model, own.paint)

@@ -14,8 +14,10 @@ accumulates behind it (the wake). Three rules keep it out:
   (`behind_the_edge`), instead of keeping the ink as a line along the object's path.
 - Uncovered pixels continue the layer they belong to: each takes the state of a neighbouring
   visible pixel that moves the way it does (its own flow is the background's), offset by the
-  distance between them, as PatchMatch's propagation would; that is where this background was in
-  the keyframe, and the synthesis starts there (`fill_from_layer`).
+  distance between them mapped through the layer's local gradient of keyframe coordinates (a layer
+  that turned or zoomed since the keyframe continues as it moved), as PatchMatch's propagation
+  would; that is where this background was in the keyframe, and the synthesis starts there
+  (`fill_from_layer` with ``smooth=True``).
 - Their first guess of paint (`uncovered_paint`): where the keyframe showed this background (the
   keyframe's plate at that position has this pixel's plate colour; the object passed over it
   after the keyframe), the artist's own paint there; where the keyframe did not show it (the
