@@ -339,19 +339,31 @@ def _bilinear(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """`warp` of a position field (edges replicated) in full float precision.
 
     OpenCV's bilinear remap quantizes its weights to 1/32 px: a position field carried frame after
-    frame at 0.3 px a frame would drift by 0.0125 px a frame, 0.3 px over 24 frames."""
+    frame at 0.3 px a frame would drift by 0.0125 px a frame, 0.3 px over 24 frames. Its
+    nearest-neighbour remap is exact, so it fetches the four neighbours and the weights are
+    applied here."""
+    import cv2
+
     h, w = flow.shape[:2]
     if h < 2 or w < 2:
         return warp(field, flow)
     x = np.clip(np.arange(w, dtype=np.float32)[None, :] + flow[..., 0], 0, w - 1)
     y = np.clip(np.arange(h, dtype=np.float32)[:, None] + flow[..., 1], 0, h - 1)
-    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2)
-    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2)
+    x0 = np.minimum(np.floor(x), np.float32(w - 2))
+    y0 = np.minimum(np.floor(y), np.float32(h - 2))
     fx = (x - x0)[..., None]
     fy = (y - y0)[..., None]
-    top = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
-    bottom = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    src = np.ascontiguousarray(field, dtype=np.float32)
+
+    def at(dx: int, dy: int) -> np.ndarray:
+        out = cv2.remap(src, x0 + np.float32(dx), y0 + np.float32(dy), cv2.INTER_NEAREST)
+        return out.reshape(src.shape)
+
+    top = at(0, 0)
+    top += (at(1, 0) - top) * fx
+    bottom = at(0, 1)
+    bottom += (at(1, 1) - bottom) * fx
+    return (top + (bottom - top) * fy).astype(np.float32)
 
 
 def _offset_from_nearest(flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -363,9 +375,10 @@ def _offset_from_nearest(flow: np.ndarray, nearest: tuple[np.ndarray, np.ndarray
     background would walk off its surface by up to half a pixel a frame."""
     h, w = flow.shape[:2]
     ys, xs = nearest
-    dx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0] - xs
-    dy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1] - ys
-    return np.clip(np.stack([dx, dy], axis=-1), -0.5, 0.5).astype(np.float32)
+    out = np.empty((h, w, 2), np.float32)
+    out[..., 0] = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0] - xs
+    out[..., 1] = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1] - ys
+    return np.clip(out, -0.5, 0.5, out=out)
 
 
 def carry_positions(
@@ -378,9 +391,11 @@ def carry_positions(
     if nearest is None:
         nearest = nearest_source(flow)
     smooth = _bilinear(positions, flow)
-    near = positions[nearest] + _offset_from_nearest(flow, nearest)
+    near = positions[nearest]
+    near += _offset_from_nearest(flow, nearest)
     torn = np.abs(smooth - near).max(axis=-1) > 0.75
-    return np.ascontiguousarray(np.where(torn[..., None], near, smooth), dtype=np.float32)
+    smooth[torn] = near[torn]
+    return np.ascontiguousarray(smooth, dtype=np.float32)
 
 
 #: Neighbours a fill step looks at: the 4-neighbourhood first, so straight continuations win ties.

@@ -61,7 +61,7 @@ def test_gain_is_one_at_whole_pixels_and_largest_halfway(paint) -> None:
     assert table.max() <= detail.MAX_GAIN
     # the gain is looked up continuously, wrapping at whole pixels
     field = np.float32([[[3.0, 7.0], [3.5, 7.5], [4.999, 7.0], [5.0, 7.0]]])
-    g = detail.gain_at(table, field)[0]
+    g = detail.gain_at(detail.lookup_table(table), field)[0]
     assert g[0] == pytest.approx(1.0) and g[3] == pytest.approx(1.0)
     assert g[1] == pytest.approx(table[half, half]) and abs(g[2] - 1.0) < 0.01
 

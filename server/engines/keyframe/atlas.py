@@ -37,38 +37,43 @@ class SurfaceAtlas:
         self.used: np.ndarray | None = None
         """(h, w) bool per pixel of the last frame: paint copied from elsewhere (carried on)."""
 
-    def _cells(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cx = np.rint(positions[..., 0])
-        cy = np.rint(positions[..., 1])
-        inside = (cx >= 0) & (cx <= self.w - 1) & (cy >= 0) & (cy <= self.h - 1)
-        return cx.astype(np.int64).clip(0, self.w - 1), cy.astype(np.int64).clip(0, self.h - 1), inside
+    def _cells(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) flat atlas cell of each of ``points`` (n, 2) keyframe positions, and whether the
+        point lies on the keyframe at all."""
+        cell = np.rint(points)
+        inside = (cell >= 0).all(axis=1) & (cell[:, 0] <= self.w - 1) & (cell[:, 1] <= self.h - 1)
+        cx = cell[:, 0].clip(0, self.w - 1).astype(np.int64)
+        cy = cell[:, 1].clip(0, self.h - 1).astype(np.int64)
+        return cy * self.w + cx, inside
 
     def read(self, positions: np.ndarray, carried: np.ndarray, nearest, holes: np.ndarray) -> np.ndarray:
         """``carried`` with the atlas's correspondence wherever the pixel (followed along the flow
         with ``nearest``) had copied paint and its surface point is in the atlas."""
-        if self.used is None:
+        if self.used is None or not self.used.any():
             return carried
-        copied = self.used[nearest] & ~holes
-        cx, cy, inside = self._cells(positions)
-        take = copied & inside & self.known[cy, cx]
+        pixels = np.flatnonzero(self.used[nearest] & ~holes)
+        points = positions.reshape(-1, 2)[pixels]
+        cells, inside = self._cells(points)
+        take = inside & self.known.reshape(-1)[cells]
         if not take.any():
             return carried
-        offset = positions - np.stack([cx, cy], axis=-1).astype(np.float32)
         out = carried.copy()
-        out[take] = self.source[cy[take], cx[take]] + offset[take]
+        offset = points[take] - np.rint(points[take])
+        out.reshape(-1, 2)[pixels[take]] = self.source.reshape(-1, 2)[cells[take]] + offset
         return out
 
     def write(self, positions: np.ndarray, field: np.ndarray) -> None:
         """Record this frame's copied paint at its surface points (the last pixel wins a cell)."""
         copied = np.abs(field - positions).max(axis=-1) > ELSEWHERE
-        cx, cy, inside = self._cells(positions)
-        copied &= inside
+        pixels = np.flatnonzero(copied)
+        points = positions.reshape(-1, 2)[pixels]
+        cells, inside = self._cells(points)
+        copied.reshape(-1)[pixels[~inside]] = False
         self.used = copied
-        if not copied.any():
+        if not inside.any():
             return
-        flat = (cy * self.w + cx)[copied]
-        offset = (positions - np.stack([cx, cy], axis=-1).astype(np.float32))[copied]
-        values = field[copied] - offset
+        flat = cells[inside]
+        values = field.reshape(-1, 2)[pixels[inside]] - (points[inside] - np.rint(points[inside]))
         # deterministic: of the pixels sharing a cell, the last in raster order
         _, first_reversed = np.unique(flat[::-1], return_index=True)
         last = len(flat) - 1 - first_reversed

@@ -110,7 +110,7 @@ class Keyframe:
             r = settings.sched.patch // 2
             band = b.pad(b.asarray(detail.detail_band(self.style)), r)
             h, w = self.style.shape[:2]
-            table = detail.gain_table(b, band, r, h, w)
+            table = detail.lookup_table(detail.gain_table(b, band, r, h, w))
             self._cache["voted_layers"] = (b.concat([self.source(settings)[0].style, band]), table)
         return self._cache["voted_layers"]
 
