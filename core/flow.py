@@ -344,6 +344,7 @@ def _bilinear(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
     applied here."""
     import cv2
 
+    flow = np.asarray(flow, dtype=np.float32)  # OpenCV's remap takes float32 maps only
     h, w = flow.shape[:2]
     if h < 2 or w < 2:
         return warp(field, flow)

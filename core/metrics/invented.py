@@ -265,7 +265,7 @@ class InventedStructure:
             invented = _delta(out_lab, key.paint) > PAINT_TOLERANCE
             texture = _texture_ratio(pooled_texture(output), key.texture, here)
             # at its keyframe the paint carried by the motion alone is the paint itself: 1 (None
-            # exactly where the ratio is: a flat paint)
+            # exactly where the output's ratio is None: a flat paint)
             reference = None if texture is None else 1.0
             return self._record(number, invented, ~here, key.number, texture, reference)
         if self._ref is None or motion is None or self._positions is None:

@@ -267,7 +267,8 @@ def test_a_smooth_fill_does_not_take_its_gradient_across_a_layer_edge() -> None:
 
 def test_carried_positions_keep_the_sub_pixel_motion_where_the_field_is_torn() -> None:
     """Two copied patches meet at a seam (their positions differ by tens of pixels); moved by a
-    quarter pixel, every pixel continues its patch by that quarter pixel, at the seam too."""
+    quarter pixel, every pixel continues its patch by that quarter pixel, at the seam too (away
+    from the frame's left edge, where the frame repeats its first column)."""
     from stylelock.core.flow import carry_positions
 
     h, w = 8, 16
@@ -298,3 +299,5 @@ def test_positions_carried_for_many_frames_do_not_drift() -> None:
     inner = (slice(None), slice(16, w - 2))  # clear of what enters from the left edge
     np.testing.assert_allclose(carried[inner], (start - np.float32([7.2, 0.0]))[inner], atol=1e-3)
     assert np.abs(warped - carried)[inner].max() > 0.1  # the drift this avoids
+    # any float flow is taken (OpenCV's remap, which does the fetching, wants float32 maps)
+    np.testing.assert_allclose(carry_positions(start, back.astype(np.float64)), carry_positions(start, back))

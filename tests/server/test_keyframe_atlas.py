@@ -73,7 +73,7 @@ def test_paint_from_its_own_surface_point_stays_out_of_the_atlas() -> None:
 
 def test_pixels_sharing_a_cell_resolve_in_raster_order() -> None:
     atlas = SurfaceAtlas(H, W)
-    positions = np.full((2, 3, 2), 7.0, np.float32)  # six pixels on one surface point (a zoom out)
+    positions = np.full((2, 3, 2), 7.0, np.float32)  # six pixels on one surface point (a push-in)
     field = np.arange(12, dtype=np.float32).reshape(2, 3, 2) + 50.0
     atlas.write(positions, field)
     assert atlas.known.sum() == 1

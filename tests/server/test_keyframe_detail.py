@@ -99,11 +99,31 @@ def test_whole_pixels_and_searched_pixels_are_voted_as_before(paint) -> None:
     assert np.abs(kept[exact] - plain[exact]).max() > 0.01
 
 
-def test_flat_paint_is_not_amplified() -> None:
+def test_flat_or_tiny_paint_is_not_amplified() -> None:
     backend = NumbaBackend()
     flat = np.full((40, 60, 3), 0.4, np.float32)
     band = backend.pad(detail.detail_band(flat), R)
+    assert np.abs(detail.detail_band(flat)).max() > 0  # the blur's rounding the threshold must ignore
     np.testing.assert_array_equal(detail.gain_table(backend, band, R, 40, 60), 1.0)
+    tiny = _grain(20, 60, 4)  # too few rows to measure on away from the kernel's reach
+    band = backend.pad(detail.detail_band(tiny), R)
+    np.testing.assert_array_equal(detail.gain_table(backend, band, R, 20, 60), 1.0)
+
+
+def test_a_matte_is_resampled_without_the_gain(paint) -> None:
+    """The alpha of an RGBA paint is not brush texture: its edge is voted as the kernel gives it,
+    while the colour's detail gets its contrast back."""
+    backend = NumbaBackend()
+    h, w = paint.shape[:2]
+    matte = np.zeros((h, w, 1), np.float32)
+    matte[:, w // 2 :] = 1.0
+    rgba = np.ascontiguousarray(np.concatenate([paint, matte], axis=-1))
+    field = coords(h, w) + np.float32([0.5, 0.25])
+    exact = np.ones((h, w), bool)
+    plain = np.clip(backend.numpy(backend.vote_float(backend.pad(rgba, R), field, exact, R)), 0, 1)
+    kept = _pass(backend, rgba).vote(field, exact)
+    np.testing.assert_allclose(kept[..., 3], plain[..., 3], atol=1e-6)
+    assert np.abs(kept[..., :3] - plain[..., :3]).max() > 0.01
 
 
 def test_both_backends_measure_the_same_gain(paint) -> None:

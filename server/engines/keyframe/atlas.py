@@ -1,7 +1,7 @@
 """Synthesized paint stays attached to its surface: an atlas of correspondences in keyframe space.
 
-Where the keyframe never saw a surface (background a moving object uncovers, content entering the
-frame), its paint is made of patches copied from elsewhere in the keyframe, and the
+Where the keyframe never saw a surface (background a moving object uncovers), its paint is made
+of patches copied from elsewhere in the keyframe, and the
 correspondence field there is a patchwork with seams every few pixels. Carried from frame to frame
 on the pixel grid, a seam can only move by whole pixels: a surface drifting by a fraction of a
 pixel per frame leaves its seams behind on the grid (at 0.3 px a frame, 3 px behind after ten
@@ -14,8 +14,10 @@ carried with sub-pixel accuracy) do not have that problem. So every pixel whose 
 somewhere other than its own surface point writes its correspondence into an atlas indexed by that
 surface point, and reads it back there on the next frames: the seams then sit in surface
 coordinates and move with the surface exactly. Pixels painted from their own surface point (what
-the keyframe saw) never use it, so the two layers that share keyframe coordinates where one covered
-the other (the object, and the background behind it) do not meet in the atlas.
+the keyframe saw) never use it, so the object and the background it covered in the keyframe,
+which share keyframe coordinates there, do not meet in the atlas as long as only one of them has
+copied paint. Only surface points on the keyframe's own area have cells: content entering the
+frame from beyond it is carried on the pixel grid as before.
 """
 
 from __future__ import annotations

@@ -32,17 +32,26 @@ DETAIL_SIGMA = 1.0
 STEPS = 8
 #: Most sample points per axis used to measure it (a regular grid over the keyframe).
 GRID = 96
+#: Fewest sample points per axis worth measuring on (smaller paints get no gain).
+MIN_GRID = 8
+#: Mean squared detail (per sample, RGB summed) under which paint counts as flat: 1e-8 is about
+#: 1/10000 of a code value of 8-bit paint, far under any brush texture.
+FLAT_ENERGY = 1e-8
 #: The largest gain given back: a kernel never loses more than this on real paint; a detail band
 #: that is almost empty (flat paint) must not be amplified into noise.
 MAX_GAIN = 2.0
 
 
 def detail_band(style: np.ndarray) -> np.ndarray:
-    """The paint minus its `DETAIL_SIGMA` Gaussian blur, channel by channel (alpha included)."""
+    """The paint's colour minus its `DETAIL_SIGMA` Gaussian blur, channel by channel.
+
+    Colour only: a matte's edge is not brush texture, and given the texture's gain it would ring
+    outside and dip inside the edge, differently at every fraction of a pixel."""
     import cv2
 
-    blurred = cv2.GaussianBlur(style, (0, 0), DETAIL_SIGMA, borderType=cv2.BORDER_REFLECT)
-    return np.ascontiguousarray(style - blurred.reshape(style.shape), dtype=np.float32)
+    rgb = np.ascontiguousarray(style[..., :3], dtype=np.float32)
+    blurred = cv2.GaussianBlur(rgb, (0, 0), DETAIL_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(rgb - blurred.reshape(rgb.shape), dtype=np.float32)
 
 
 def gain_table(backend: Backend, padded_detail: Any, r: int, h: int, w: int) -> np.ndarray:
@@ -51,22 +60,25 @@ def gain_table(backend: Backend, padded_detail: Any, r: int, h: int, w: int) -> 
     ``padded_detail`` is the detail band on the backend, padded by ``r`` as the style is for
     voting. The gain is sqrt(energy at whole pixels / energy resampled at that fraction), over
     the same grid of points, with the engine's own kernel."""
-    margin = 8
-    ny = max(1, min(GRID, h - 2 * margin))
-    nx = max(1, min(GRID, w - 2 * margin))
-    ys = np.linspace(margin, max(margin, h - margin - 1), ny).round().astype(np.float32)
-    xs = np.linspace(margin, max(margin, w - margin - 1), nx).round().astype(np.float32)
+    margin = 8  # the kernel's reach: samples whose taps all lie on the paint
+    ones = np.ones((STEPS + 1, STEPS + 1), dtype=np.float32)
+    if h < 2 * margin + MIN_GRID or w < 2 * margin + MIN_GRID:
+        return ones  # too small a paint to measure its texture's spectrum on
+    ny = min(GRID, h - 2 * margin)
+    nx = min(GRID, w - 2 * margin)
+    ys = np.linspace(margin, h - margin - 1, ny).round().astype(np.float32)
+    xs = np.linspace(margin, w - margin - 1, nx).round().astype(np.float32)
     gx, gy = np.meshgrid(xs, ys)
     exact = backend.asarray(np.ones((ny, nx), dtype=bool))
     energy = np.empty((STEPS + 1, STEPS + 1), dtype=np.float64)
-    for j in range(STEPS + 1):
-        for i in range(STEPS + 1):
+    for j in range(STEPS):
+        for i in range(STEPS):
             field = np.stack([gx + i / STEPS, gy + j / STEPS], axis=-1).astype(np.float32)
             sampled = backend.numpy(backend.vote_float(padded_detail, backend.asarray(field), exact, r))
-            energy[j, i] = float(np.square(sampled[..., :3], dtype=np.float64).sum())
+            energy[j, i] = float(np.square(sampled, dtype=np.float64).sum())
     whole = energy[0, 0]
-    if whole <= 0.0:
-        return np.ones_like(energy, dtype=np.float32)
+    if whole <= FLAT_ENERGY * ny * nx:
+        return ones  # flat paint: what is left of its blur is rounding, not texture
     # the table wraps: a whole pixel further on is a whole pixel again
     energy[:, STEPS] = energy[:, 0]
     energy[STEPS, :] = energy[0, :]

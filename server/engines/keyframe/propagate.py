@@ -103,8 +103,8 @@ class Keyframe:
         return channel_scale(weights.style + weights.temporal, self.style.shape[2])
 
     def voted_layers(self, settings: Settings) -> tuple[Any, np.ndarray]:
-        """The paint and its detail band side by side, padded for voting, and the band's gain
-        table by fractional position (see `detail`); built once."""
+        """The paint and its colour's detail band side by side, padded for voting, and the band's
+        gain by fractional position (`detail.lookup_table`); built once."""
         if "voted_layers" not in self._cache:
             b = settings.backend
             r = settings.sched.patch // 2
@@ -216,9 +216,10 @@ class Pass:
             layers, table = self.key.voted_layers(self.s)
             both = b.numpy(b.vote_float(layers, b.asarray(field), b.asarray(exact), r))
             n = self.key.style.shape[2]
-            # a tracked pixel's detail band gets back the contrast the kernel took at its fraction
+            # a tracked pixel's colour detail gets back the contrast the kernel took at its fraction
             extra = np.where(exact, detail.gain_at(table, field) - 1.0, 0.0).astype(np.float32)
-            voted = both[..., :n] + extra[..., None] * both[..., n:]
+            voted = both[..., :n]
+            voted[..., :3] += extra[..., None] * both[..., n:]
         # the sharp kernel overshoots a little at crisp edges: paint stays paint (and the next
         # frame's temporal guide with it)
         return np.clip(voted, 0.0, 1.0)
