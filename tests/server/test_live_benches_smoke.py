@@ -40,8 +40,11 @@ def test_a_kill_aimed_at_a_write_finds_it_and_the_restart_sweeps_it(tmp_path: Pa
     moment = kill9.Moment("aimed", frame=1003, target="server output write")
     record = kill9.cycle(0, False, moment, shot, tmp_path, kill9.frame_files(out), 5.0, env)
     assert record["problems"] == [], record
-    if record["moment"]["temporary_seen"]:  # the write was caught in progress (nearly always)
-        assert record["at_kill"]["temporaries"] and record["leftovers"] == 0
+    assert record["leftovers"] == 0  # whatever the kill caught, the restart swept it
+    # Nearly always the kill lands while the write is in progress (its temporary on disk at the
+    # kill). The write can also finish between being seen and the kill: then there is nothing to
+    # sweep, which is no failure (a CI run saw it once).
+    if record["at_kill"]["temporaries"]:
         assert record["rerun"]["skipped"] == len(record["at_kill"]["frames_on_disk"])
 
 
