@@ -77,7 +77,29 @@ def test_pixels_sharing_a_cell_resolve_in_raster_order() -> None:
     field = np.arange(12, dtype=np.float32).reshape(2, 3, 2) + 50.0
     atlas.write(positions, field)
     assert atlas.known.sum() == 1
-    np.testing.assert_array_equal(atlas.source[7, 7], field[-1, -1])
+    np.testing.assert_array_equal(atlas.source[7 + atlas.top, 7 + atlas.left], field[-1, -1])
+
+
+def test_content_entering_from_beyond_the_keyframe_has_cells_within_the_margin() -> None:
+    """A camera move brings in surface the keyframe never framed: its keyframe coordinates lie
+    beyond the keyframe's edges, and the atlas keeps its copied paint there too, out to `margin`
+    of the keyframe's size; further out it is carried on the grid."""
+    atlas = SurfaceAtlas(H, W, margin=0.25)  # 10 cells beyond the left and right edges, 6 above and below
+    positions = coords(H, W) - np.float32([8.3, 0.0])  # the frame's left eight columns lie beyond it
+    positions[:, -1] = (-20.0, 3.0)  # a column 20 px beyond: outside the margin
+    field = _copy_of(coords(H, W))
+    atlas.write(positions, field)
+    assert atlas.used[:, :8].all() and not atlas.used[:, -1].any()
+    nearest = coreflow.nearest_source(np.zeros((H, W, 2), np.float32))
+    later = positions + np.float32([0.3, 0.0])  # a frame later the surface has drifted by 0.3 px
+    carried = np.zeros_like(field)
+    out = atlas.read(later, carried, nearest, np.zeros((H, W), bool))
+    # beyond the keyframe as inside it: the copy follows the surface point (field + its drift)
+    np.testing.assert_allclose(out[:, : W - 1], field[:, : W - 1] + np.float32([0.3, 0.0]), atol=1e-4)
+    np.testing.assert_array_equal(out[:, -1], carried[:, -1])
+    none = SurfaceAtlas(H, W, margin=0.0)
+    none.write(positions, field)
+    assert not none.used[:, :8].any()
 
 
 def test_uncovered_pixels_start_afresh() -> None:
