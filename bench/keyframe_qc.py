@@ -50,22 +50,15 @@ from provenance import SAMPLE_PLATE, SCORING, stamp
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.qc import run_qc
-from stylelock.core.qc.types import INVENTED_BAR, QcThresholds
+from stylelock.core.qc.types import PICTURE_BARS
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.cli.demo import paint_over
 from stylelock.server.pipeline import run_job
 
-#: The design's bars and issue 15's paint bars: invented structure (% of the worst frame), keyframe
-#: fidelity (mean CIEDE2000 against the paint) and the worst frame's carried fine-texture ratio.
-BARS = QcThresholds(
-    max_warp_ratio=1.25,
-    max_long_warp_ratio=1.5,
-    max_delta_e=2.0,
-    max_keyframe_delta_e=1.0,
-    min_texture_ratio=0.85,
-    max_invented=INVENTED_BAR,
-)
+#: The design's bars and the paint's: invented structure (% of the worst frame), keyframe fidelity
+#: (mean CIEDE2000 against the paint) and the worst frame's carried fine-texture ratio.
+BARS = PICTURE_BARS
 #: The code these numbers measure (bench/provenance.py): the engine, QC and the flow and metrics it
 #: scores with, the plates, the paint-over and the model space. The pipeline that carries the frames
 #: between them is left out: its output is held to the plate by the round-trip tests.

@@ -5,6 +5,7 @@ Pure numpy (and OpenCV for flow); no torch.
 """
 
 from stylelock.core.metrics.fidelity import (
+    FLAT_TEXTURE_ENERGY,
     TEXTURE_SIGMA,
     delta_e_map,
     fine_texture_energy,
@@ -41,6 +42,7 @@ from stylelock.core.metrics.temporal import (
 )
 
 __all__ = [
+    "FLAT_TEXTURE_ENERGY",
     "LONG_K",
     "LOWPASS_SIGMA",
     "RUN_PAIRS",

@@ -60,6 +60,11 @@ def fine_texture_map(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> np.ndar
     return np.square(lum - smooth)
 
 
+#: `fine_texture_energy` (L* units squared) at or below which an image counts as flat: no texture
+#: to keep, none to compare with.
+FLAT_TEXTURE_ENERGY = 1e-9
+
+
 def fine_texture_energy(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> float:
     """Mean squared high-pass of L* at ``sigma`` pixels (L* units squared)."""
     return float(fine_texture_map(image, sigma).astype(np.float64).mean())
@@ -68,11 +73,11 @@ def fine_texture_energy(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> floa
 def texture_ratio(image: np.ndarray, reference: np.ndarray, sigma: float = TEXTURE_SIGMA) -> float:
     """`fine_texture_energy` of ``image`` over that of ``reference`` (the keyframe's paint)."""
     ref = fine_texture_energy(reference, sigma)
-    if ref <= 1e-9:
+    if ref <= FLAT_TEXTURE_ENERGY:
         raise SpecError("the reference has no fine texture to compare with (a flat image)")
     return fine_texture_energy(image, sigma) / ref
 
 
 def has_fine_texture(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> bool:
     """Whether ``image`` has any fine texture to keep (a flat-colour paint has none)."""
-    return fine_texture_energy(image, sigma) > 1e-9
+    return fine_texture_energy(image, sigma) > FLAT_TEXTURE_ENERGY

@@ -35,6 +35,7 @@ from stylelock.core.errors import (
 )
 from stylelock.core.jobspec import StyleReference
 from stylelock.core.metrics import (
+    FLAT_TEXTURE_ENERGY,
     LONG_K,
     RUN_PAIRS,
     InventedStructure,
@@ -299,7 +300,7 @@ def run_qc(
             )
             texture = frame_invented.texture_ratio
             nearest = min(keyframes, key=lambda k: (abs(k.frame - number), k.frame))
-            if nearest.paint_texture > 1e-9:  # as `has_fine_texture`, computed once per keyframe
+            if nearest.paint_texture > FLAT_TEXTURE_ENERGY:  # `has_fine_texture`, measured once per keyframe
                 whole_texture = fine_texture_energy(o.model) / nearest.paint_texture
             own = next((k for k in keyframes if k.frame == number), None)
             if own is not None:

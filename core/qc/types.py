@@ -50,6 +50,19 @@ class QcThresholds:
                 )
 
 
+#: The picture's bars: the design's warp-error and palette bars, and the painted keyframe's
+#: fidelity, carried texture and invented structure. What `stylelock demo` and the keyframe QC
+#: bench (bench/keyframe_qc.py) gate on.
+PICTURE_BARS = QcThresholds(
+    max_warp_ratio=1.25,
+    max_long_warp_ratio=1.5,
+    max_delta_e=2.0,
+    max_keyframe_delta_e=1.0,
+    min_texture_ratio=0.85,
+    max_invented=INVENTED_BAR,
+)
+
+
 @dataclass(frozen=True)
 class QcCheck:
     name: str

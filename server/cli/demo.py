@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _qc(spec: JobSpec, folder: Path) -> str:
     from stylelock.core.qc import run_qc
-    from stylelock.core.qc.types import INVENTED_BAR, QcThresholds
+    from stylelock.core.qc.types import PICTURE_BARS
 
     report = run_qc(
         spec.plate,
@@ -89,14 +89,7 @@ def _qc(spec: JobSpec, folder: Path) -> str:
         spec.frames,
         style=spec.styles[0],
         report_dir=folder,
-        thresholds=QcThresholds(
-            max_warp_ratio=1.25,
-            max_long_warp_ratio=1.5,
-            max_delta_e=2.0,
-            max_keyframe_delta_e=1.0,
-            min_texture_ratio=0.85,
-            max_invented=INVENTED_BAR,
-        ),
+        thresholds=PICTURE_BARS,
     )
     checks = ", ".join(
         f"{check.name} not measured ({check.reason})"
