@@ -205,3 +205,28 @@ def test_unseen_background_keeps_its_synthesized_paint(monkeypatch) -> None:
     monkeypatch.setattr(SurfaceAtlas, "read", lambda self, positions, carried, nearest, holes: carried)
     without = _settling(_restyle(frames, aovs))
     assert with_atlas < 0.8 * without, (with_atlas, without)
+
+
+def test_copied_paint_on_unseen_background_settles_and_the_object_does_not(monkeypatch) -> None:
+    """The pass's track ages (`synth.track_factor`): the background the square uncovered, painted
+    from elsewhere, has held its tracks for frames; the square's own paint (from its own surface
+    point) and the band around its moving edges never age."""
+    from stylelock.server.engines.keyframe import propagate
+
+    ages: dict[int, np.ndarray] = {}
+    step = propagate.Pass.step
+
+    def recording(self, frame):
+        result = step(self, frame)
+        ages[frame.number] = self.age.copy()
+        return result
+
+    monkeypatch.setattr(propagate.Pass, "step", recording)
+    frames, aovs = _plate()
+    _restyle(frames, aovs)
+    last = STEPS - 1
+    age = ages[1001 + last]
+    uncovered = age[24 + 4 : 24 + SIDE - 4, 12 + 4 : 12 + SPEED * 4 - 4]  # left by frame 4, never seen
+    assert (uncovered >= 2).mean() > 0.8, np.bincount(uncovered.ravel())
+    square = age[24 : 24 + SIDE, 12 + SPEED * last : 12 + SPEED * last + SIDE]
+    assert not square.any()

@@ -37,7 +37,7 @@ def _level(backend) -> SourceLevel:
     )
 
 
-def _decide(age: np.ndarray, trust: np.ndarray) -> np.ndarray:
+def _decide(age: np.ndarray | None, trust: np.ndarray | None) -> np.ndarray:
     b = make_backend("cpu")
     level = _level(b)
     tgt = b.pad(b.asarray(np.zeros((H, W, 1), np.float32)), R)
@@ -46,7 +46,7 @@ def _decide(age: np.ndarray, trust: np.ndarray) -> np.ndarray:
     track = np.zeros((H, W, 2), np.float32)
     track[..., 0], track[..., 1] = 17.4, 6.3  # the carried track: inside the right half
     searched = SynthResult(nnf=nnf, error=np.zeros((H, W), np.float32), style=np.zeros((H, W, 3), np.float32))
-    out = _continue_track(b, searched, tgt, level, b.asarray(nnf), track, trust, P, None, age)
+    out = _continue_track(b, searched, tgt, level, b.asarray(nnf), track, trust, P, age=age)
     np.testing.assert_allclose(
         out.error, np.where(out.exact, P * P * TRACKED**2, P * P * SEARCHED**2), rtol=1e-4
     )
@@ -70,15 +70,7 @@ def test_an_untrusted_track_is_replaced_whatever_its_age() -> None:
 
 
 def test_without_ages_every_track_is_judged_as_young() -> None:
-    b = make_backend("cpu")
-    level = _level(b)
-    tgt = b.pad(b.asarray(np.zeros((H, W, 1), np.float32)), R)
-    nnf = np.zeros((H, W, 2), np.int32)
-    nnf[..., 0], nnf[..., 1] = 5, 6
-    track = np.full((H, W, 2), 17.4, np.float32)
-    searched = SynthResult(nnf=nnf, error=np.zeros((H, W), np.float32), style=np.zeros((H, W, 3), np.float32))
-    out = _continue_track(b, searched, tgt, level, b.asarray(nnf), track, None, P)
-    assert not out.exact.any()
+    assert not _decide(None, None).any()
 
 
 @pytest.mark.parametrize(
@@ -86,3 +78,27 @@ def test_without_ages_every_track_is_judged_as_young() -> None:
 )
 def test_track_factor_grows_with_age_to_its_settled_value(age: int, factor: float) -> None:
     assert float(track_factor(np.float32(age))) == pytest.approx(factor)
+
+
+def test_synthesize_hands_the_track_ages_to_the_decision() -> None:
+    """The same choice through `synthesize` itself: its search finds the better half of the source,
+    and only tracks with an age keep the worse one."""
+    from stylelock.server.engines.keyframe.synth import Schedule, build_source, synthesize
+
+    b = make_backend("cpu")
+    guides = np.zeros((24, 24, 1), np.float32)
+    guides[:, :12], guides[:, 12:] = SEARCHED, TRACKED
+    source = build_source(b, guides, np.zeros((24, 24, 3), np.float32), 0.0, 1, P)
+    track = np.zeros((H, W, 2), np.float32)
+    track[..., 0], track[..., 1] = 17.4, 6.3
+
+    def kept(age: float) -> np.ndarray:
+        result = synthesize(
+            b, source, np.zeros((H, W, 1), np.float32), Schedule(levels=1), 7, style_scale=0.0,
+            track=track, track_trust=np.ones((H, W), bool), track_age=np.full((H, W), age, np.float32),
+        )  # fmt: skip
+        assert result is not None and result.exact is not None
+        return result.exact
+
+    assert not kept(0.0).any()
+    assert kept(3.0).all()

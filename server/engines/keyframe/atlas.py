@@ -18,12 +18,15 @@ the keyframe saw) never use it, so the object and the background it covered in t
 which share keyframe coordinates there, do not meet in the atlas as long as only one of them has
 copied paint.
 
-Content a camera move brings into the frame lies beyond the keyframe, and its surface points do
-too (the flow carries them on past its edges), so the atlas reaches `MARGIN` of the keyframe's
-size beyond each side (on the photo plate, whose pan and push-in bring in about a tenth of the
-frame over the shot, these cells took the long-term ratio from 1.88 to 1.74, and the error of
-the content entering from 20 to 6 times the plate's own there). Content from further out is
-carried on the pixel grid.
+Content a camera move brings into the frame lies beyond the keyframe, and so do its surface
+points (`fill_from_layer` continues the keyframe coordinates of its layer past the keyframe's
+edges), so the atlas reaches `MARGIN` of the keyframe's size beyond each side (on the photo plate,
+whose pan and push-in bring in about a tenth of the frame over the shot, these cells took the
+long-term ratio from 1.88 to 1.74, and the error of the content entering from 20 to 6 times the
+plate's own there). Content from further out is carried on the pixel grid. Beyond the keyframe
+every layer's paint is copied, so two layers entering across the same edge at once (an object
+and the background behind it) could meet in the same cells if their continued coordinates
+overlap; the last writer of a cell wins there.
 """
 
 from __future__ import annotations
@@ -34,16 +37,26 @@ import numpy as np
 #: axis) from its own surface point in the keyframe.
 ELSEWHERE = 2.0
 #: How far beyond each side of the keyframe the atlas reaches, as a share of its width and height
-#: (1.5 x 1.5 times the keyframe's cells: about 13 MB for a 1056 x 594 keyframe).
+#: (1.5 x 1.5 times the keyframe's cells, 9 bytes each: 13 MB for a 1056 x 594 keyframe, 168 MB for
+#: 3840 x 2160, per pass).
 MARGIN = 0.25
+
+
+def copied_from_elsewhere(field: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """(h, w) bool: pixels whose paint comes from further than `ELSEWHERE` from their own surface
+    point (``field``: where each pixel's paint comes from; ``positions``: its keyframe coordinates)."""
+    return np.abs(field - positions).max(axis=-1) > ELSEWHERE
 
 
 class SurfaceAtlas:
     """Correspondences of synthesized surfaces, stored at their keyframe coordinates."""
 
     def __init__(self, h: int, w: int, margin: float = MARGIN) -> None:
+        if margin < 0:
+            raise ValueError(f"atlas margin must be at least 0, not {margin}")
+        # cells beyond the keyframe's left and top edges (as many again beyond the right and bottom)
         self.left, self.top = round(margin * w), round(margin * h)
-        """Cells beyond the keyframe's left and top edges (as many again beyond the right and bottom)."""
+        # the atlas's own size: the keyframe's and its margins
         self.h, self.w = h + 2 * self.top, w + 2 * self.left
         self.source = np.zeros((self.h, self.w, 2), np.float32)
         self.known = np.zeros((self.h, self.w), bool)
@@ -77,7 +90,7 @@ class SurfaceAtlas:
 
     def write(self, positions: np.ndarray, field: np.ndarray) -> None:
         """Record this frame's copied paint at its surface points (the last pixel wins a cell)."""
-        copied = np.abs(field - positions).max(axis=-1) > ELSEWHERE
+        copied = copied_from_elsewhere(field, positions)
         pixels = np.flatnonzero(copied)
         points = positions.reshape(-1, 2)[pixels]
         cells, inside = self._cells(points)

@@ -19,7 +19,7 @@ import numpy as np
 from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.engines.keyframe import detail, rng
-from stylelock.server.engines.keyframe.atlas import ELSEWHERE, SurfaceAtlas
+from stylelock.server.engines.keyframe.atlas import SurfaceAtlas, copied_from_elsewhere
 from stylelock.server.engines.keyframe.backend import Backend
 from stylelock.server.engines.keyframe.disocclusion import PaintPrior, behind_the_edge, uncovered_paint
 from stylelock.server.engines.keyframe.flowsrc import FlowProvider
@@ -189,6 +189,8 @@ class _Match(NamedTuple):
     field: np.ndarray
     exact: np.ndarray
     positions: np.ndarray
+    trust: np.ndarray | None = None
+    """Where the motion explains the plate's change (None: the match made no such judgement)."""
 
 
 class Pass:
@@ -209,9 +211,9 @@ class Pass:
         self.style = self.key.style
         self.positions = coords(h, w)
         self.atlas = SurfaceAtlas(h, w)
-        self.age = np.zeros((h, w), np.float32)
+        self.age = np.zeros((h, w), np.uint8)
         """Frames each pixel of the current frame has continued a track of copied paint
-        (`synth.track_factor`)."""
+        (`synth.track_factor`; it stops growing at 255)."""
 
     def vote(self, field: np.ndarray, exact: np.ndarray) -> np.ndarray:
         """The style a stored (sub-pixel) correspondence field stands for."""
@@ -258,25 +260,28 @@ class Pass:
         self.number = frame.number
         self.plate = frame
         self.nnf = match.nnf
-        self.age = self._settled_age(match, holes, ahead, back, nearest)
+        if match.trust is not None:
+            self.age = self._settled_age(match, ahead, back, nearest)
         self.field = match.field
         self.style = style
         self.positions = match.positions
         return PassFrame(frame.number, match.field, match.exact, match.error)
 
-    def _settled_age(self, match: _Match, holes, ahead, back, nearest) -> np.ndarray:
+    def _settled_age(self, match: _Match, ahead, back, nearest) -> np.ndarray:
         """How long each pixel's track of copied paint has held (`synth.track_factor`).
 
         Only copied paint settles: paint from a pixel's own surface point is what the keyframe
         showed there, and where the plate no longer matches it the search must stay free to
         replace it. Nor does paint near a moving object's edge: an outline's ink is copied along
         the edge as the object moves, and once the object has moved on, the background it lay on
-        must get its own paint back (settled, the ink stayed as lines along the object's path)."""
-        copied = np.abs(match.field - match.positions).max(axis=-1) > ELSEWHERE
-        settling = match.exact & copied & ~holes
-        reach = SETTLE_CLEARANCE * coreflow.outline_reach(*holes.shape)
+        must get its own paint back (settled, the ink stayed as lines along the object's path).
+        A track the motion does not explain (uncovered pixels, motion boundaries, a plate change
+        the flow does not predict) starts again at 0."""
+        settling = match.exact & match.trust & copied_from_elsewhere(match.field, match.positions)
+        reach = SETTLE_CLEARANCE * coreflow.outline_reach(*settling.shape)
         settling &= ~coreflow.outline_band(back, ahead, reach)
-        return np.where(settling, self.age[nearest] + 1.0, 0.0).astype(np.float32)
+        grown = np.minimum(self.age[nearest], 254) + 1
+        return np.where(settling, grown, 0).astype(np.uint8)
 
     def _styleblit(self, frame, positions, carried, holes, back) -> _Match:
         """StyleBlit's match (no search, so none of the EbSynth targets are needed)."""
@@ -330,10 +335,9 @@ class Pass:
             init=init,
             track=carried,
             track_trust=trust,
-            # a track across a motion boundary or into an uncovered pixel starts young
-            track_age=np.where(valid & ~holes, self.age[nearest], 0.0).astype(np.float32),
+            track_age=self.age[nearest],
             cancelled=self.s.cancelled,
         )
         if result is None:
             return None
-        return _Match(result.nnf, result.error, result.field, result.exact, positions)
+        return _Match(result.nnf, result.error, result.field, result.exact, positions, trust)

@@ -247,7 +247,7 @@ def synthesize(
                 # target (recomputing them is a full-resolution pass, ~6 % of a frame)
                 known = result.error if rounds == 1 else None
                 result = _continue_track(
-                    backend, result, first_tgt, src, nnf, track, track_trust, p, known, track_age
+                    backend, result, first_tgt, src, nnf, track, track_trust, p, best=known, age=track_age
                 )
     return result
 
@@ -280,7 +280,7 @@ def track_factor(age: np.ndarray) -> np.ndarray:
     return np.minimum(TRACK_FACTOR + TRACK_SETTLING * np.asarray(age, np.float32), TRACK_FACTOR_SETTLED)
 
 
-def _continue_track(backend, result, tgt, src, nnf, track, trust, p, best=None, age=None) -> SynthResult:
+def _continue_track(backend, result, tgt, src, nnf, track, trust, p, *, best=None, age=None) -> SynthResult:
     """Keep the carried sub-pixel track wherever it matches about as well as the search's best
     (both judged on the same target, the track at its exact position). `best` is the search's
     patch errors on `tgt` when already known; `age` (h, w) the frames each track has held."""
