@@ -100,6 +100,12 @@ def test_content_entering_from_beyond_the_keyframe_has_cells_within_the_margin()
     none = SurfaceAtlas(H, W, margin=0.0)
     none.write(positions, field)
     assert not none.used[:, :8].any()
+    # on an estimated flow the margin is not used (`propagate.Pass.step`): only the keyframe's cells
+    within = SurfaceAtlas(H, W, margin=0.25)
+    within.write(positions, field, beyond=False)
+    assert not within.used[:, :8].any() and within.used[:, 9:-1].all()
+    out = atlas.read(later, carried, nearest, np.zeros((H, W), bool), beyond=False)
+    np.testing.assert_array_equal(out[:, :8], carried[:, :8])
 
 
 def test_uncovered_pixels_start_afresh() -> None:
@@ -202,7 +208,9 @@ def _settling(outs: list[np.ndarray]) -> float:
 def test_unseen_background_keeps_its_synthesized_paint(monkeypatch) -> None:
     frames, aovs = _plate()
     with_atlas = _settling(_restyle(frames, aovs))
-    monkeypatch.setattr(SurfaceAtlas, "read", lambda self, positions, carried, nearest, holes: carried)
+    monkeypatch.setattr(
+        SurfaceAtlas, "read", lambda self, positions, carried, nearest, holes, beyond=True: carried
+    )
     without = _settling(_restyle(frames, aovs))
     assert with_atlas < 0.8 * without, (with_atlas, without)
 

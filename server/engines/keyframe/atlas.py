@@ -23,7 +23,10 @@ points (`fill_from_layer` continues the keyframe coordinates of its layer past t
 edges), so the atlas reaches `MARGIN` of the keyframe's size beyond each side (on the photo plate,
 whose pan and push-in bring in about a tenth of the frame over the shot, these cells took the
 long-term ratio from 1.88 to 1.74, and the error of the content entering from 20 to 6 times the
-plate's own there). Content from further out is carried on the pixel grid. Beyond the keyframe
+plate's own there). Content from further out is carried on the pixel grid, and so is all content
+beyond the keyframe on an estimated flow (its continued coordinates are only as good as the
+estimate's; on the photo plate without vectors the margin measured more short-term flicker,
+1.19 -> 1.22 low-passed). Beyond the keyframe
 every layer's paint is copied, so two layers entering across the same edge at once (an object
 and the background behind it) could meet in the same cells if their continued coordinates
 overlap; the last writer of a cell wins there.
@@ -63,23 +66,32 @@ class SurfaceAtlas:
         self.used: np.ndarray | None = None
         """(h, w) bool per pixel of the last frame: paint copied from elsewhere (carried on)."""
 
-    def _cells(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _cells(self, points: np.ndarray, beyond: bool) -> tuple[np.ndarray, np.ndarray]:
         """(n,) flat atlas cell of each of ``points`` (n, 2) keyframe positions, and whether the
-        point has a cell (lies on the keyframe or within the margin around it)."""
+        point has a cell (lies on the keyframe, or within the margin around it when ``beyond``)."""
         cell = np.rint(points) + np.array([self.left, self.top], np.float32)
-        inside = (cell >= 0).all(axis=1) & (cell[:, 0] <= self.w - 1) & (cell[:, 1] <= self.h - 1)
+        x0, y0 = (0, 0) if beyond else (self.left, self.top)
+        inside = (
+            (cell[:, 0] >= x0)
+            & (cell[:, 1] >= y0)
+            & (cell[:, 0] <= self.w - 1 - x0)
+            & (cell[:, 1] <= self.h - 1 - y0)
+        )
         cx = cell[:, 0].clip(0, self.w - 1).astype(np.int64)
         cy = cell[:, 1].clip(0, self.h - 1).astype(np.int64)
         return cy * self.w + cx, inside
 
-    def read(self, positions: np.ndarray, carried: np.ndarray, nearest, holes: np.ndarray) -> np.ndarray:
+    def read(
+        self, positions: np.ndarray, carried: np.ndarray, nearest, holes: np.ndarray, *, beyond: bool = True
+    ) -> np.ndarray:
         """``carried`` with the atlas's correspondence wherever the pixel (followed along the flow
-        with ``nearest``) had copied paint and its surface point is in the atlas."""
+        with ``nearest``) had copied paint and its surface point is in the atlas (``beyond``: the
+        margin's cells count too)."""
         if self.used is None or not self.used.any():
             return carried
         pixels = np.flatnonzero(self.used[nearest] & ~holes)
         points = positions.reshape(-1, 2)[pixels]
-        cells, inside = self._cells(points)
+        cells, inside = self._cells(points, beyond)
         take = inside & self.known.reshape(-1)[cells]
         if not take.any():
             return carried
@@ -88,12 +100,13 @@ class SurfaceAtlas:
         out.reshape(-1, 2)[pixels[take]] = self.source.reshape(-1, 2)[cells[take]] + offset
         return out
 
-    def write(self, positions: np.ndarray, field: np.ndarray) -> None:
-        """Record this frame's copied paint at its surface points (the last pixel wins a cell)."""
+    def write(self, positions: np.ndarray, field: np.ndarray, *, beyond: bool = True) -> None:
+        """Record this frame's copied paint at its surface points (the last pixel wins a cell;
+        ``beyond``: in the margin's cells too)."""
         copied = copied_from_elsewhere(field, positions)
         pixels = np.flatnonzero(copied)
         points = positions.reshape(-1, 2)[pixels]
-        cells, inside = self._cells(points)
+        cells, inside = self._cells(points, beyond)
         copied.reshape(-1)[pixels[~inside]] = False
         self.used = copied
         if not inside.any():

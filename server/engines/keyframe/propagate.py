@@ -240,7 +240,8 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         holes = coreflow.revealed_mask(ahead, back)
-        if self.s.flows.exact(self.plate, frame):
+        exact_flow = self.s.flows.exact(self.plate, frame)
+        if exact_flow:
             # only exact layer edges say where an outline's ink lies; an estimated flow's uncovered
             # areas are blurred wider than the outline anyway (and growing them measured more flicker)
             holes = behind_the_edge(holes, back, coreflow.outline_reach(*holes.shape))
@@ -248,20 +249,27 @@ class Pass:
         positions = coreflow.carry_positions(self.positions, back, nearest)
         carried = coreflow.carry_positions(self.field, back, nearest)
         # synthesized paint reads its correspondence at its surface point (see atlas.py)
-        carried = self.atlas.read(positions, carried, nearest, holes)
+        # content beyond the keyframe keeps its copies there only on the plate's own vectors (see
+        # atlas.py)
+        carried = self.atlas.read(positions, carried, nearest, holes, beyond=exact_flow)
         if self.s.mode == "styleblit":
             match = self._styleblit(frame, positions, carried, holes, back)
         else:
             match = self._synthesize(frame, positions, carried, holes, back, nearest)
             if match is None:
                 return None
-        self.atlas.write(match.positions, match.field)
+        self.atlas.write(match.positions, match.field, beyond=exact_flow)
         style = self.vote(match.field, match.exact)
         self.number = frame.number
         self.plate = frame
         self.nnf = match.nnf
-        if match.trust is not None:
+        # tracks settle only on the plate's own vectors: on an estimated flow, all three plates
+        # without vectors measured more short-term flicker with them settling (the photo plate's
+        # 1.19 -> 1.32 low-passed), so there every track is judged as young
+        if match.trust is not None and exact_flow:
             self.age = self._settled_age(match, ahead, back, nearest)
+        else:
+            self.age = np.zeros_like(self.age)
         self.field = match.field
         self.style = style
         self.positions = match.positions
