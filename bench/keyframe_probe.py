@@ -1,0 +1,185 @@
+"""Look inside one of the keyframe QC bench's plates: where its flicker and invented paint are.
+
+    python bench/keyframe_probe.py PLATE [--folder DIR] [--frames A-B] [--maps F [F ...]] [--qc-only]
+    python bench/keyframe_probe.py --list
+
+A developer's tool, not a benchmark (it commits no result): `bench/keyframe_qc.py`'s own `measure`
+restyles the plate (its plates, paint-over and engine defaults) into ``DIR`` and keeps everything
+there: the plate's EXRs, the paint, the output, the bench's figures (``figures.json``), QC's report
+with its per-frame plots and the worst frame's invented crop (``qc/qc.html``) and a per-frame table
+(``per_frame.tsv``: the low-passed short- and long-term warp-error ratios, invented structure and
+carried texture QC gated on). ``--maps`` adds, for each frame named, heat maps of where the
+low-passed warp error lies (``maps/short.F.png`` against the frame before, ``maps/long.F.png``
+against the frame `LONG_K` before along the chained motion): the output, its error and the plate's
+own error on one scale, so flicker the plate does not explain shows as heat in the middle panel
+only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import keyframe_qc
+import numpy as np
+from keyframe_qc import BARS, measure, plates
+
+from stylelock.core.flow import occlusion_mask, outline_band, outline_reach, warp
+from stylelock.core.jobspec import StyleReference
+from stylelock.core.metrics.temporal import LONG_K, TemporalStability, lowpass, warp_ratio
+from stylelock.core.qc import run_qc
+from stylelock.core.qc.run import _Reader
+from stylelock.core.qc.types import QcReport
+from stylelock.core.sequence import parse_frames
+
+#: Columns of ``per_frame.tsv``.
+COLUMNS = ("frame", "short_lowpass", "long_lowpass", "invented_percent", "texture_ratio")
+
+
+def probe(name: str, folder: Path, frames: str | None = None, *, qc_only: bool = False) -> QcReport:
+    """Restyle plate ``name`` into ``folder`` (unless ``qc_only``) and write its report there."""
+    write_plate, default_frames = plates()[name]
+    frames = frames or default_frames
+    first = parse_frames(frames)[0]
+    reports: list[QcReport] = []
+
+    def keep_report(*args, **kwargs) -> QcReport:
+        if len(parse_frames(frames)) <= LONG_K:  # too short a range to gate the long term on
+            kwargs["thresholds"] = dataclasses.replace(BARS, max_long_warp_ratio=None)
+        reports.append(run_qc(*args, report_dir=folder / "qc", **kwargs))
+        return reports[-1]
+
+    if not qc_only:
+        keyframe_qc.run_qc = keep_report  # the bench's own measure, with QC's report kept
+        try:
+            figures = measure(folder, write_plate, frames, False)
+        finally:
+            keyframe_qc.run_qc = run_qc
+        (folder / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    else:
+        keep_report(
+            str(folder / "plate" / "plate.####.exr"),
+            str(folder / "out" / "styled.####.exr"),
+            frames,
+            style=StyleReference(str(folder / f"painted.{first}.exr"), first),
+            thresholds=BARS,
+            analysis_size=analysis_size(folder, first),
+        )
+    report = reports[-1]
+    rows = ["\t".join(COLUMNS)]
+    for f in report.per_frame:
+        short, long = f.temporal.short, f.temporal.long
+        invented = None if f.invented is None or f.invented.fraction is None else 100 * f.invented.fraction
+        texture = None if f.invented is None else f.invented.texture_ratio
+        values = (
+            None if short is None else short.ratio_lowpass,
+            None if long is None else long.ratio_lowpass,
+        )
+        cells = [str(f.frame), *(_cell(v) for v in (*values, invented, texture))]
+        rows.append("\t".join(cells))
+    (folder / "per_frame.tsv").write_text("\n".join(rows) + "\n")
+    return report
+
+
+def analysis_size(folder: Path, first: int) -> int:
+    """The size `bench/keyframe_qc.py` measures a plate at: its own data window's larger side."""
+    from stylelock.core.exr import read_exr
+
+    window = read_exr(str(folder / "plate" / f"plate.{first}.exr")).main.data_window
+    return max(window.width, window.height)
+
+
+def error_maps(folder: Path, frame: int, *, long_k: int = LONG_K) -> dict[str, tuple[float, Path]]:
+    """Heat maps of the low-passed warp error at ``frame`` (short term, and long term when the
+    folder holds the ``long_k`` frames before it), decoded, flowed and masked as QC does it (plate
+    vectors when the plate has them, else DIS flow): each term's low-passed warp-error ratio and map."""
+    first = int(json.loads((folder / "figures.json").read_text())["frames"].split("-")[0])
+    reader = _Reader(None, None, "", analysis_size(folder, first))
+    stability = TemporalStability(long_k=long_k)
+    links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    decoded: list[tuple[np.ndarray, np.ndarray]] = []
+    for number in range(max(first, frame - long_k), frame + 1):
+        p = reader.read(str(folder / "plate" / f"plate.{number}.exr"), with_vectors=True)
+        o = reader.read(str(folder / "out" / f"styled.{number}.exr"), with_vectors=False)
+        stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
+        motion = stability.latest_motion()
+        if motion is not None:
+            back, fore, valid = motion  # QC's low-passed gates leave the outlines' band out too
+            links.append((back, fore, valid & ~outline_band(back, fore, outline_reach(*back.shape[:2]))))
+        decoded.append((lowpass(p.model[..., :3]), lowpass(o.model[..., :3])))
+    (folder / "maps").mkdir(exist_ok=True)
+    written: dict[str, tuple[float, Path]] = {}
+    for term, steps in (("short", 1), ("long", long_k)):
+        if len(links) < steps:
+            continue
+        back, valid = _chain(links[-steps:])
+        (plate_now, out_now), (plate_then, out_then) = decoded[-1], decoded[-1 - steps]
+        out_err = ((out_now - warp(out_then, back)) ** 2).mean(axis=-1) * valid
+        plate_err = ((plate_now - warp(plate_then, back)) ** 2).mean(axis=-1) * valid
+        scale = float(np.percentile(out_err, 99.5)) + 1e-12
+        panels = [out_now] + [
+            np.repeat(np.clip(e / scale, 0, 1)[..., None], 3, -1) for e in (out_err, plate_err)
+        ]
+        path = folder / "maps" / f"{term}.{frame}.png"
+        _write_png(path, np.concatenate(panels, axis=1))
+        shown = max(int(valid.sum()), 1)  # QC's mean: over the pixels the masks keep
+        ratio = warp_ratio(float(out_err.sum()) / shown, float(plate_err.sum()) / shown)
+        written[term] = (ratio, path)
+        print(f"{term} {frame}: low-passed warp-error ratio {ratio:.3f} -> {path}")
+    return written
+
+
+def _chain(links: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The newest frame's motion back across ``links`` (oldest first: each frame's back flow to
+    the frame before it, that frame's flow forward and the pair's kept pixels) and the pixels the
+    low-passed measure keeps, chained as QC chains them (`stylelock.core.metrics.temporal`)."""
+    back, fore, kept = (a.copy() for a in links[0])
+    for link_back, link_fore, link_kept in links[1:]:
+        kept = link_kept & (warp(kept.astype(np.float32), link_back) > 0.999)
+        back, fore = link_back + warp(back, link_back), fore + warp(link_fore, fore)
+    if len(links) > 1:  # both ends of a chained path must see each other too
+        kept &= occlusion_mask(fore, back)
+    return back, kept
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), (np.clip(image[..., ::-1], 0.0, 1.0) * 255).round().astype(np.uint8))
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("plate", nargs="?", help="one of --list")
+    parser.add_argument("--list", action="store_true", help="name the plates and stop")
+    parser.add_argument("--folder", help="where to keep everything (default: ./probe/PLATE)")
+    parser.add_argument("--frames", help="a shorter range than the bench's (its first frame is painted)")
+    parser.add_argument("--maps", nargs="*", type=int, default=[], help="frames to draw error maps of")
+    parser.add_argument("--qc-only", action="store_true", help="measure the output already in --folder")
+    args = parser.parse_args(argv)
+    if args.list or not args.plate:
+        print("\n".join(plates()))
+        return 0 if args.list else 2
+    if args.plate not in plates():
+        parser.error(f"no plate {args.plate!r}; one of: {', '.join(plates())}")
+    folder = Path(args.folder or Path("probe") / args.plate)
+    report = probe(args.plate, folder, args.frames, qc_only=args.qc_only)
+    print((folder / "per_frame.tsv").read_text(), end="")
+    for check in report.checks:
+        value = "unmeasured" if check.value is None else f"{check.value:.3f}"
+        print(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {value} ({check.bound} {check.limit})")
+    for frame in args.maps:
+        error_maps(folder, frame)
+    print(f"report: {folder / 'qc' / 'qc.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

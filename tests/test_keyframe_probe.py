@@ -1,0 +1,60 @@
+"""`bench/keyframe_probe.py`: the developer's look inside a keyframe QC bench plate.
+
+Its heat maps are only worth reading if they show the error QC gates on: the ratio each map
+stands for must be QC's own figure for that frame (same decoding, flow, low-pass and masks,
+the long term chained as QC chains it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import keyframe_probe  # noqa: E402 - bench/ is not a package
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory) -> tuple[Path, object]:
+    folder = tmp_path_factory.mktemp("probe")
+    report = keyframe_probe.probe("sample_480x270", folder, "1001-1004")
+    return folder, report
+
+
+def test_the_probe_keeps_the_run_and_tabulates_every_frame(probed) -> None:
+    folder, report = probed
+    assert (folder / "qc" / "qc.html").is_file() and (folder / "figures.json").is_file()
+    assert len(list((folder / "out").glob("styled.*.exr"))) == 4
+    rows = (folder / "per_frame.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == list(keyframe_probe.COLUMNS)
+    assert [r.split("\t")[0] for r in rows[1:]] == ["1001", "1002", "1003", "1004"]
+    short = float(rows[-1].split("\t")[1])
+    assert short == pytest.approx(report.per_frame[-1].temporal.short.ratio_lowpass, abs=1e-3)
+
+
+def test_the_maps_measure_what_qc_measured(probed) -> None:
+    from stylelock.core.jobspec import StyleReference
+    from stylelock.core.qc import run_qc
+
+    folder, report = probed
+    maps = keyframe_probe.error_maps(folder, 1004, long_k=2)
+    assert maps["short"][0] == pytest.approx(report.per_frame[-1].temporal.short.ratio_lowpass, rel=1e-4)
+    chained = run_qc(
+        str(folder / "plate" / "plate.####.exr"),
+        str(folder / "out" / "styled.####.exr"),
+        "1001-1004",
+        style=StyleReference(str(folder / "painted.1001.exr"), 1001),
+        analysis_size=keyframe_probe.analysis_size(folder, 1001),
+        long_k=2,
+    )
+    assert maps["long"][0] == pytest.approx(chained.per_frame[-1].temporal.long.ratio_lowpass, rel=1e-4)
+    import cv2
+
+    heat = cv2.imread(str(maps["short"][1]))
+    w = heat.shape[1]
+    assert w == 3 * (w // 3) and heat[:, w // 3 : 2 * w // 3].max() > 0  # output | its error | plate's
+    assert np.count_nonzero(heat[:, w // 3 :]) < heat[:, w // 3 :].size  # not all heat: masks apply
