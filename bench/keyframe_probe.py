@@ -42,6 +42,8 @@ COLUMNS = ("frame", "short_lowpass", "long_lowpass", "invented_percent", "textur
 def probe(name: str, folder: Path, frames: str | None = None, *, qc_only: bool = False) -> QcReport:
     """Restyle plate ``name`` into ``folder`` (unless ``qc_only``) and write its report there."""
     write_plate, default_frames = plates()[name]
+    if qc_only and frames is None:  # the range the output in the folder was made over
+        frames = json.loads((folder / "figures.json").read_text())["frames"]
     frames = frames or default_frames
     first = parse_frames(frames)[0]
     reports: list[QcReport] = []

@@ -41,6 +41,8 @@ def test_the_maps_measure_what_qc_measured(probed) -> None:
     from stylelock.core.qc import run_qc
 
     folder, report = probed
+    again = keyframe_probe.probe("sample_480x270", folder, qc_only=True)  # the folder's own range
+    assert [f.frame for f in again.per_frame] == [1001, 1002, 1003, 1004]
     maps = keyframe_probe.error_maps(folder, 1004, long_k=2)
     assert maps["short"][0] == pytest.approx(report.per_frame[-1].temporal.short.ratio_lowpass, rel=1e-4)
     chained = run_qc(
