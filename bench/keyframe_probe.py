@@ -27,9 +27,9 @@ import keyframe_qc
 import numpy as np
 from keyframe_qc import BARS, measure, plates
 
-from stylelock.core.flow import occlusion_mask, outline_band, outline_reach, warp
+from stylelock.core.flow import occlusion_mask, warp
 from stylelock.core.jobspec import StyleReference
-from stylelock.core.metrics.temporal import LONG_K, TemporalStability, lowpass, warp_ratio
+from stylelock.core.metrics.temporal import LONG_K, TemporalStability, warp_ratio
 from stylelock.core.qc import run_qc
 from stylelock.core.qc.run import _Reader
 from stylelock.core.qc.types import QcReport
@@ -98,31 +98,32 @@ def error_maps(folder: Path, frame: int, *, long_k: int = LONG_K) -> dict[str, t
     """Heat maps of the low-passed warp error at ``frame`` (short term, and long term when the
     folder holds the ``long_k`` frames before it), decoded, flowed and masked as QC does it (plate
     vectors when the plate has them, else DIS flow): each term's low-passed warp-error ratio and map."""
-    first = int(json.loads((folder / "figures.json").read_text())["frames"].split("-")[0])
+    first = parse_frames(json.loads((folder / "figures.json").read_text())["frames"])[0]
     reader = _Reader(None, None, "", analysis_size(folder, first))
     stability = TemporalStability(long_k=long_k)
-    links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    decoded: list[tuple[np.ndarray, np.ndarray]] = []
     for number in range(max(first, frame - long_k), frame + 1):
         p = reader.read(str(folder / "plate" / f"plate.{number}.exr"), with_vectors=True)
         o = reader.read(str(folder / "out" / f"styled.{number}.exr"), with_vectors=False)
         stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
-        motion = stability.latest_motion()
-        if motion is not None:
-            back, fore, valid = motion  # QC's low-passed gates leave the outlines' band out too
-            links.append((back, fore, valid & ~outline_band(back, fore, outline_reach(*back.shape[:2]))))
-        decoded.append((lowpass(p.model[..., :3]), lowpass(o.model[..., :3])))
+    # QC's own streamed frames (low-passed) and its chain of their flows and masks: the map is
+    # what the gate measured, not a re-implementation of it (these are the measure's internals)
+    window = list(stability._window)
     (folder / "maps").mkdir(exist_ok=True)
     written: dict[str, tuple[float, Path]] = {}
     for term, steps in (("short", 1), ("long", long_k)):
-        if len(links) < steps:
+        if len(window) <= steps:
             continue
-        back, valid = _chain(links[-steps:])
-        (plate_now, out_now), (plate_then, out_then) = decoded[-1], decoded[-1 - steps]
-        out_err = ((out_now - warp(out_then, back)) ** 2).mean(axis=-1) * valid
-        plate_err = ((plate_now - warp(plate_then, back)) ** 2).mean(axis=-1) * valid
+        chain = stability._chain(window[-steps:])
+        valid = (
+            chain.visible_layer
+            if steps == 1
+            else chain.visible_layer & occlusion_mask(chain.fore, chain.back)
+        )
+        now, then = window[-1], window[-1 - steps]
+        out_err = ((now.output_lp - warp(then.output_lp, chain.back)) ** 2).mean(axis=-1) * valid
+        plate_err = ((now.plate_lp - warp(then.plate_lp, chain.back)) ** 2).mean(axis=-1) * valid
         scale = float(np.percentile(out_err, 99.5)) + 1e-12
-        panels = [out_now] + [
+        panels = [now.output_lp] + [
             np.repeat(np.clip(e / scale, 0, 1)[..., None], 3, -1) for e in (out_err, plate_err)
         ]
         path = folder / "maps" / f"{term}.{frame}.png"
@@ -132,19 +133,6 @@ def error_maps(folder: Path, frame: int, *, long_k: int = LONG_K) -> dict[str, t
         written[term] = (ratio, path)
         print(f"{term} {frame}: low-passed warp-error ratio {ratio:.3f} -> {path}")
     return written
-
-
-def _chain(links: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The newest frame's motion back across ``links`` (oldest first: each frame's back flow to
-    the frame before it, that frame's flow forward and the pair's kept pixels) and the pixels the
-    low-passed measure keeps, chained as QC chains them (`stylelock.core.metrics.temporal`)."""
-    back, fore, kept = (a.copy() for a in links[0])
-    for link_back, link_fore, link_kept in links[1:]:
-        kept = link_kept & (warp(kept.astype(np.float32), link_back) > 0.999)
-        back, fore = link_back + warp(back, link_back), fore + warp(link_fore, fore)
-    if len(links) > 1:  # both ends of a chained path must see each other too
-        kept &= occlusion_mask(fore, back)
-    return back, kept
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
