@@ -26,8 +26,12 @@ motion (the flow QC measures with), and asks whether the paint is that surface's
    ``PAINT_TOLERANCE`` ΔE of the keyframe's paint there. Paint that is not, at a pixel uncovered
    since the keyframe (the only pixels whose paint the motion alone cannot bring), is invented,
    unless another keyframe explains it (several keyframes: some pixel of another keyframe matches
-   plate and paint here, in `descriptor` space, found by a seeded PatchMatch-style search, Barnes
-   et al. 2009).
+   plate and paint here, in `descriptor` space, found by an exact nearest-neighbour search in a k-d tree).
+4. **Surfaces the keyframe did not see** (uncovered background that was hidden at the keyframe,
+   or seen through a translucent layer whose plate changes as it moves) could be painted many
+   ways; their paint is invented unless some pixel of any keyframe matches plate and paint here in
+   `descriptor` space: colour and fine structure of both, and the colour of both around it (so the
+   keyframe's thin outlines over sky do not explain a band of ink over sky as wide as a wake).
 
 The frame's figure is the share of the frame covered by invented structure a viewer can see: the
 mask smoothed by a Gaussian of ``VISIBLE_SIGMA`` and kept where at least ``VISIBLE_DENSITY`` of the
@@ -48,10 +52,10 @@ the texture: where the plate magnifies a surface (a push-in) its brushwork is sp
 pixels and keeps less detail per pixel, and a move by a fraction of a pixel costs the finest
 detail a little, however the paint is carried.
 
-What it does not judge: surfaces no keyframe saw (what was hidden at the keyframe and is
-uncovered later), which could be painted many ways; a translucent layer, whose plate changes as
-it moves; and an outline left exactly where it was painted, whose paint the keyframe did put
-there. `uncovered_fraction` says how much of each frame had to be judged.
+What it does not judge: pixels within ``EDGE_REACH`` of a motion boundary (an object's outline),
+and an outline left exactly where it was painted, whose paint the keyframe did put there (the
+warp error sees it when the plate moves). `uncovered_fraction` says how much of each frame had to
+be judged.
 """
 
 from __future__ import annotations
@@ -78,9 +82,8 @@ VISIBLE_DENSITY = 0.3
 #: Tolerances of the other keyframes' explanation, in `descriptor` distance (L* units).
 SEARCH_PLATE_TOLERANCE = 30.0
 SEARCH_PAINT_TOLERANCE = 10.0
-#: Search effort: rounds of neighbour propagation and shrinking random search, random starts.
-SEARCH_ROUNDS = 4
-RANDOM_STARTS = 4
+#: Gaussian sigma (px) of the neighbourhood colour in the `descriptor`: an outline is not a filled area.
+CONTEXT_SIGMA = 5.0
 #: Gaussian sigma (px) pooling the per-pixel fine-texture energy before it is compared.
 TEXTURE_POOL_SIGMA = 3.0
 #: How far (px) pooling carries an outline's texture energy: kept off motion boundaries by that much more.
@@ -121,9 +124,15 @@ def _jet(lum: np.ndarray, sigma: float) -> list[np.ndarray]:
 
 
 def descriptor(image: np.ndarray) -> np.ndarray:
-    """(h, w, 9) float32: L* (1 px Gaussian), a rotation-invariant jet of L* at 1 and 2.5 px
+    """(h, w, 12) float32: L* (1 px Gaussian), a rotation-invariant jet of L* at 1 and 2.5 px
     (gradient magnitude, Laplacian, ridge strength; log-compressed, so a softened line is near the
-    crisp one and a line is far from none) and a*, b* (1.5 px Gaussian)."""
+    crisp one and a line is far from none), a*, b* (1.5 px Gaussian) and the neighbourhood's
+    L*a*b* (a Gaussian of `CONTEXT_SIGMA` px).
+
+    The neighbourhood is what tells an outline from a filled area: a pixel of a thin ink line over
+    sky is surrounded by sky-coloured paint, a pixel of a band of ink as wide as a wake, or of a
+    cell filled with ink, is surrounded by ink. Without it, an exact search finds every dark-over-sky
+    pixel of a wake explained by the keyframe's own outlines."""
     import cv2
 
     arr = np.asarray(image, dtype=np.float32)
@@ -136,6 +145,8 @@ def descriptor(image: np.ndarray) -> np.ndarray:
     parts += [np.sign(j) * c * np.log1p(np.abs(j) / c) for j in (*_jet(lum, 1.0), *_jet(lum, 2.5))]
     for ch in (1, 2):
         parts.append(cv2.GaussianBlur(lab[..., ch], (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE))
+    context = cv2.GaussianBlur(lab, (0, 0), CONTEXT_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    parts += [context[..., ch] for ch in range(3)]
     return np.ascontiguousarray(np.stack(parts, axis=-1), dtype=np.float32)
 
 
@@ -193,7 +204,7 @@ class _Key:
     paint: np.ndarray
     """`compare_lab` of the paint."""
     joint: np.ndarray
-    """(h, w, 18): `descriptor` of plate / SEARCH_PLATE_TOLERANCE, then of paint / SEARCH_PAINT_TOLERANCE."""
+    """(h, w, 24): `descriptor` of plate / SEARCH_PLATE_TOLERANCE, then of paint / SEARCH_PAINT_TOLERANCE."""
     texture: np.ndarray
     """`pooled_texture` of the paint."""
     rgb: np.ndarray
@@ -204,13 +215,12 @@ class InventedStructure:
     """Streaming measure: hand frames in order with `add`; each returns its `FrameInvented`.
 
     ``keyframes`` are ``(frame, plate, paint)``: model-space images at the analysis size, the
-    plate frame the paint was made over and the paint. ``seed`` fixes the search's random samples
-    (each frame mixes in its number), so a run is reproducible bit for bit."""
+    plate frame the paint was made over and the paint. Nothing in it is random: a run is
+    reproducible bit for bit."""
 
-    def __init__(self, keyframes: Sequence[tuple[int, np.ndarray, np.ndarray]], *, seed: int = 0) -> None:
+    def __init__(self, keyframes: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
         if not keyframes:
             raise SpecError("the invented-structure measure needs at least one painted keyframe")
-        self.seed = int(seed)
         self.keys: dict[int, _Key] = {}
         shape = None
         for number, plate, paint in keyframes:
@@ -233,6 +243,8 @@ class InventedStructure:
         self._positions: np.ndarray | None = None
         self._uncovered: np.ndarray | None = None
         self._key_edges: np.ndarray | None = None
+        self._trees: dict[tuple[int, ...], object] = {}
+        """k-d trees over the keyframes' joint descriptors, by the keyframes they hold (`_explained`)."""
         self.frames: list[FrameInvented] = []
 
     @property
@@ -305,11 +317,11 @@ class InventedStructure:
         reference = _texture_ratio(pooled_texture(_resample(key.rgb, positions)), key_texture, textured)
         invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
         if invented.any() and len(self.keys) > 1:
-            invented &= ~self._explained(plate, output, invented, exclude=key.number, number=number)
+            invented &= ~self._explained(plate, output, invented, exclude=key.number)
         # uncovered background the keyframe never saw: any keyframe region matching the plate will do
         unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
         if unseen.any():
-            invented |= unseen & ~self._explained(plate, output, unseen, exclude=None, number=number)
+            invented |= unseen & ~self._explained(plate, output, unseen, exclude=None)
         return self._record(number, invented, self._uncovered, key.number, texture, reference)
 
     def _record(
@@ -334,56 +346,32 @@ class InventedStructure:
 
     # -- another keyframe's explanation ------------------------------------------------------
     def _explained(
-        self, plate: np.ndarray, output: np.ndarray, mask: np.ndarray, *, exclude: int | None, number: int
+        self, plate: np.ndarray, output: np.ndarray, mask: np.ndarray, *, exclude: int | None
     ) -> np.ndarray:
         """Pixels of ``mask`` that some pixel of a keyframe (other than ``exclude``) matches in
-        plate and paint (`descriptor` space, within the search tolerances)."""
+        plate and paint (`descriptor` space, within the search tolerances).
+
+        The search is exact: a k-d tree over every keyframe pixel's joint descriptor, asked for any
+        entry within distance 1. A PatchMatch-style search (random starts, propagation) misses what
+        only a few keyframe pixels explain: on the sample plate's frames 1025-1048, where the paint
+        over shows a checker's red cells only at a few outlined corners, it missed 5,602 of the
+        10,700 pixels it called unexplained at frame 1048 (each checked against every keyframe pixel).
+        The tree is built once per set of keyframes (half a second for one 1056x594 keyframe on a
+        2-core CPU); a query of 30,000 pixels takes about as long."""
+        from scipy.spatial import cKDTree
+
         others = [k for n, k in sorted(self.keys.items()) if n != exclude]
-        h, w = self.shape
-        bank = np.ascontiguousarray(np.concatenate([k.joint for k in others], axis=0))
-        target_all = _joint(descriptor(plate), descriptor(output))
-        ys, xs = np.nonzero(mask)
-        target = target_all[ys, xs]
-        rng = np.random.default_rng([self.seed, int(number) & 0x7FFFFFFF, 0 if exclude is None else 1])
-        nk, n = len(others), ys.size
-
-        def cost(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
-            d = target - bank[cy, cx]
-            return np.einsum("ij,ij->i", d, d)
-
-        by, bx = ys.copy(), xs.copy()
-        best = cost(by, bx)
-
-        def consider(cy: np.ndarray, cx: np.ndarray, band: np.ndarray) -> None:
-            nonlocal best
-            cy = np.clip(cy, band * h, band * h + h - 1)
-            cx = np.clip(cx, 0, w - 1)
-            c = cost(cy, cx)
-            better = c < best
-            by[better], bx[better], best[better] = cy[better], cx[better], c[better]
-
-        for k in range(nk):  # the same place in every keyframe
-            consider(ys + k * h, xs, np.full(n, k))
-        for _ in range(RANDOM_STARTS):
-            band = rng.integers(0, nk, n)
-            consider(rng.integers(0, h, n) + band * h, rng.integers(0, w, n), band)
-        field = np.zeros((h, w, 2), np.int64)
-        for _ in range(SEARCH_ROUNDS):
-            field[ys, xs, 0], field[ys, xs, 1] = by, bx
-            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-                ny, nx = np.clip(ys - dy, 0, h - 1), np.clip(xs - dx, 0, w - 1)
-                ok = mask[ny, nx]
-                cy = np.where(ok, field[ny, nx, 0] + (ys - ny), by)
-                cx = np.where(ok, field[ny, nx, 1] + (xs - nx), bx)
-                consider(cy, cx, np.clip(cy, 0, nk * h - 1) // h)
-            radius = max(h, w) // 2
-            while radius >= 1:
-                jy = rng.integers(-radius, radius + 1, n)
-                jx = rng.integers(-radius, radius + 1, n)
-                consider(by + jy, bx + jx, by // h)
-                radius //= 3
-        explained = np.zeros((h, w), bool)
-        explained[ys, xs] = best <= 1.0
+        explained = np.zeros(mask.shape, bool)
+        if not others or not mask.any():
+            return explained
+        key = tuple(k.number for k in others)
+        tree = self._trees.get(key)
+        if tree is None:
+            bank = np.concatenate([k.joint.reshape(-1, k.joint.shape[-1]) for k in others])
+            tree = self._trees[key] = cKDTree(bank, balanced_tree=False, compact_nodes=False)
+        target = _joint(descriptor(plate), descriptor(output))[mask]
+        distance, _ = tree.query(target, k=1, distance_upper_bound=np.nextafter(1.0, 2.0))
+        explained[mask] = np.isfinite(distance)
         return explained
 
 

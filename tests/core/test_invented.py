@@ -145,3 +145,71 @@ def test_flat_paint_has_no_carried_texture_figure() -> None:
     assert m.add(0, scene.plate(0), flat, None)[0].texture_ratio is None
     assert m.add(1, scene.plate(1), flat, scene.flows(1))[0].texture_ratio is None
     assert not has_fine_texture(flat) and has_fine_texture(scene.paint(0))
+
+
+def test_a_paint_only_a_corner_of_a_keyframe_shows_explains_it() -> None:
+    """The explanation is searched exhaustively: a (plate, paint) pair that only a small patch of
+    the keyframe holds (here 1 % of it, as a paint-over that shows a few corners of a surface)
+    explains every pixel that matches it, and paint no keyframe pixel holds explains none."""
+    size, corner = 160, 16
+    plate = np.full((size, size, 3), 0.5, np.float32)
+    paint = np.full((size, size, 3), 0.6, np.float32)
+    plate[:corner, :corner] = (0.9, 0.15, 0.2)
+    paint[:corner, :corner] = (0.8, 0.1, 0.1)
+    m = InventedStructure([(0, plate, paint)])
+    here = np.empty_like(plate)
+    here[:] = (0.9, 0.15, 0.2)
+    mask = np.zeros((size, size), bool)
+    mask[40:120, 40:120] = True
+    red = np.empty_like(paint)
+    red[:] = (0.8, 0.1, 0.1)
+    assert m._explained(here, red, mask, exclude=None)[mask].all()
+    blue = np.empty_like(paint)
+    blue[:] = (0.1, 0.1, 0.8)
+    assert not m._explained(here, blue, mask, exclude=None).any()
+    # the keyframe excluded, nothing explains it
+    assert not m._explained(here, red, mask, exclude=0).any()
+
+
+def _outlined_corner_keyframe(size: int = 160, corner: int = 40, ink: int = 8) -> InventedStructure:
+    """A keyframe that shows only a corner of a flat red surface over grey, painted as an artist
+    outlines it: a thick band of black ink along the corner's edges, red paint inside."""
+    plate = np.full((size, size, 3), 0.5, np.float32)
+    paint = np.full((size, size, 3), 0.6, np.float32)
+    plate[:corner, :corner] = (0.9, 0.15, 0.2)
+    paint[:corner, :corner] = (0.02, 0.02, 0.02)
+    paint[: corner - ink, : corner - ink] = (0.8, 0.1, 0.1)
+    return InventedStructure([(0, plate, paint)])
+
+
+def test_ink_along_an_outline_does_not_explain_a_surface_filled_with_ink() -> None:
+    """The explanation weighs the neighbourhood: the keyframe's ink over red plate is an outline,
+    so a whole red surface later filled with that ink (what a wake or a smeared outline leaves) is
+    invented, while the same surface filled with the red the artist painted inside is explained."""
+    m = _outlined_corner_keyframe()
+    size = 160
+    here = np.empty((size, size, 3), np.float32)
+    here[:] = (0.9, 0.15, 0.2)
+    mask = np.zeros((size, size), bool)
+    mask[40:120, 40:120] = True
+    inked = np.full_like(here, 0.02)
+    assert not m._explained(here, inked, mask, exclude=None).any()
+    red = np.empty_like(here)
+    red[:] = (0.8, 0.1, 0.1)
+    assert m._explained(here, red, mask, exclude=None)[mask].all()
+
+
+def test_without_the_neighbourhood_the_ink_would_explain_the_filled_surface(monkeypatch) -> None:
+    """The case above is one the neighbourhood decides: the pixel-scale part of the descriptor alone
+    finds the thick ink over flat red plate a precedent for a surface filled with ink."""
+    import stylelock.core.metrics.invented as invented
+
+    full = invented.descriptor
+    monkeypatch.setattr(invented, "descriptor", lambda image: np.ascontiguousarray(full(image)[..., :9]))
+    m = _outlined_corner_keyframe()
+    size = 160
+    here = np.empty((size, size, 3), np.float32)
+    here[:] = (0.9, 0.15, 0.2)
+    mask = np.zeros((size, size), bool)
+    mask[40:120, 40:120] = True
+    assert m._explained(here, np.full_like(here, 0.02), mask, exclude=None)[mask].all()
