@@ -147,56 +147,53 @@ def test_flat_paint_has_no_carried_texture_figure() -> None:
     assert not has_fine_texture(flat) and has_fine_texture(scene.paint(0))
 
 
+#: The keyframe-search cases below: a 160 px frame, a red surface's plate and the red painted over it.
+SIZE = 160
+RED_PLATE = (0.9, 0.15, 0.2)
+RED_PAINT = (0.8, 0.1, 0.1)
+INK = (0.02, 0.02, 0.02)
+
+
+def flat(colour: tuple[float, float, float]) -> np.ndarray:
+    return np.broadcast_to(np.float32(colour), (SIZE, SIZE, 3)).copy()
+
+
+def middle() -> np.ndarray:
+    """The pixels asked about: the middle of the frame, far from anything the keyframe shows."""
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[40:120, 40:120] = True
+    return mask
+
+
+def corner_keyframe(corner: int, paint: tuple[float, float, float], ink: int = 0) -> InventedStructure:
+    """A keyframe that shows a red surface only in its top-left ``corner`` (px) over grey, painted
+    ``paint``, with a band of black ink ``ink`` px wide along the corner's edges (as an artist
+    outlines a surface)."""
+    plate, paint_image = flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6))
+    plate[:corner, :corner] = RED_PLATE
+    paint_image[:corner, :corner] = INK
+    paint_image[: corner - ink, : corner - ink] = paint
+    return InventedStructure([(0, plate, paint_image)])
+
+
 def test_a_paint_only_a_corner_of_a_keyframe_shows_explains_it() -> None:
     """The explanation is searched exhaustively: a (plate, paint) pair that only a small patch of
     the keyframe holds (here 1 % of it, as a paint-over that shows a few corners of a surface)
     explains every pixel that matches it, and paint no keyframe pixel holds explains none."""
-    size, corner = 160, 16
-    plate = np.full((size, size, 3), 0.5, np.float32)
-    paint = np.full((size, size, 3), 0.6, np.float32)
-    plate[:corner, :corner] = (0.9, 0.15, 0.2)
-    paint[:corner, :corner] = (0.8, 0.1, 0.1)
-    m = InventedStructure([(0, plate, paint)])
-    here = np.empty_like(plate)
-    here[:] = (0.9, 0.15, 0.2)
-    mask = np.zeros((size, size), bool)
-    mask[40:120, 40:120] = True
-    red = np.empty_like(paint)
-    red[:] = (0.8, 0.1, 0.1)
-    assert m._explained(here, red, mask, exclude=None)[mask].all()
-    blue = np.empty_like(paint)
-    blue[:] = (0.1, 0.1, 0.8)
-    assert not m._explained(here, blue, mask, exclude=None).any()
+    m, here, mask = corner_keyframe(16, RED_PAINT), flat(RED_PLATE), middle()
+    assert m._explained(here, flat(RED_PAINT), mask, exclude=None)[mask].all()
+    assert not m._explained(here, flat((0.1, 0.1, 0.8)), mask, exclude=None).any()
     # the keyframe excluded, nothing explains it
-    assert not m._explained(here, red, mask, exclude=0).any()
-
-
-def _outlined_corner_keyframe(size: int = 160, corner: int = 40, ink: int = 8) -> InventedStructure:
-    """A keyframe that shows only a corner of a flat red surface over grey, painted as an artist
-    outlines it: a thick band of black ink along the corner's edges, red paint inside."""
-    plate = np.full((size, size, 3), 0.5, np.float32)
-    paint = np.full((size, size, 3), 0.6, np.float32)
-    plate[:corner, :corner] = (0.9, 0.15, 0.2)
-    paint[:corner, :corner] = (0.02, 0.02, 0.02)
-    paint[: corner - ink, : corner - ink] = (0.8, 0.1, 0.1)
-    return InventedStructure([(0, plate, paint)])
+    assert not m._explained(here, flat(RED_PAINT), mask, exclude=0).any()
 
 
 def test_ink_along_an_outline_does_not_explain_a_surface_filled_with_ink() -> None:
     """The explanation weighs the neighbourhood: the keyframe's ink over red plate is an outline,
     so a whole red surface later filled with that ink (what a wake or a smeared outline leaves) is
     invented, while the same surface filled with the red the artist painted inside is explained."""
-    m = _outlined_corner_keyframe()
-    size = 160
-    here = np.empty((size, size, 3), np.float32)
-    here[:] = (0.9, 0.15, 0.2)
-    mask = np.zeros((size, size), bool)
-    mask[40:120, 40:120] = True
-    inked = np.full_like(here, 0.02)
-    assert not m._explained(here, inked, mask, exclude=None).any()
-    red = np.empty_like(here)
-    red[:] = (0.8, 0.1, 0.1)
-    assert m._explained(here, red, mask, exclude=None)[mask].all()
+    m, here, mask = corner_keyframe(40, RED_PAINT, ink=8), flat(RED_PLATE), middle()
+    assert not m._explained(here, flat(INK), mask, exclude=None).any()
+    assert m._explained(here, flat(RED_PAINT), mask, exclude=None)[mask].all()
 
 
 def test_without_the_neighbourhood_the_ink_would_explain_the_filled_surface(monkeypatch) -> None:
@@ -206,10 +203,5 @@ def test_without_the_neighbourhood_the_ink_would_explain_the_filled_surface(monk
 
     full = invented.descriptor
     monkeypatch.setattr(invented, "descriptor", lambda image: np.ascontiguousarray(full(image)[..., :9]))
-    m = _outlined_corner_keyframe()
-    size = 160
-    here = np.empty((size, size, 3), np.float32)
-    here[:] = (0.9, 0.15, 0.2)
-    mask = np.zeros((size, size), bool)
-    mask[40:120, 40:120] = True
-    assert m._explained(here, np.full_like(here, 0.02), mask, exclude=None)[mask].all()
+    m, here, mask = corner_keyframe(40, RED_PAINT, ink=8), flat(RED_PLATE), middle()
+    assert m._explained(here, flat(INK), mask, exclude=None)[mask].all()
