@@ -27,11 +27,13 @@ motion (the flow QC measures with), and asks whether the paint is that surface's
    since the keyframe (the only pixels whose paint the motion alone cannot bring), is invented,
    unless another keyframe explains it (several keyframes: some pixel of another keyframe matches
    plate and paint here, in `descriptor` space, found by an exact nearest-neighbour search in a k-d tree).
-4. **Surfaces the keyframe did not see** (uncovered background that was hidden at the keyframe,
-   or seen through a translucent layer whose plate changes as it moves) could be painted many
-   ways; their paint is invented unless some pixel of any keyframe matches plate and paint here in
-   `descriptor` space: colour and fine structure of both, and the colour of both around it (so the
-   keyframe's thin outlines over sky do not explain a band of ink over sky as wide as a wake).
+4. **Surfaces the keyframe did not see** (uncovered since the keyframe, at a spot where the
+   keyframe's plate shows something else: background that was hidden, or a surface seen through a
+   translucent layer whose plate changes as it moves) could be painted many ways; their paint is
+   invented unless some pixel of any keyframe matches plate and paint here in `joint_descriptor`
+   space: colour and fine structure of both, and the colour of both around it (a Gaussian of
+   `CONTEXT_SIGMA`, so the keyframe's thin outlines over sky do not explain a band of ink over sky
+   as wide as a wake).
 
 The frame's figure is the share of the frame covered by invented structure a viewer can see: the
 mask smoothed by a Gaussian of ``VISIBLE_SIGMA`` and kept where at least ``VISIBLE_DENSITY`` of the
@@ -52,10 +54,11 @@ the texture: where the plate magnifies a surface (a push-in) its brushwork is sp
 pixels and keeps less detail per pixel, and a move by a fraction of a pixel costs the finest
 detail a little, however the paint is carried.
 
-What it does not judge: pixels within ``EDGE_REACH`` of a motion boundary (an object's outline),
-and an outline left exactly where it was painted, whose paint the keyframe did put there (the
-warp error sees it when the plate moves). `uncovered_fraction` says how much of each frame had to
-be judged.
+What it does not judge: pixels the motion alone brings from the keyframe (not uncovered since);
+pixels within ``EDGE_REACH`` of a motion boundary here (an object's outline); surfaces whose
+keyframe position lies outside the keyframe (content a camera move brings into frame); and an
+outline left exactly where it was painted, whose paint the keyframe did put there (the warp error
+sees it when the plate moves). `uncovered_fraction` says how much of each frame had to be judged.
 """
 
 from __future__ import annotations
@@ -229,7 +232,7 @@ class InventedStructure:
             if plate.shape[:2] != paint.shape[:2] or (shape is not None and plate.shape[:2] != shape):
                 raise SpecError(f"keyframe {number}: plate and paint sizes differ")
             shape = plate.shape[:2]
-            joint = _joint(descriptor(plate), descriptor(paint))
+            joint = joint_descriptor(plate, paint)
             self.keys[int(number)] = _Key(
                 int(number),
                 compare_lab(plate),
@@ -243,8 +246,8 @@ class InventedStructure:
         self._positions: np.ndarray | None = None
         self._uncovered: np.ndarray | None = None
         self._key_edges: np.ndarray | None = None
-        self._trees: dict[tuple[int, ...], object] = {}
-        """k-d trees over the keyframes' joint descriptors, by the keyframes they hold (`_explained`)."""
+        self._trees: dict[int, object] = {}
+        """A k-d tree over each keyframe's joint descriptors, by keyframe number (`_explained`)."""
         self.frames: list[FrameInvented] = []
 
     @property
@@ -316,12 +319,14 @@ class InventedStructure:
         texture = _texture_ratio(pooled_texture(output), key_texture, textured)
         reference = _texture_ratio(pooled_texture(_resample(key.rgb, positions)), key_texture, textured)
         invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
-        if invented.any() and len(self.keys) > 1:
-            invented &= ~self._explained(plate, output, invented, exclude=key.number)
         # uncovered background the keyframe never saw: any keyframe region matching the plate will do
         unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
-        if unseen.any():
-            invented |= unseen & ~self._explained(plate, output, unseen, exclude=None)
+        if (invented.any() and len(self.keys) > 1) or unseen.any():
+            target = joint_descriptor(plate, output)
+            if invented.any() and len(self.keys) > 1:
+                invented &= ~self._explained(target, invented, exclude=key.number)
+            if unseen.any():
+                invented |= unseen & ~self._explained(target, unseen, exclude=None)
         return self._record(number, invented, self._uncovered, key.number, texture, reference)
 
     def _record(
@@ -345,34 +350,42 @@ class InventedStructure:
         return result, shown
 
     # -- another keyframe's explanation ------------------------------------------------------
-    def _explained(
-        self, plate: np.ndarray, output: np.ndarray, mask: np.ndarray, *, exclude: int | None
-    ) -> np.ndarray:
+    def _explained(self, target: np.ndarray, mask: np.ndarray, *, exclude: int | None) -> np.ndarray:
         """Pixels of ``mask`` that some pixel of a keyframe (other than ``exclude``) matches in
-        plate and paint (`descriptor` space, within the search tolerances).
+        plate and paint: within distance 1 of ``target`` (this frame's `joint_descriptor`).
 
-        The search is exact: a k-d tree over every keyframe pixel's joint descriptor, asked for any
-        entry within distance 1. A PatchMatch-style search (random starts, propagation) misses what
-        only a few keyframe pixels explain: on the sample plate's frames 1025-1048, where the paint
-        over shows a checker's red cells only at a few outlined corners, it missed 5,602 of the
-        10,700 pixels it called unexplained at frame 1048 (each checked against every keyframe pixel).
-        The tree is built once per set of keyframes (half a second for one 1056x594 keyframe on a
-        2-core CPU); a query of 30,000 pixels takes about as long."""
+        The search is exact: a k-d tree over each keyframe's pixels, asked for any entry within
+        distance 1. A PatchMatch-style search (random starts, propagation) misses what only a few
+        keyframe pixels explain: on the sample plate's frames 1025-1048, where the paint-over shows
+        a checker's red cells only at a few outlined corners, it missed 5,602 of the 10,700 pixels
+        it called unexplained at frame 1048 (each checked against every keyframe pixel). A tree is
+        built once per keyframe (half a second for a 1056x594 one on a 2-core CPU, about 125 MB);
+        a query of 30,000 pixels takes about as long. Pixels whose descriptor is not finite (NaN
+        paint) are not explained."""
+        explained = np.zeros(mask.shape, bool)
+        rows = target.reshape(-1, target.shape[-1])
+        pending = np.flatnonzero(np.asarray(mask, bool))
+        pending = pending[np.isfinite(rows[pending]).all(axis=-1)]
+        within = np.nextafter(1.0, 2.0)  # the query's bound is strict; a distance of 1 explains
+        for number in sorted(self.keys):
+            if number == exclude or not pending.size:
+                continue
+            distance, _ = self._tree(number).query(rows[pending], k=1, distance_upper_bound=within)
+            found = np.isfinite(distance)
+            explained.reshape(-1)[pending[found]] = True
+            pending = pending[~found]
+        return explained
+
+    def _tree(self, number: int):
+        """The k-d tree over keyframe ``number``'s joint descriptors (built on first use)."""
         from scipy.spatial import cKDTree
 
-        others = [k for n, k in sorted(self.keys.items()) if n != exclude]
-        explained = np.zeros(mask.shape, bool)
-        if not others or not mask.any():
-            return explained
-        key = tuple(k.number for k in others)
-        tree = self._trees.get(key)
+        tree = self._trees.get(number)
         if tree is None:
-            bank = np.concatenate([k.joint.reshape(-1, k.joint.shape[-1]) for k in others])
-            tree = self._trees[key] = cKDTree(bank, balanced_tree=False, compact_nodes=False)
-        target = _joint(descriptor(plate), descriptor(output))[mask]
-        distance, _ = tree.query(target, k=1, distance_upper_bound=np.nextafter(1.0, 2.0))
-        explained[mask] = np.isfinite(distance)
-        return explained
+            joint = self.keys[number].joint
+            bank = np.nan_to_num(joint.reshape(-1, joint.shape[-1]), nan=1e6, posinf=1e6, neginf=-1e6)
+            tree = self._trees[number] = cKDTree(bank, balanced_tree=False, compact_nodes=False)
+        return tree
 
 
 def pooled_texture(image: np.ndarray) -> np.ndarray:
@@ -413,6 +426,13 @@ def _texture_ratio(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) 
     if ref <= 1e-9 * mask.sum():
         return None
     return float(output[mask].astype(np.float64).sum()) / ref
+
+
+def joint_descriptor(plate: np.ndarray, paint: np.ndarray) -> np.ndarray:
+    """(h, w, 24) float32: `descriptor` of the plate / `SEARCH_PLATE_TOLERANCE`, then of the paint
+    (or output) / `SEARCH_PAINT_TOLERANCE`: a keyframe pixel within distance 1 of a pixel's
+    explains its paint."""
+    return _joint(descriptor(plate), descriptor(paint))
 
 
 def _joint(plate_desc: np.ndarray, paint_desc: np.ndarray) -> np.ndarray:

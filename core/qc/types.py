@@ -18,7 +18,7 @@ assert EXIT_CODES[QC_THRESHOLD_EXCEEDED] == "a QC threshold was exceeded or coul
 
 #: The invented-structure bar (`QcThresholds.max_invented`), per cent of the frame, worst frame: paint
 #: carried along the motion scores 0 on the constructed plates (tests/moving_object.py) and the
-#: demo; a wake a viewer sees covers a growing band (2.4 % of the 240x135 demo by its last frame
+#: demo; a wake a viewer sees covers a growing band (0.70 % of the 960x540 demo by its last frame
 #: with the engine of commit 060187c), a stray pixel or two does not count at all.
 INVENTED_BAR = 0.5
 

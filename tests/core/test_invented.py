@@ -21,6 +21,7 @@ from moving_object import Scene
 
 from stylelock.core.errors import SpecError
 from stylelock.core.metrics import InventedStructure, has_fine_texture, texture_ratio
+from stylelock.core.metrics.invented import joint_descriptor
 
 
 def measure(scene: Scene, outputs: list[np.ndarray], keys: tuple[int, ...] = (0,), paints=None) -> list:
@@ -176,15 +177,21 @@ def corner_keyframe(corner: int, paint: tuple[float, float, float], ink: int = 0
     return InventedStructure([(0, plate, paint_image)])
 
 
+def explained(
+    m: InventedStructure, plate: np.ndarray, output: np.ndarray, mask: np.ndarray, **kw
+) -> np.ndarray:
+    return m._explained(joint_descriptor(plate, output), mask, **kw)
+
+
 def test_a_paint_only_a_corner_of_a_keyframe_shows_explains_it() -> None:
     """The explanation is searched exhaustively: a (plate, paint) pair that only a small patch of
     the keyframe holds (here 1 % of it, as a paint-over that shows a few corners of a surface)
     explains every pixel that matches it, and paint no keyframe pixel holds explains none."""
     m, here, mask = corner_keyframe(16, RED_PAINT), flat(RED_PLATE), middle()
-    assert m._explained(here, flat(RED_PAINT), mask, exclude=None)[mask].all()
-    assert not m._explained(here, flat((0.1, 0.1, 0.8)), mask, exclude=None).any()
+    assert explained(m, here, flat(RED_PAINT), mask, exclude=None)[mask].all()
+    assert not explained(m, here, flat((0.1, 0.1, 0.8)), mask, exclude=None).any()
     # the keyframe excluded, nothing explains it
-    assert not m._explained(here, flat(RED_PAINT), mask, exclude=0).any()
+    assert not explained(m, here, flat(RED_PAINT), mask, exclude=0).any()
 
 
 def test_ink_along_an_outline_does_not_explain_a_surface_filled_with_ink() -> None:
@@ -192,8 +199,8 @@ def test_ink_along_an_outline_does_not_explain_a_surface_filled_with_ink() -> No
     so a whole red surface later filled with that ink (what a wake or a smeared outline leaves) is
     invented, while the same surface filled with the red the artist painted inside is explained."""
     m, here, mask = corner_keyframe(40, RED_PAINT, ink=8), flat(RED_PLATE), middle()
-    assert not m._explained(here, flat(INK), mask, exclude=None).any()
-    assert m._explained(here, flat(RED_PAINT), mask, exclude=None)[mask].all()
+    assert not explained(m, here, flat(INK), mask, exclude=None).any()
+    assert explained(m, here, flat(RED_PAINT), mask, exclude=None)[mask].all()
 
 
 def test_without_the_neighbourhood_the_ink_would_explain_the_filled_surface(monkeypatch) -> None:
@@ -204,4 +211,31 @@ def test_without_the_neighbourhood_the_ink_would_explain_the_filled_surface(monk
     full = invented.descriptor
     monkeypatch.setattr(invented, "descriptor", lambda image: np.ascontiguousarray(full(image)[..., :9]))
     m, here, mask = corner_keyframe(40, RED_PAINT, ink=8), flat(RED_PLATE), middle()
-    assert m._explained(here, flat(INK), mask, exclude=None)[mask].all()
+    assert explained(m, here, flat(INK), mask, exclude=None)[mask].all()
+
+
+def test_another_keyframe_explains_what_the_excluded_one_cannot() -> None:
+    """With several keyframes each is searched on its own: excluding the one that holds the
+    precedent leaves the others, and asking again with none excluded finds it in every keyframe
+    that holds it."""
+    plate, paint = flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6))
+    plate[:16, :16], paint[:16, :16] = RED_PLATE, RED_PAINT
+    grey = (flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6)))
+    m = InventedStructure([(0, plate, paint), (1, *grey), (2, plate, paint)])
+    here, mask, red = flat(RED_PLATE), middle(), flat(RED_PAINT)
+    assert explained(m, here, red, mask, exclude=0)[mask].all()  # keyframe 2 holds it too
+    only_first = InventedStructure([(0, plate, paint), (1, *grey)])
+    assert not explained(only_first, here, red, mask, exclude=0).any()
+    assert explained(only_first, here, red, mask, exclude=1)[mask].all()
+    assert explained(only_first, here, red, mask, exclude=None)[mask].all()
+
+
+def test_unmeasurable_output_is_not_explained() -> None:
+    """NaN paint has no precedent: those pixels (and those whose descriptor's neighbourhood reaches
+    them) are not explained, and the search does not fail; pixels well away still are."""
+    m, here, mask = corner_keyframe(16, RED_PAINT), flat(RED_PLATE), middle()
+    output = flat(RED_PAINT)
+    output[60:70, 60:70] = np.nan
+    found = explained(m, here, output, mask, exclude=None)
+    assert not found[60:70, 60:70].any()
+    assert found[100:120, 100:120].all()
