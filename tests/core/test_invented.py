@@ -166,15 +166,20 @@ def middle() -> np.ndarray:
     return mask
 
 
-def corner_keyframe(corner: int, paint: tuple[float, float, float], ink: int = 0) -> InventedStructure:
-    """A keyframe that shows a red surface only in its top-left ``corner`` (px) over grey, painted
-    ``paint``, with a band of black ink ``ink`` px wide along the corner's edges (as an artist
-    outlines a surface)."""
+def corner_images(corner: int, paint: tuple[float, float, float], ink: int = 0) -> tuple[np.ndarray, ...]:
+    """(plate, paint) of a keyframe that shows a red surface only in its top-left ``corner`` (px;
+    0: none) over grey, painted ``paint``, with a band of black ink ``ink`` px wide along the
+    corner's edges (as an artist outlines a surface)."""
     plate, paint_image = flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6))
     plate[:corner, :corner] = RED_PLATE
     paint_image[:corner, :corner] = INK
     paint_image[: corner - ink, : corner - ink] = paint
-    return InventedStructure([(0, plate, paint_image)])
+    return plate, paint_image
+
+
+def corner_keyframe(corner: int, paint: tuple[float, float, float], ink: int = 0) -> InventedStructure:
+    """The measure with `corner_images` as its only keyframe."""
+    return InventedStructure([(0, *corner_images(corner, paint, ink))])
 
 
 def explained(
@@ -218,13 +223,11 @@ def test_another_keyframe_explains_what_the_excluded_one_cannot() -> None:
     """With several keyframes each is searched on its own: excluding the one that holds the
     precedent leaves the others, and asking again with none excluded finds it in every keyframe
     that holds it."""
-    plate, paint = flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6))
-    plate[:16, :16], paint[:16, :16] = RED_PLATE, RED_PAINT
-    grey = (flat((0.5, 0.5, 0.5)), flat((0.6, 0.6, 0.6)))
-    m = InventedStructure([(0, plate, paint), (1, *grey), (2, plate, paint)])
+    red_corner, grey = corner_images(16, RED_PAINT), corner_images(0, RED_PAINT)
+    m = InventedStructure([(0, *red_corner), (1, *grey), (2, *red_corner)])
     here, mask, red = flat(RED_PLATE), middle(), flat(RED_PAINT)
     assert explained(m, here, red, mask, exclude=0)[mask].all()  # keyframe 2 holds it too
-    only_first = InventedStructure([(0, plate, paint), (1, *grey)])
+    only_first = InventedStructure([(0, *red_corner), (1, *grey)])
     assert not explained(only_first, here, red, mask, exclude=0).any()
     assert explained(only_first, here, red, mask, exclude=1)[mask].all()
     assert explained(only_first, here, red, mask, exclude=None)[mask].all()
