@@ -247,13 +247,17 @@ def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
     return ~(revealed_mask(flow_fw, flow_bw) | motion_boundary(flow_bw))
 
 
-def motion_boundary(flow_bw: np.ndarray) -> np.ndarray:
-    """Pixels on a motion boundary of ``flow_bw``: ``|grad u|^2 + |grad v|^2 > 0.01 |F|^2 + 0.002``."""
+#: `motion_boundary`'s floor on the squared flow gradient (Ruder et al. 2016's 0.002).
+BOUNDARY_FLOOR = 0.002
+
+
+def motion_boundary(flow_bw: np.ndarray, floor: float = BOUNDARY_FLOOR) -> np.ndarray:
+    """Pixels on a motion boundary of ``flow_bw``: ``|grad u|^2 + |grad v|^2 > 0.01 |F|^2 + floor``."""
     bw = np.asarray(flow_bw, dtype=np.float32)
     du_y, du_x = np.gradient(bw[..., 0])
     dv_y, dv_x = np.gradient(bw[..., 1])
     grad = du_x**2 + du_y**2 + dv_x**2 + dv_y**2
-    return grad > 0.01 * np.sum(bw**2, axis=-1) + 0.002
+    return grad > 0.01 * np.sum(bw**2, axis=-1) + floor
 
 
 def _find_channel(aovs: Mapping[str, np.ndarray], name: str) -> str | None:
