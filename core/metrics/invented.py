@@ -321,9 +321,10 @@ class InventedStructure:
         invented = self._uncovered & seen & (_delta(out_lab, key_paint) > PAINT_TOLERANCE)
         # uncovered background the keyframe never saw: any keyframe region matching the plate will do
         unseen = self._uncovered & ~seen & inside & ~dilate(boundary | revealed, EDGE_REACH)
-        if (invented.any() and len(self.keys) > 1) or unseen.any():
+        other_keys_may_explain = invented.any() and len(self.keys) > 1
+        if other_keys_may_explain or unseen.any():
             target = joint_descriptor(plate, output)
-            if invented.any() and len(self.keys) > 1:
+            if other_keys_may_explain:
                 invented &= ~self._explained(target, invented, exclude=key.number)
             if unseen.any():
                 invented |= unseen & ~self._explained(target, unseen, exclude=None)
@@ -432,12 +433,10 @@ def joint_descriptor(plate: np.ndarray, paint: np.ndarray) -> np.ndarray:
     """(h, w, 24) float32: `descriptor` of the plate / `SEARCH_PLATE_TOLERANCE`, then of the paint
     (or output) / `SEARCH_PAINT_TOLERANCE`: a keyframe pixel within distance 1 of a pixel's
     explains its paint."""
-    return _joint(descriptor(plate), descriptor(paint))
-
-
-def _joint(plate_desc: np.ndarray, paint_desc: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(
-        np.concatenate([plate_desc / SEARCH_PLATE_TOLERANCE, paint_desc / SEARCH_PAINT_TOLERANCE], axis=-1),
+        np.concatenate(
+            [descriptor(plate) / SEARCH_PLATE_TOLERANCE, descriptor(paint) / SEARCH_PAINT_TOLERANCE], axis=-1
+        ),
         dtype=np.float32,
     )
 
