@@ -247,11 +247,12 @@ def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
     return ~(revealed_mask(flow_fw, flow_bw) | motion_boundary(flow_bw))
 
 
-#: `motion_boundary`'s floor on the squared flow gradient (Ruder et al. 2016's 0.002).
-BOUNDARY_FLOOR = 0.002
+#: `motion_boundary`'s floor on the squared flow gradient (Ruder et al. 2016's 0.002), made for
+#: exact motion vectors, which change only at layer edges.
+VECTORS_BOUNDARY_FLOOR = 0.002
 
 
-def motion_boundary(flow_bw: np.ndarray, floor: float = BOUNDARY_FLOOR) -> np.ndarray:
+def motion_boundary(flow_bw: np.ndarray, floor: float = VECTORS_BOUNDARY_FLOOR) -> np.ndarray:
     """Pixels on a motion boundary of ``flow_bw``: ``|grad u|^2 + |grad v|^2 > 0.01 |F|^2 + floor``."""
     bw = np.asarray(flow_bw, dtype=np.float32)
     du_y, du_x = np.gradient(bw[..., 0])

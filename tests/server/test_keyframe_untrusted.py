@@ -1,16 +1,27 @@
-"""Which pixels' motion a pass may not carry its state along (`propagate.untrusted_motion`).
+"""Which pixels a pass may not carry its state to along the flow (`propagate.carry_invalid`).
 
-Known answer: a background panning by (0.3, -0.1) px whose flow carries DIS-like steps of
-up to 0.15 px between the blocks of an 8 px grid (what an estimated flow looks like inside one layer), and a disc moving
-6 px a frame with a sharp edge. The steps are no motion boundary; the disc's edge is. The floor
-made for exact vectors flags the steps too, the estimated flow's floor does not.
+Known answer: a background panning by (0.3, -0.1) px whose flow has DIS-like steps inside the
+layer, 0.15 px (or none) between the blocks of an 8 px grid (a squared gradient of about 0.0056
+per stepping component: above the vectors' floor, 0.002 + 0.01 |F|^2, far below the estimated
+flow's 0.05), and a disc moving 6 px a frame with a sharp edge. The steps are no motion boundary;
+the disc's edge is. The floor made for exact vectors flags the steps too, the estimated flow's
+floor does not; a pass applies the one that fits the flow it carries along.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import logging
 
-from stylelock.server.engines.keyframe.propagate import untrusted_motion
+import numpy as np
+import pytest
+
+from stylelock.server.engines.base import ModelFrame
+from stylelock.server.engines.keyframe import propagate
+from stylelock.server.engines.keyframe.backend import NumbaBackend
+from stylelock.server.engines.keyframe.flowsrc import FlowProvider
+from stylelock.server.engines.keyframe.guides import GuideWeights
+from stylelock.server.engines.keyframe.propagate import Keyframe, Pass, Settings, carry_invalid
+from stylelock.server.engines.keyframe.synth import Schedule
 
 H, W = 96, 128
 
@@ -31,8 +42,8 @@ def _stepped_flow_with_disc() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_estimated_flow_steps_inside_a_layer_are_not_motion_boundaries() -> None:
     flow, _, away = _stepped_flow_with_disc()
     none = np.zeros((H, W), bool)
-    assert untrusted_motion(flow, none, exact_flow=True)[away].mean() > 0.2  # the vectors' floor
-    assert not untrusted_motion(flow, none, exact_flow=False)[away].any()
+    assert carry_invalid(flow, none, exact_flow=True)[away].mean() > 0.2  # the vectors' floor
+    assert not carry_invalid(flow, none, exact_flow=False)[away].any()
 
 
 def test_a_moving_objects_edge_is_untrusted_on_either_flow() -> None:
@@ -40,7 +51,7 @@ def test_a_moving_objects_edge_is_untrusted_on_either_flow() -> None:
     inner_edge = disc & ~np.roll(disc, 1, axis=1)  # the disc's pixels with background to the left
     none = np.zeros((H, W), bool)
     for exact in (True, False):
-        assert untrusted_motion(flow, none, exact_flow=exact)[inner_edge].all()
+        assert carry_invalid(flow, none, exact_flow=exact)[inner_edge].all()
 
 
 def test_uncovered_pixels_are_untrusted() -> None:
@@ -48,4 +59,25 @@ def test_uncovered_pixels_are_untrusted() -> None:
     holes = np.zeros((H, W), bool)
     holes[10:20, 30:34] = True
     for exact in (True, False):
-        assert np.array_equal(untrusted_motion(flow, holes, exact_flow=exact), holes)
+        assert np.array_equal(carry_invalid(flow, holes, exact_flow=exact), holes)
+
+
+@pytest.mark.parametrize("with_vectors", [True, False])
+def test_a_pass_judges_its_flow_with_the_floor_of_its_kind(monkeypatch, with_vectors: bool) -> None:
+    rng = np.random.default_rng(3)
+    h, w = 40, 56
+    zero = np.zeros((h, w), np.float32)
+    vectors = {f"{d}.{c}": zero for d in ("forward", "backward") for c in "uv"} if with_vectors else {}
+    key_rgb, next_rgb = (rng.random((h, w, 3)).astype(np.float32) for _ in range(2))
+    seen: list[bool] = []
+
+    def recording(back, holes, exact_flow):
+        seen.append(exact_flow)
+        return carry_invalid(back, holes, exact_flow)
+
+    monkeypatch.setattr(propagate, "carry_invalid", recording)
+    flows = FlowProvider("auto", "medium", logging.getLogger("test"))
+    settings = Settings(NumbaBackend(), flows, Schedule(levels=1), GuideWeights(), "ebsynth", 0, 0.0)
+    key = Keyframe(1, key_rgb.copy(), ModelFrame(1, key_rgb, aovs=vectors))
+    Pass(settings, key, +1).step(ModelFrame(2, next_rgb, aovs=vectors))
+    assert seen == [with_vectors]

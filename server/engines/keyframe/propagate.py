@@ -178,21 +178,24 @@ def explained_by_motion(rgb: np.ndarray, prev_rgb: np.ndarray, back: np.ndarray)
 
 #: The floor of the motion-boundary test (`coreflow.motion_boundary`) on an estimated flow. DIS's
 #: field is not smooth inside a layer (its patch grid leaves steps of a tenth of a pixel and more),
-#: and at the floor made for exact vectors (0.002, a gradient of 0.045 px per pixel) about 6 % of
-#: the demo plate's pixels read as motion boundaries: there tracks lost the benefit of the doubt
-#: and the temporal guide its trust, and paint was re-synthesized frame after frame on a plate
-#: that barely changed. At 0.05 (0.22 px per pixel) about 2 % remain, along the moving objects.
-#: On the demo's frames without vectors or overscan: short-term 1.41 -> 1.28 low-passed (worst
-#: run 1.73 -> 1.56), long-term 0.91 -> 0.85 (1.53 -> 1.37); 0.02 measured 1.32, 0.15 1.28, no
-#: boundary test at all 1.29 (worst run 1.61).
+#: and at the floor made for exact vectors (0.002, a gradient of 0.045 px per pixel) 6.4 % of the
+#: pixels of a DIS field of the demo plate (frames 1001/1002) read as motion boundaries, 2.0 % at
+#: 0.05 (0.22 px per pixel): there tracks lost the benefit of the doubt and the temporal guide its
+#: trust, and paint was re-synthesized frame after frame on a plate that barely changed. One-off
+#: trials on the demo's frames without vectors or overscan (short-term low-passed ratio, worst run
+#: of five pairs): 1.41 (1.73) before, 1.32 at 0.02, 1.28 (1.56) at 0.05, 1.28 at 0.15, 1.29 (1.61)
+#: with no boundary test; the same run's long-term worst run 1.53 -> 1.37 at 0.05. Runs of
+#: unchanged code on two machines differed by a few hundredths, so 0.05 to 0.15 is one plateau.
 ESTIMATED_BOUNDARY_FLOOR = 0.05
 
 
-def untrusted_motion(back: np.ndarray, holes: np.ndarray, exact_flow: bool) -> np.ndarray:
-    """(h, w) bool: pixels whose backward flow ``back`` cannot carry the previous frame's state,
+def carry_invalid(back: np.ndarray, holes: np.ndarray, exact_flow: bool) -> np.ndarray:
+    """(h, w) bool: pixels the backward flow ``back`` cannot carry the previous frame's state to,
     uncovered (``holes``) or on a motion boundary (at `ESTIMATED_BOUNDARY_FLOOR` on an estimated
-    flow); the complement of `coreflow.occlusion_mask` on the plate's own vectors."""
-    floor = coreflow.BOUNDARY_FLOOR if exact_flow else ESTIMATED_BOUNDARY_FLOOR
+    flow). Its complement is where the temporal guide is trusted; tracks are trusted on a part of
+    that (`explained_by_motion`). With ``holes`` from `coreflow.revealed_mask` and exact vectors, it
+    is the complement of `coreflow.occlusion_mask`."""
+    floor = coreflow.VECTORS_BOUNDARY_FLOOR if exact_flow else ESTIMATED_BOUNDARY_FLOOR
     return holes | coreflow.motion_boundary(back, floor=floor)
 
 
@@ -326,9 +329,9 @@ class Pass:
 
     def _synthesize(self, frame, positions, carried, holes, back, nearest, exact_flow) -> _Match | None:
         """EbSynth's match, or None if cancelled."""
-        valid = ~untrusted_motion(back, holes, exact_flow)
+        valid = ~carry_invalid(back, holes, exact_flow)
         # a track gets the benefit of the doubt only where the motion explains the plate's change
-        # (the temporal guide keeps the plain occlusion mask: narrowing it too measured more flicker)
+        # (the temporal guide keeps `valid`: narrowing it to `trust` too measured more flicker)
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
         temporal = coreflow.warp(self.style, back)
         init = np.ascontiguousarray(self.nnf[nearest])
