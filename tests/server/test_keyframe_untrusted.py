@@ -33,9 +33,9 @@ def _stepped_flow_with_disc() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flow = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)
     flow += np.array([-0.3, 0.1], np.float32)  # backward: where each pixel was a frame ago
     ys, xs = np.mgrid[0:H, 0:W]
-    disc = (xs - 64) ** 2 + (ys - 48) ** 2 <= 20**2
+    dist = np.hypot(xs - 64.0, ys - 48.0)  # from the disc's centre; its radius is 20 px
+    disc = dist <= 20.0
     flow[disc] = (-6.0, 0.0)
-    dist = np.sqrt((xs - 64.0) ** 2 + (ys - 48.0) ** 2)
     return flow, disc, np.abs(dist - 20.0) > 3.0
 
 
