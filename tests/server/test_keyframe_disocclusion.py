@@ -15,7 +15,9 @@ from stylelock.core import flow as coreflow
 from stylelock.server.engines.base import ModelFrame, ShotContext, StyleFrame
 from stylelock.server.engines.keyframe import KeyframeEngine
 from stylelock.server.engines.keyframe.disocclusion import (
+    SEEN_LIMIT,
     PaintPrior,
+    VanishedSurfaces,
     behind_the_edge,
     fill_from_layer,
     uncovered_paint,
@@ -75,7 +77,7 @@ def paint_over(rgb: np.ndarray, ink: int = INK) -> np.ndarray:
     return paint
 
 
-def restyle(frames, aovs, key) -> list[np.ndarray]:
+def restyle(frames, aovs, key, **params) -> list[np.ndarray]:
     def load(n: int) -> ModelFrame:
         return ModelFrame(n, frames[n - 1001], None, dict(aovs[n]), 1.0)
 
@@ -84,7 +86,7 @@ def restyle(frames, aovs, key) -> list[np.ndarray]:
         job_id="test",
         frames=numbers,
         styles=(StyleFrame(key, None, 1001, "key"),),
-        params={"softness": 0.0},
+        params={"softness": 0.0, **params},
         load_frame=load,
         is_cancelled=lambda: False,
         log=logging.getLogger("test.keyframe"),
@@ -206,12 +208,57 @@ def test_uncovered_paint_is_the_keyframes_own_where_it_saw_the_background() -> N
     style[..., 0] = np.arange(10, dtype=np.float32)[None, :] / 10  # paint that says where it came from
     prior = PaintPrior(plate, style, edges(luma(plate)))
     sky = np.array([[0.3, 0.5, 0.8], [0.3, 0.5, 0.8]], np.float32)
-    guess = uncovered_paint(sky, np.array([[2.0, 4.0], [8.0, 4.0]], np.float32), plate, style, prior)
+    at = np.array([[2.0, 4.0], [8.0, 4.0]], np.float32)
+    guess = uncovered_paint(sky, at, plate, style, prior, np.array([True, True]))
     assert guess.shape == (2, 3)
     np.testing.assert_allclose(guess[0], style[4, 2])  # seen in the keyframe: its own paint there
     # hidden by the object in the keyframe: what the artist painted over sky, not the object's paint
     np.testing.assert_allclose(guess[1], prior.predict(sky[1:])[0])
     assert not np.allclose(guess[1], style[4, 8])
+    # the same colour, but the pass never saw that surface go out of view: the keyframe did not show it
+    never = uncovered_paint(sky, at, plate, style, prior, np.array([False, False]))
+    np.testing.assert_allclose(never, prior.predict(sky))
+
+
+def test_vanished_surfaces_are_the_keyframe_points_a_frame_lost() -> None:
+    surfaces = VanishedSurfaces(20, 30)
+    positions = np.stack(np.meshgrid(np.arange(30.0), np.arange(20.0)), -1).astype(np.float32) + 0.3
+    gone = np.zeros((20, 30), bool)
+    gone[5:8, 10:12] = True  # covered by something on the next frame
+    surfaces.record(positions, gone)
+    ask = np.array([[10.4, 5.2], [11.0, 7.0], [12.0, 8.0], [20.0, 5.0], [-3.0, 5.0], [45.0, 5.0]], np.float32)
+    # the lost points and their neighbours (a shrinking surface leaves gaps); not elsewhere
+    assert surfaces.include(ask).tolist() == [True, True, True, False, False, False]
+    surfaces.record(positions + 100.0, np.ones((20, 30), bool))  # beyond the keyframe: nothing to mark
+    assert surfaces.points.sum() == 5 * 4
+
+
+def test_uncovered_background_of_the_objects_colour_takes_background_paint() -> None:
+    """The square's plate colours resemble the background's (within `SEEN_LIMIT`: brown over brown),
+    but its paint does not: the background it uncovers was never in view since the keyframe, so it
+    must not take the square's paint from the keyframe because the colours agree."""
+    import cv2
+
+    def texture(base: tuple[float, float, float], seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        noise = cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), 1.0)
+        return np.float32(base) + 0.25 * (noise[..., None] - 0.5)
+
+    ground, card = texture((0.50, 0.36, 0.24), 3), texture((0.56, 0.40, 0.22), 5)
+    frames, aovs = make_frames()
+    for t in range(FRAMES):
+        frames[t] = ground.copy()
+        ys, xs = _box(t)
+        frames[t][ys, xs] = card[ys, xs.start - SPEED * t : xs.stop - SPEED * t]
+    assert np.abs(frames[0][_box(0)] - ground[_box(0)]).mean() < SEEN_LIMIT
+    paint = np.broadcast_to(SKY_PAINT, frames[0].shape).copy()
+    paint[_box(0)] = BOX_PAINT
+    last = restyle(frames, aovs, paint)[-1]
+    _, xs = _box(FRAMES - 1)
+    uncovered = last[Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : xs.start - 2]
+    assert uncovered.size >= 3 * 300
+    closer_to_the_square = np.abs(uncovered - BOX_PAINT).mean(-1) < np.abs(uncovered - SKY_PAINT).mean(-1)
+    assert closer_to_the_square.mean() < 0.2, closer_to_the_square.mean()
 
 
 def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
@@ -226,3 +273,30 @@ def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
     assert not FlowProvider("estimated", "fast", log).exact(a, b)
     bare = ModelFrame(1002, frames[1], None, {}, 1.0)
     assert not FlowProvider("auto", "fast", log).exact(a, bare)
+
+
+def test_surfaces_going_out_of_view_are_followed_on_the_plates_vectors_only(monkeypatch) -> None:
+    """On exact vectors the pass records the keyframe points of what the square covers as it moves
+    (its leading edge) and nothing where the square itself stays in view; on an estimated flow,
+    whose occlusion masks are looser, it records nothing and colour alone decides."""
+    from stylelock.server.engines.keyframe import propagate
+
+    seen: dict[str, np.ndarray] = {}
+    step = propagate.Pass.step
+
+    def recording(self, frame):
+        result = step(self, frame)
+        seen[self.s.flows.mode] = self.vanished.points.copy()
+        return result
+
+    monkeypatch.setattr(propagate.Pass, "step", recording)
+    frames, aovs = make_frames()
+    restyle(frames, aovs, paint_over(frames[0]), flow="vectors")
+    restyle(frames, aovs, paint_over(frames[0]), flow="estimated")
+    covered = seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + SIDE + 2 : X0 + SIDE + SPEED * (FRAMES - 1) - 2]
+    assert covered.all(), "the background ahead of the square went out of view"
+    assert not seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : X0 + SIDE - 2].any(), (
+        "the square stayed in view"
+    )
+    assert not seen["vectors"][:, : X0 - 2].any()
+    assert not seen["estimated"].any()

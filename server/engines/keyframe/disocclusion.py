@@ -19,9 +19,13 @@ accumulates behind it (the wake). Three rules keep it out:
   would; that is where this background was in the keyframe, and the synthesis starts there
   (`fill_from_layer` with ``smooth=True``).
 - Their first guess of paint (`uncovered_paint`): where the keyframe showed this background (the
-  keyframe's plate at that position has this pixel's plate colour; the object passed over it
-  after the keyframe), the artist's own paint there; where the keyframe did not show it (the
-  object covered it already), what the artist painted over plate colours like it (`PaintPrior`).
+  object passed over it after the keyframe), the artist's own paint there; where the keyframe did
+  not show it (the object covered it already), what the artist painted over plate colours like it
+  (`PaintPrior`). The keyframe showed it if its plate there has this pixel's colour and, on the
+  plate's own vectors, the pass saw that surface go out of view since the keyframe
+  (`VanishedSurfaces`): colour alone is not enough, since an object whose plate colours resemble
+  the background's (a brown card over brown crates) would hand its own paint to the background it
+  uncovers. (An estimated flow's occlusion masks are too loose for that test: colour alone there.)
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 
 from stylelock.core.flow import dilate_mask, fill_from_layer, inside_mask
 
-__all__ = ["PaintPrior", "behind_the_edge", "fill_from_layer", "uncovered_paint"]
+__all__ = ["PaintPrior", "VanishedSurfaces", "behind_the_edge", "fill_from_layer", "uncovered_paint"]
 
 #: Mean RGB difference (display-referred) under which the keyframe's plate at an uncovered pixel's
 #: layer position shows the same surface: the keyframe saw this background, so its paint is known.
@@ -69,22 +73,71 @@ def behind_the_edge(holes: np.ndarray, back: np.ndarray, reach: int) -> np.ndarr
 
 
 def uncovered_paint(
-    rgb: np.ndarray, positions: np.ndarray, key_plate: np.ndarray, key_style: np.ndarray, prior: PaintPrior
+    rgb: np.ndarray,
+    positions: np.ndarray,
+    key_plate: np.ndarray,
+    key_style: np.ndarray,
+    prior: PaintPrior,
+    went_out_of_view: np.ndarray,
 ) -> np.ndarray:
     """The first guess of paint of uncovered pixels: (k, S) for ``rgb`` (k, 3) plate colours at
     keyframe ``positions`` (k, 2) (their layer's, see `fill_from_layer`). The keyframe's own paint
-    at those positions where its plate shows the same colour there, else ``prior``'s guess."""
+    at those positions where the keyframe showed their surface (it ``went_out_of_view`` since, (k,)
+    bool, and the keyframe's plate shows the same colour there), else ``prior``'s guess."""
     inside = (
         (positions[:, 0] >= 0)
         & (positions[:, 0] <= key_plate.shape[1] - 1)
         & (positions[:, 1] >= 0)
         & (positions[:, 1] <= key_plate.shape[0] - 1)
     )
-    seen = inside & (np.abs(_bilinear(key_plate[..., :3], positions) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT)
+    same_colour = np.abs(_bilinear(key_plate[..., :3], positions) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT
+    seen = inside & went_out_of_view & same_colour
     guess = prior.predict(rgb)
     if seen.any():
         guess[seen] = _bilinear(key_style, positions)[seen]
     return guess
+
+
+class VanishedSurfaces:
+    """The keyframe points whose surface a pass has seen go out of view (behind something that
+    moved over it, or out of the frame) since its keyframe.
+
+    Background uncovered now was out of view on the previous frame. If the keyframe showed it, the
+    pass saw it go; if the pass never did, the keyframe showed something else at its keyframe
+    position: what covers it, whose paint it must not take."""
+
+    def __init__(self, h: int, w: int) -> None:
+        self.points = np.zeros((h, w), bool)
+        """(h, w) in keyframe coordinates."""
+
+    def record(self, positions: np.ndarray, gone: np.ndarray) -> None:
+        """Add the keyframe ``positions`` (h, w, 2) of a frame's pixels that the next frame does not
+        show (``gone``, (h, w) bool), with their neighbours (a surface that shrank since the
+        keyframe leaves gaps between its pixels' positions)."""
+        import cv2
+
+        h, w = self.points.shape
+        x, y, inside = _pixel_of(positions[gone], h, w)
+        if not inside.any():
+            return
+        hit = np.zeros((h, w), np.uint8)
+        hit[y[inside], x[inside]] = 1
+        self.points |= cv2.dilate(hit, np.ones((3, 3), np.uint8)).astype(bool)
+
+    def include(self, positions: np.ndarray) -> np.ndarray:
+        """(k,) bool: whether the surfaces at keyframe ``positions`` (k, 2) went out of view."""
+        h, w = self.points.shape
+        x, y, inside = _pixel_of(positions, h, w)
+        out = np.zeros(len(positions), bool)
+        out[inside] = self.points[y[inside], x[inside]]
+        return out
+
+
+def _pixel_of(positions: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest pixel (x, y) of (k, 2) positions and whether it lies in an (h, w) image."""
+    x = np.rint(positions[:, 0]).astype(np.int64)
+    y = np.rint(positions[:, 1]).astype(np.int64)
+    return x, y, (x >= 0) & (x < w) & (y >= 0) & (y < h)
 
 
 def _bilinear(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
