@@ -25,7 +25,7 @@ accumulates behind it (the wake). Three rules keep it out:
   plate's own vectors, the pass saw that surface go out of view since the keyframe
   (`VanishedSurfaces`): colour alone is not enough, since an object whose plate colours resemble
   the background's (a brown card over brown crates) would hand its own paint to the background it
-  uncovers. (An estimated flow's occlusion masks are too loose for that test: colour alone there.)
+  uncovers. (An estimated flow's occlusion masks are looser: colour alone decides there.)
 """
 
 from __future__ import annotations
