@@ -218,6 +218,7 @@ def test_uncovered_paint_is_the_keyframes_own_where_it_saw_the_background() -> N
     # the same colour, but the pass never saw that surface go out of view: the keyframe did not show it
     never = uncovered_paint(sky, at, plate, style, prior, np.array([False, False]))
     np.testing.assert_allclose(never, prior.predict(sky))
+    assert not np.allclose(never[0], guess[0])
 
 
 def test_vanished_surfaces_are_the_keyframe_points_a_frame_lost() -> None:
@@ -228,7 +229,7 @@ def test_vanished_surfaces_are_the_keyframe_points_a_frame_lost() -> None:
     surfaces.record(positions, gone)
     ask = np.array([[10.4, 5.2], [11.0, 7.0], [12.0, 8.0], [20.0, 5.0], [-3.0, 5.0], [45.0, 5.0]], np.float32)
     # the lost points and their neighbours (a shrinking surface leaves gaps); not elsewhere
-    assert surfaces.include(ask).tolist() == [True, True, True, False, False, False]
+    assert surfaces.went_out_of_view(ask).tolist() == [True, True, True, False, False, False]
     surfaces.record(positions + 100.0, np.ones((20, 30), bool))  # beyond the keyframe: nothing to mark
     assert surfaces.points.sum() == 5 * 4
 
@@ -256,9 +257,10 @@ def test_uncovered_background_of_the_objects_colour_takes_background_paint() -> 
     last = restyle(frames, aovs, paint)[-1]
     _, xs = _box(FRAMES - 1)
     uncovered = last[Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : xs.start - 2]
-    assert uncovered.size >= 3 * 300
+    assert uncovered.shape[0] * uncovered.shape[1] >= 300
     closer_to_the_square = np.abs(uncovered - BOX_PAINT).mean(-1) < np.abs(uncovered - SKY_PAINT).mean(-1)
-    assert closer_to_the_square.mean() < 0.2, closer_to_the_square.mean()
+    # (94 % with colour alone; 5 % when the band re-painted behind the strip still went by colour)
+    assert closer_to_the_square.mean() < 0.02, closer_to_the_square.mean()
 
 
 def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
@@ -275,10 +277,9 @@ def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
     assert not FlowProvider("auto", "fast", log).exact(a, bare)
 
 
-def test_surfaces_going_out_of_view_are_followed_on_the_plates_vectors_only(monkeypatch) -> None:
-    """On exact vectors the pass records the keyframe points of what the square covers as it moves
-    (its leading edge) and nothing where the square itself stays in view; on an estimated flow,
-    whose occlusion masks are looser, it records nothing and colour alone decides."""
+def test_the_pass_records_the_surfaces_that_go_out_of_view(monkeypatch) -> None:
+    """The pass records the keyframe points of what the square covers as it moves (ahead of its
+    leading edge) and nothing where the square itself stays in view."""
     from stylelock.server.engines.keyframe import propagate
 
     seen: dict[str, np.ndarray] = {}
@@ -292,11 +293,9 @@ def test_surfaces_going_out_of_view_are_followed_on_the_plates_vectors_only(monk
     monkeypatch.setattr(propagate.Pass, "step", recording)
     frames, aovs = make_frames()
     restyle(frames, aovs, paint_over(frames[0]), flow="vectors")
-    restyle(frames, aovs, paint_over(frames[0]), flow="estimated")
     covered = seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + SIDE + 2 : X0 + SIDE + SPEED * (FRAMES - 1) - 2]
     assert covered.all(), "the background ahead of the square went out of view"
     assert not seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : X0 + SIDE - 2].any(), (
         "the square stayed in view"
     )
     assert not seen["vectors"][:, : X0 - 2].any()
-    assert not seen["estimated"].any()

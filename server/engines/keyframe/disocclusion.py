@@ -25,7 +25,8 @@ accumulates behind it (the wake). Three rules keep it out:
   plate's own vectors, the pass saw that surface go out of view since the keyframe
   (`VanishedSurfaces`): colour alone is not enough, since an object whose plate colours resemble
   the background's (a brown card over brown crates) would hand its own paint to the background it
-  uncovers. (An estimated flow's occlusion masks are looser: colour alone decides there.)
+  uncovers. On an estimated flow, whose occlusion masks are looser, colour alone still decides,
+  and that case remains.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ import numpy as np
 
 from stylelock.core.flow import dilate_mask, fill_from_layer, inside_mask
 
-__all__ = ["PaintPrior", "VanishedSurfaces", "behind_the_edge", "fill_from_layer", "uncovered_paint"]
+__all__ = [
+    "PaintPrior",
+    "VanishedSurfaces",
+    "behind_the_edge",
+    "fill_from_layer",
+    "uncovered_paint",
+]
 
 #: Mean RGB difference (display-referred) under which the keyframe's plate at an uncovered pixel's
 #: layer position shows the same surface: the keyframe saw this background, so its paint is known.
@@ -78,12 +85,12 @@ def uncovered_paint(
     key_plate: np.ndarray,
     key_style: np.ndarray,
     prior: PaintPrior,
-    went_out_of_view: np.ndarray,
+    keyframe_may_show: np.ndarray,
 ) -> np.ndarray:
     """The first guess of paint of uncovered pixels: (k, S) for ``rgb`` (k, 3) plate colours at
     keyframe ``positions`` (k, 2) (their layer's, see `fill_from_layer`). The keyframe's own paint
-    at those positions where the keyframe showed their surface (it ``went_out_of_view`` since, (k,)
-    bool, and the keyframe's plate shows the same colour there), else ``prior``'s guess."""
+    at those positions where the keyframe showed their surface (where ``keyframe_may_show`` it, (k,)
+    bool, and its plate shows the same colour there), else ``prior``'s guess."""
     inside = (
         (positions[:, 0] >= 0)
         & (positions[:, 0] <= key_plate.shape[1] - 1)
@@ -91,7 +98,7 @@ def uncovered_paint(
         & (positions[:, 1] <= key_plate.shape[0] - 1)
     )
     same_colour = np.abs(_bilinear(key_plate[..., :3], positions) - rgb[:, :3]).mean(axis=-1) < SEEN_LIMIT
-    seen = inside & went_out_of_view & same_colour
+    seen = inside & keyframe_may_show & same_colour
     guess = prior.predict(rgb)
     if seen.any():
         guess[seen] = _bilinear(key_style, positions)[seen]
@@ -124,7 +131,7 @@ class VanishedSurfaces:
         hit[y[inside], x[inside]] = 1
         self.points |= cv2.dilate(hit, np.ones((3, 3), np.uint8)).astype(bool)
 
-    def include(self, positions: np.ndarray) -> np.ndarray:
+    def went_out_of_view(self, positions: np.ndarray) -> np.ndarray:
         """(k,) bool: whether the surfaces at keyframe ``positions`` (k, 2) went out of view."""
         h, w = self.points.shape
         x, y, inside = _pixel_of(positions, h, w)

@@ -240,6 +240,9 @@ class Pass:
         self.positions = coords(h, w)
         self.atlas = SurfaceAtlas(h, w)
         self.vanished = VanishedSurfaces(h, w)
+        self.unseen = np.zeros((h, w), bool)
+        """Pixels of the current frame showing background uncovered since the keyframe that the
+        keyframe did not show (`VanishedSurfaces`)."""
         self.age = np.zeros((h, w), np.uint8)
         """Frames each pixel of the current frame has continued a track of copied paint
         (`synth.track_factor`; it stops growing at 255)."""
@@ -269,13 +272,13 @@ class Pass:
             raise ValueError(f"pass from {self.key.frame} is at {self.number}, cannot step to {frame.number}")
         ahead, back = self.s.flows.pair(self.plate, frame)
         revealed = holes = coreflow.revealed_mask(ahead, back)
+        if self.s.mode != "styleblit":  # what this frame no longer shows (see `VanishedSurfaces`)
+            self.vanished.record(self.positions, coreflow.revealed_mask(back, ahead))
         exact_flow = self.s.flows.exact(self.plate, frame)
         if exact_flow:
             # only exact layer edges say where an outline's ink lies; an estimated flow's uncovered
             # areas are blurred wider than the outline anyway (and growing them measured more flicker)
             holes = behind_the_edge(revealed, back, coreflow.outline_reach(*revealed.shape))
-            if self.s.mode != "styleblit":  # what the next frame hides (see `VanishedSurfaces`)
-                self.vanished.record(self.positions, coreflow.revealed_mask(back, ahead))
         nearest = coreflow.nearest_source(back)
         positions = coreflow.carry_positions(self.positions, back, nearest)
         carried = coreflow.carry_positions(self.field, back, nearest)
@@ -346,6 +349,7 @@ class Pass:
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
         temporal = coreflow.warp(self.style, back)
         init = np.ascontiguousarray(self.nnf[nearest])
+        unseen = np.zeros_like(holes)
         # Uncovered background continues its own layer, not the object that uncovered it: carried
         # along the flow, it would take the object's paint (its outline) and leave a trail behind
         # it. Its search and its track start where that layer was in the keyframe, and its first
@@ -354,21 +358,32 @@ class Pass:
             (positions,) = coreflow.fill_from_layer([positions], holes, back, smooth=True)
             init[holes] = np.rint(positions[holes]).astype(init.dtype)
             carried[holes] = positions[holes]
-            # Did the keyframe see this surface? Only if the pass saw it go out of view since (the
-            # band grown behind the strip was in view on the previous frame). On an estimated flow
-            # colour alone decides: the test leans on exact occlusion masks, and DIS blurs layer
-            # edges (on the vector-less demo it measured the same either way: worst runs within
-            # 0.013, invented paint 0.715 vs 0.701 %)
-            went = np.ones(int(holes.sum()), bool)
+            # Did the keyframe see this surface? Only if the pass saw it go out of view since; the
+            # band grown behind the strip was in view on the previous frame, and the keyframe saw
+            # it unless it was uncovered unseen on an earlier frame. On an estimated flow colour
+            # alone decides: the test leans on exact occlusion masks, and DIS blurs layer edges
+            # (on the vector-less demo it measured the same either way: worst runs within 0.013,
+            # invented paint 0.715 vs 0.701 %)
+            may_show = np.ones(int(holes.sum()), bool)
             if exact_flow:
-                went = self.vanished.include(positions[holes]) | ~revealed[holes]
+                earlier = self.unseen[nearest][holes]
+                may_show = np.where(
+                    revealed[holes], self.vanished.went_out_of_view(positions[holes]), ~earlier
+                )
             temporal[holes] = uncovered_paint(
-                frame.rgb[holes], positions[holes], self.key.plate.rgb, self.key.style, self.key.prior(), went
+                frame.rgb[holes],
+                positions[holes],
+                self.key.plate.rgb,
+                self.key.style,
+                self.key.prior(),
+                may_show,
             )
+            unseen[holes] = ~may_show
             valid = valid | holes
             hk, wk = self.key.style.shape[:2]
             init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)
             init = np.ascontiguousarray(init, dtype=np.int32)
+        self.unseen = np.where(holes, unseen, self.unseen[nearest])
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
