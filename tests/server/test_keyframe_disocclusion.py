@@ -234,10 +234,11 @@ def test_vanished_surfaces_are_the_keyframe_points_a_frame_lost() -> None:
     assert surfaces.points.sum() == 5 * 4
 
 
-def test_uncovered_background_of_the_objects_colour_takes_background_paint() -> None:
+def test_uncovered_background_of_the_objects_colour_takes_background_paint(monkeypatch) -> None:
     """The square's plate colours resemble the background's (within `SEEN_LIMIT`: brown over brown),
     but its paint does not: the background it uncovers was never in view since the keyframe, so it
-    must not take the square's paint from the keyframe because the colours agree."""
+    must not take the square's paint from the keyframe because the colours agree. With colour alone
+    (the control run) most of it does."""
     import cv2
 
     def texture(base: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -251,16 +252,24 @@ def test_uncovered_background_of_the_objects_colour_takes_background_paint() -> 
         frames[t] = ground.copy()
         ys, xs = _box(t)
         frames[t][ys, xs] = card[ys, xs.start - SPEED * t : xs.stop - SPEED * t]
-    assert np.abs(frames[0][_box(0)] - ground[_box(0)]).mean() < SEEN_LIMIT
+    alike = np.abs(frames[0][_box(0)] - ground[_box(0)]).mean(-1) < SEEN_LIMIT
+    assert alike.mean() > 0.75, "most of the square's plate colours pass for the background's"
     paint = np.broadcast_to(SKY_PAINT, frames[0].shape).copy()
     paint[_box(0)] = BOX_PAINT
-    last = restyle(frames, aovs, paint)[-1]
     _, xs = _box(FRAMES - 1)
-    uncovered = last[Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : xs.start - 2]
-    assert uncovered.shape[0] * uncovered.shape[1] >= 300
-    closer_to_the_square = np.abs(uncovered - BOX_PAINT).mean(-1) < np.abs(uncovered - SKY_PAINT).mean(-1)
-    # (94 % with colour alone; 5 % when the band re-painted behind the strip still went by colour)
-    assert closer_to_the_square.mean() < 0.02, closer_to_the_square.mean()
+
+    def taken_from_the_square() -> float:
+        uncovered = restyle(frames, aovs, paint)[-1][Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : xs.start - 2]
+        assert uncovered.shape[0] * uncovered.shape[1] >= 300
+        closer = np.abs(uncovered - BOX_PAINT).mean(-1) < np.abs(uncovered - SKY_PAINT).mean(-1)
+        return float(closer.mean())
+
+    # 5 % when the band re-painted behind the strip still went by colour
+    assert taken_from_the_square() < 0.02
+    monkeypatch.setattr(
+        VanishedSurfaces, "went_out_of_view", lambda self, positions: np.ones(len(positions), bool)
+    )
+    assert taken_from_the_square() > 0.5, "colour alone hands the square's paint to the background"
 
 
 def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:
@@ -282,20 +291,19 @@ def test_the_pass_records_the_surfaces_that_go_out_of_view(monkeypatch) -> None:
     leading edge) and nothing where the square itself stays in view."""
     from stylelock.server.engines.keyframe import propagate
 
-    seen: dict[str, np.ndarray] = {}
+    recorded: list[np.ndarray] = []
     step = propagate.Pass.step
 
     def recording(self, frame):
         result = step(self, frame)
-        seen[self.s.flows.mode] = self.vanished.points.copy()
+        recorded.append(self.vanished.points.copy())
         return result
 
     monkeypatch.setattr(propagate.Pass, "step", recording)
     frames, aovs = make_frames()
     restyle(frames, aovs, paint_over(frames[0]), flow="vectors")
-    covered = seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + SIDE + 2 : X0 + SIDE + SPEED * (FRAMES - 1) - 2]
+    points = recorded[-1]
+    covered = points[Y0 + 2 : Y0 + SIDE - 2, X0 + SIDE + 2 : X0 + SIDE + SPEED * (FRAMES - 1) - 2]
     assert covered.all(), "the background ahead of the square went out of view"
-    assert not seen["vectors"][Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : X0 + SIDE - 2].any(), (
-        "the square stayed in view"
-    )
-    assert not seen["vectors"][:, : X0 - 2].any()
+    assert not points[Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : X0 + SIDE - 2].any(), "the square stayed in view"
+    assert not points[:, : X0 - 2].any()
