@@ -1,6 +1,7 @@
 """Look inside one of the keyframe QC bench's plates: where its flicker and invented paint are.
 
     python bench/keyframe_probe.py PLATE [--folder DIR] [--frames A-B] [--maps F [F ...]] [--qc-only]
+                                   [--param NAME=VALUE ...]
     python bench/keyframe_probe.py --list
 
 A developer's tool, not a benchmark (it commits no result): `bench/keyframe_qc.py`'s own `measure`
@@ -13,14 +14,18 @@ low-passed warp error lies (``maps/short.F.png`` against the frame before, ``map
 against the frame `LONG_K` before along the chained motion): the output, its error and the plate's
 own error on one scale, so flicker the plate does not explain shows as heat in the middle panel
 only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say).
+``--param temporal_weight=6`` (repeatable) restyles with an engine parameter other than the
+bench's default, to try a change before making it (``figures.json`` records it).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import keyframe_qc
@@ -28,7 +33,7 @@ import numpy as np
 from keyframe_qc import BARS, measure, plates
 
 from stylelock.core.flow import occlusion_mask, warp
-from stylelock.core.jobspec import StyleReference
+from stylelock.core.jobspec import JobSpec, StyleReference
 from stylelock.core.metrics.temporal import LONG_K, TemporalStability, warp_ratio
 from stylelock.core.qc import run_qc
 from stylelock.core.qc.run import _Reader
@@ -39,8 +44,16 @@ from stylelock.core.sequence import parse_frames
 COLUMNS = ("frame", "short_lowpass", "long_lowpass", "invented_percent", "texture_ratio")
 
 
-def probe(name: str, folder: Path, frames: str | None = None, *, qc_only: bool = False) -> QcReport:
-    """Restyle plate ``name`` into ``folder`` (unless ``qc_only``) and write its report there."""
+def probe(
+    name: str,
+    folder: Path,
+    frames: str | None = None,
+    *,
+    qc_only: bool = False,
+    params: Mapping[str, str] | None = None,
+) -> QcReport:
+    """Restyle plate ``name`` into ``folder`` (unless ``qc_only``) and write its report there.
+    ``params`` are engine parameters that replace the bench's defaults (a trial, not the bench)."""
     write_plate, default_frames = plates()[name]
     if qc_only and frames is None:  # the range the output in the folder was made over
         frames = json.loads((folder / "figures.json").read_text())["frames"]
@@ -56,10 +69,12 @@ def probe(name: str, folder: Path, frames: str | None = None, *, qc_only: bool =
 
     if not qc_only:
         keyframe_qc.run_qc = keep_report  # the bench's own measure, with QC's report kept
+        keyframe_qc.JobSpec = functools.partial(JobSpec, params=dict(params or {}))
         try:
             figures = measure(folder, write_plate, frames, False)
         finally:
-            keyframe_qc.run_qc = run_qc
+            keyframe_qc.run_qc, keyframe_qc.JobSpec = run_qc, JobSpec
+        figures["params"] = dict(params or {})
         (folder / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     else:
         keep_report(
@@ -153,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", help="a shorter range than the bench's (its first frame is painted)")
     parser.add_argument("--maps", nargs="*", type=int, default=[], help="frames to draw error maps of")
     parser.add_argument("--qc-only", action="store_true", help="measure the output already in --folder")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="an engine parameter to try"
+    )
     args = parser.parse_args(argv)
     if args.list or not args.plate:
         print("\n".join(plates()))
@@ -160,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.plate not in plates():
         parser.error(f"no plate {args.plate!r}; one of: {', '.join(plates())}")
     folder = Path(args.folder or Path("probe") / args.plate)
-    report = probe(args.plate, folder, args.frames, qc_only=args.qc_only)
+    params = dict(item.split("=", 1) for item in args.param if "=" in item)
+    if len(params) != len(args.param):
+        parser.error("--param takes NAME=VALUE")
+    report = probe(args.plate, folder, args.frames, qc_only=args.qc_only, params=params)
     print((folder / "per_frame.tsv").read_text(), end="")
     for check in report.checks:
         value = "unmeasured" if check.value is None else f"{check.value:.3f}"

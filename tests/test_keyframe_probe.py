@@ -60,3 +60,22 @@ def test_the_maps_measure_what_qc_measured(probed) -> None:
     w = heat.shape[1]
     assert w == 3 * (w // 3) and heat[:, w // 3 : 2 * w // 3].max() > 0  # output | its error | plate's
     assert np.count_nonzero(heat[:, w // 3 :]) < heat[:, w // 3 :].size  # not all heat: masks apply
+
+
+def test_a_trial_parameter_reaches_the_engine_and_is_recorded(probed, tmp_path) -> None:
+    """``--param`` restyles with another engine parameter: the figures say which, and the output
+    is not the default run's."""
+    import json
+
+    from stylelock.core.exr import read_exr
+
+    default_folder, _ = probed
+    keyframe_probe.probe("sample_480x270", tmp_path, "1001-1004", params={"temporal_weight": "6"})
+    assert json.loads((tmp_path / "figures.json").read_text())["params"] == {"temporal_weight": "6"}
+    assert json.loads((default_folder / "figures.json").read_text())["params"] == {}
+    trial, default = (
+        read_exr(str(f / "out" / "styled.1004.exr")).main.pixels["R"] for f in (tmp_path, default_folder)
+    )
+    assert not np.array_equal(trial, default)
+    with pytest.raises(SystemExit):  # NAME=VALUE, or a one-line usage error
+        keyframe_probe.main(["sample_480x270", "--param", "temporal_weight"])
