@@ -69,12 +69,13 @@ def probe(
 
     if not qc_only:
         keyframe_qc.run_qc = keep_report  # the bench's own measure, with QC's report kept
-        keyframe_qc.JobSpec = functools.partial(JobSpec, params=dict(params or {}))
+        trial = dict(params or {})
+        keyframe_qc.JobSpec = functools.partial(JobSpec, params=trial)
         try:
             figures = measure(folder, write_plate, frames, False)
         finally:
             keyframe_qc.run_qc, keyframe_qc.JobSpec = run_qc, JobSpec
-        figures["params"] = dict(params or {})
+        figures["params"] = trial
         (folder / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     else:
         keep_report(
