@@ -81,7 +81,7 @@ def restyle(frames, aovs, key, **params) -> list[np.ndarray]:
     def load(n: int) -> ModelFrame:
         return ModelFrame(n, frames[n - 1001], None, dict(aovs[n]), 1.0)
 
-    numbers = tuple(range(1001, 1001 + FRAMES))
+    numbers = tuple(range(1001, 1001 + len(frames)))
     shot = ShotContext(
         job_id="test",
         frames=numbers,
@@ -226,19 +226,22 @@ def test_vanished_surfaces_are_the_keyframe_points_a_frame_lost() -> None:
     positions = np.stack(np.meshgrid(np.arange(30.0), np.arange(20.0)), -1).astype(np.float32) + 0.3
     gone = np.zeros((20, 30), bool)
     gone[5:8, 10:12] = True  # covered by something on the next frame
-    surfaces.record(positions, gone)
+    nothing = np.zeros_like(gone)
+    surfaces.record(positions, gone, nothing)
     ask = np.array([[10.4, 5.2], [11.0, 7.0], [12.0, 8.0], [20.0, 5.0], [-3.0, 5.0], [45.0, 5.0]], np.float32)
     # the lost points and their neighbours (a shrinking surface leaves gaps); not elsewhere
     assert surfaces.went_out_of_view(ask).tolist() == [True, True, True, False, False, False]
-    surfaces.record(positions + 100.0, np.ones((20, 30), bool))  # beyond the keyframe: nothing to mark
+    surfaces.record(positions + 100.0, np.ones((20, 30), bool), nothing)  # beyond the keyframe
+    assert surfaces.points.sum() == 5 * 4
+    # pixels showing background the keyframe never saw are not recorded, however they are hidden
+    unseen = np.zeros_like(gone)
+    unseen[12:15, 20:25] = True
+    surfaces.record(positions, unseen, unseen)
     assert surfaces.points.sum() == 5 * 4
 
 
-def test_uncovered_background_of_the_objects_colour_takes_background_paint(monkeypatch) -> None:
-    """The square's plate colours resemble the background's (within `SEEN_LIMIT`: brown over brown),
-    but its paint does not: the background it uncovers was never in view since the keyframe, so it
-    must not take the square's paint from the keyframe because the colours agree. With colour alone
-    (the control run) most of it does."""
+def _alike_textures() -> tuple[np.ndarray, np.ndarray]:
+    """A lightly textured ground and a card whose colours pass for the ground's (brown over brown)."""
     import cv2
 
     def texture(base: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -246,7 +249,15 @@ def test_uncovered_background_of_the_objects_colour_takes_background_paint(monke
         noise = cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), 1.0)
         return np.float32(base) + 0.25 * (noise[..., None] - 0.5)
 
-    ground, card = texture((0.50, 0.36, 0.24), 3), texture((0.56, 0.40, 0.22), 5)
+    return texture((0.50, 0.36, 0.24), 3), texture((0.56, 0.40, 0.22), 5)
+
+
+def test_uncovered_background_of_the_objects_colour_takes_background_paint(monkeypatch) -> None:
+    """The square's plate colours resemble the background's (within `SEEN_LIMIT`: brown over brown),
+    but its paint does not: the background it uncovers was never in view since the keyframe, so it
+    must not take the square's paint from the keyframe because the colours agree. With colour alone
+    (the control run) most of it does."""
+    ground, card = _alike_textures()
     frames, aovs = make_frames()
     for t in range(FRAMES):
         frames[t] = ground.copy()
@@ -270,6 +281,55 @@ def test_uncovered_background_of_the_objects_colour_takes_background_paint(monke
         VanishedSurfaces, "went_out_of_view", lambda self, positions: np.ones(len(positions), bool)
     )
     assert taken_from_the_square() > 0.5, "colour alone hands the square's paint to the background"
+
+
+def test_background_hidden_again_and_uncovered_once_more_takes_background_paint(monkeypatch) -> None:
+    """The card slides right, back to where it was painted, and right again. The ground it uncovers
+    the first time was never seen by the keyframe; the card covering it again must not count as
+    that ground going out of view (its keyframe positions lie under the card: they would mark the
+    card's own keyframe area as seen ground), so the second uncovering takes background paint too.
+    The control run marks every hidden pixel, uncovered-unseen ground included: the card's paint
+    comes back."""
+    from stylelock.server.engines.keyframe import propagate
+
+    ground, card = _alike_textures()
+    steps = 4
+    xs_at = [X0 + SPEED * t for t in range(steps + 1)]
+    xs_at += [xs_at[-1] - SPEED * t for t in range(1, steps + 1)]
+    xs_at += [X0 + SPEED * t for t in range(1, steps + 1)]
+    frames, aovs = [], {}
+    for t, x in enumerate(xs_at):
+        rgb = ground.copy()
+        rgb[Y0 : Y0 + SIDE, x : x + SIDE] = card[Y0 : Y0 + SIDE, X0 : X0 + SIDE]
+        frames.append(rgb)
+        moving = np.zeros((H, W), np.float32)
+        moving[Y0 : Y0 + SIDE, x : x + SIDE] = 1.0
+        ahead = xs_at[t + 1] - x if t + 1 < len(xs_at) else 0
+        behind = xs_at[t - 1] - x if t > 0 else 0
+        zero = np.zeros((H, W), np.float32)
+        aovs[1001 + t] = {
+            "forward.u": ahead * moving,
+            "forward.v": zero,
+            "backward.u": behind * moving,
+            "backward.v": zero,
+        }
+    paint = np.broadcast_to(SKY_PAINT, frames[0].shape).copy()
+    paint[Y0 : Y0 + SIDE, X0 : X0 + SIDE] = BOX_PAINT
+
+    def taken_from_the_card() -> float:
+        uncovered = restyle(frames, aovs, paint)[-1][Y0 + 2 : Y0 + SIDE - 2, X0 + 2 : xs_at[-1] - 2]
+        assert uncovered.shape[0] * uncovered.shape[1] >= 150
+        closer = np.abs(uncovered - BOX_PAINT).mean(-1) < np.abs(uncovered - SKY_PAINT).mean(-1)
+        return float(closer.mean())
+
+    assert taken_from_the_card() < 0.02
+    record = propagate.VanishedSurfaces.record
+
+    def with_unseen_ground(self, positions, gone, unseen):
+        return record(self, positions, gone, np.zeros_like(unseen))
+
+    monkeypatch.setattr(propagate.VanishedSurfaces, "record", with_unseen_ground)
+    assert taken_from_the_card() > 0.5, "the card's keyframe area passed for ground that went out of view"
 
 
 def test_flow_provider_says_which_pairs_are_exact_vectors() -> None:

@@ -117,14 +117,19 @@ class VanishedSurfaces:
         self.points = np.zeros((h, w), bool)
         """(h, w) in keyframe coordinates."""
 
-    def record(self, positions: np.ndarray, gone: np.ndarray) -> None:
+    def record(self, positions: np.ndarray, gone: np.ndarray, unseen: np.ndarray) -> None:
         """Add the keyframe ``positions`` (h, w, 2) of a frame's pixels that the next frame does not
         show (``gone``, (h, w) bool), with their neighbours (a surface that shrank since the
-        keyframe leaves gaps between its pixels' positions)."""
+        keyframe leaves gaps between its pixels' positions).
+
+        Pixels showing background the keyframe never saw (``unseen``, (h, w) bool) are left out:
+        their positions continue their layer under what covered it in the keyframe, so recording
+        them would mark that object's keyframe area as background that went out of view, and the
+        next uncovering there would take the object's paint again."""
         import cv2
 
         h, w = self.points.shape
-        x, y, inside = _pixel_of(positions[gone], h, w)
+        x, y, inside = _pixel_of(positions[gone & ~unseen], h, w)
         if not inside.any():
             return
         hit = np.zeros((h, w), np.uint8)

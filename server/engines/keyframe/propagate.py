@@ -219,6 +219,9 @@ class _Match(NamedTuple):
     positions: np.ndarray
     trust: np.ndarray | None = None
     """Where the motion explains the plate's change (None: the match made no such judgement)."""
+    unseen: np.ndarray | None = None
+    """The frame's pixels showing background the keyframe did not show (`Pass.unseen`; None: the
+    match made no such judgement)."""
 
 
 class Pass:
@@ -273,7 +276,7 @@ class Pass:
         ahead, back = self.s.flows.pair(self.plate, frame)
         revealed = holes = coreflow.revealed_mask(ahead, back)
         if self.s.mode != "styleblit":  # what this frame no longer shows (see `VanishedSurfaces`)
-            self.vanished.record(self.positions, coreflow.revealed_mask(back, ahead))
+            self.vanished.record(self.positions, coreflow.revealed_mask(back, ahead), self.unseen)
         exact_flow = self.s.flows.exact(self.plate, frame)
         if exact_flow:
             # only exact layer edges say where an outline's ink lies; an estimated flow's uncovered
@@ -307,6 +310,8 @@ class Pass:
         self.field = match.field
         self.style = style
         self.positions = match.positions
+        if match.unseen is not None:
+            self.unseen = match.unseen
         return PassFrame(frame.number, match.field, match.exact, match.error)
 
     def _settled_age(self, match: _Match, ahead, back, nearest) -> np.ndarray:
@@ -349,7 +354,7 @@ class Pass:
         trust = valid & explained_by_motion(frame.rgb, self.plate.rgb, back)
         temporal = coreflow.warp(self.style, back)
         init = np.ascontiguousarray(self.nnf[nearest])
-        unseen = np.zeros_like(holes)
+        unseen = self.unseen[nearest]  # carried along the flow; uncovered pixels are judged below
         # Uncovered background continues its own layer, not the object that uncovered it: carried
         # along the flow, it would take the object's paint (its outline) and leave a trail behind
         # it. Its search and its track start where that layer was in the keyframe, and its first
@@ -366,9 +371,8 @@ class Pass:
             # invented paint 0.715 vs 0.701 %)
             may_show = np.ones(int(holes.sum()), bool)
             if exact_flow:
-                earlier = self.unseen[nearest][holes]
                 may_show = np.where(
-                    revealed[holes], self.vanished.went_out_of_view(positions[holes]), ~earlier
+                    revealed[holes], self.vanished.went_out_of_view(positions[holes]), ~unseen[holes]
                 )
             temporal[holes] = uncovered_paint(
                 frame.rgb[holes],
@@ -383,7 +387,6 @@ class Pass:
             hk, wk = self.key.style.shape[:2]
             init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)
             init = np.ascontiguousarray(init, dtype=np.int32)
-        self.unseen = np.where(holes, unseen, self.unseen[nearest])
         guides = plate_guides(
             frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
         )
@@ -405,4 +408,4 @@ class Pass:
         )
         if result is None:
             return None
-        return _Match(result.nnf, result.error, result.field, result.exact, positions, trust)
+        return _Match(result.nnf, result.error, result.field, result.exact, positions, trust, unseen)
