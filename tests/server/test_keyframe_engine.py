@@ -326,6 +326,30 @@ def test_plate_motion_vectors_are_used_and_reported(caplog) -> None:
     assert any("motion from estimated:dis-medium" in r.getMessage() for r in caplog.records)
 
 
+def test_the_temporal_weight_follows_the_kind_of_flow() -> None:
+    """`temporal_weight` governs pairs of frames with the plate's vectors, `estimated_temporal_weight`
+    pairs whose flow is estimated: each changes the pixels of its own kind of pair only."""
+    frames = make_plate(3)
+    vectors = {
+        "forward.u": np.full((H, W), -STEP[0], np.float32),
+        "forward.v": np.full((H, W), STEP[1], np.float32),
+        "backward.u": np.full((H, W), STEP[0], np.float32),
+        "backward.v": np.full((H, W), -STEP[1], np.float32),
+    }
+    aovs = {n: vectors for n in range(FIRST, FIRST + 3)}
+    key = [StyleFrame(stylise(frames[0]), None, FIRST, "k")]
+
+    def run(flow: str, **weights: float) -> np.ndarray:
+        params = {"flow": flow, "softness": 0.0, **weights}
+        return restyle(make_shot(frames, key, aovs=aovs, params=params))[-1]
+
+    exact, estimated = run("vectors"), run("estimated")
+    assert np.array_equal(exact, run("vectors", estimated_temporal_weight=1.0))
+    assert not np.array_equal(exact, run("vectors", temporal_weight=1.0))
+    assert np.array_equal(estimated, run("estimated", temporal_weight=1.0))
+    assert not np.array_equal(estimated, run("estimated", estimated_temporal_weight=1.0))
+
+
 def test_bad_input_is_a_clear_error() -> None:
     frames = make_plate(2)
     key = stylise(frames[0])

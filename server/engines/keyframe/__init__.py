@@ -153,9 +153,20 @@ PARAMS = ParamSchema(
             "temporal_weight",
             "float",
             4.0,
-            "Weight of the temporal guide (previous output warped by the flow): less flicker, more "
-            "smearing where the motion is wrong (translucent objects). EbSynth uses 0.5, which "
-            "measured about twice the warp error on the sample plate.",
+            "Weight of the temporal guide (previous output warped by the flow) on frames with the "
+            "plate's motion vectors: less flicker, more smearing where the motion is wrong "
+            "(translucent objects). EbSynth uses 0.5, which measured about twice the warp error on "
+            "the sample plate.",
+            minimum=0.0,
+            maximum=100.0,
+        ),
+        ParamSpec(
+            "estimated_temporal_weight",
+            "float",
+            6.0,
+            "Weight of the temporal guide on frames whose motion is estimated (no vectors, or "
+            "flow=estimated): higher than with vectors, which measured less flicker on plates "
+            "without vectors at about the same invented paint.",
             minimum=0.0,
             maximum=100.0,
         ),

@@ -103,9 +103,10 @@ class Keyframe:
             self._cache["prior"] = PaintPrior(self.plate.rgb, self.style, edges(luma(self.plate.rgb)))
         return self._cache["prior"]
 
-    def style_scale(self, weights: GuideWeights) -> float:
-        """The factor of the paint's channels in matching: the style and temporal terms share them."""
-        return channel_scale(weights.style + weights.temporal, self.style.shape[2])
+    def style_scale(self, weights: GuideWeights, temporal: float) -> float:
+        """The factor of the paint's channels in matching: the style and temporal (weight
+        ``temporal``) terms share them."""
+        return channel_scale(weights.style + temporal, self.style.shape[2])
 
     def voted_layers(self, settings: Settings) -> tuple[Any, np.ndarray]:
         """The paint and its colour's detail band side by side, padded for voting, and the band's
@@ -116,21 +117,24 @@ class Keyframe:
             band = b.pad(b.asarray(detail.detail_band(self.style)), r)
             h, w = self.style.shape[:2]
             table = detail.lookup_table(detail.gain_table(b, band, r, h, w))
-            self._cache["voted_layers"] = (b.concat([self.source(settings)[0].style, band]), table)
+            paint = b.pad(b.asarray(self.style), r)  # as `build_source` keeps it for voting
+            self._cache["voted_layers"] = (b.concat([paint, band]), table)
         return self._cache["voted_layers"]
 
-    def source(self, settings: Settings) -> list[SourceLevel]:
-        """The keyframe's pyramid on the backend, built once and shared by both directions."""
-        if "source" not in self._cache:
-            self._cache["source"] = build_source(
+    def source(self, settings: Settings, temporal: float) -> list[SourceLevel]:
+        """The keyframe's pyramid on the backend for a temporal weight (it scales the paint's
+        channels), built once per weight and shared by both directions."""
+        key = ("source", temporal)
+        if key not in self._cache:
+            self._cache[key] = build_source(
                 settings.backend,
                 self.guides(settings.weights),
                 self.style,
-                self.style_scale(settings.weights),
+                self.style_scale(settings.weights, temporal),
                 settings.sched.levels,
                 settings.sched.patch,
             )
-        return self._cache["source"]
+        return self._cache[key]
 
 
 @dataclass
@@ -231,9 +235,6 @@ class Pass:
         self.s = settings
         self.key = key
         self.direction = direction
-        w = settings.weights
-        self.style_scale = key.style_scale(w)
-        self.temporal_mix = w.temporal / (w.style + w.temporal) if (w.style + w.temporal) > 0 else 0.0
         h, w = key.style.shape[:2]
         self.number = self.key.frame
         self.plate = self.key.plate
@@ -387,19 +388,19 @@ class Pass:
             hk, wk = self.key.style.shape[:2]
             init = np.stack([np.clip(init[..., 0], 0, wk - 1), np.clip(init[..., 1], 0, hk - 1)], -1)
             init = np.ascontiguousarray(init, dtype=np.int32)
-        guides = plate_guides(
-            frame.rgb, frame.alpha, positions, self.key.norm, self.s.weights, self.key.use_alpha
-        )
+        w = self.s.weights
+        guides = plate_guides(frame.rgb, frame.alpha, positions, self.key.norm, w, self.key.use_alpha)
+        weight = w.temporal_on(exact_flow)
         result = synthesize(
             self.s.backend,
-            self.key.source(self.s),
+            self.key.source(self.s, weight),
             guides,
             self.s.sched,
             rng.mix(self.s.seed, frame.number, self.key.frame, self.direction),
-            style_scale=self.style_scale,
+            style_scale=self.key.style_scale(w, weight),
             temporal=temporal,
             valid=valid,
-            temporal_mix=self.temporal_mix,
+            temporal_mix=weight / (w.style + weight) if w.style + weight > 0 else 0.0,
             init=init,
             track=carried,
             track_trust=trust,

@@ -45,6 +45,7 @@ def settings_from(params: Mapping[str, Any], shot: ShotContext, size: tuple[int,
         edges=float(params["edge_weight"]),
         positional=float(params["positional_weight"]),
         temporal=float(params["temporal_weight"]),
+        estimated_temporal=float(params["estimated_temporal_weight"]),
         style=float(params["style_weight"]),
     )
     backend = make_backend(device, log_to=shot.log)
