@@ -350,6 +350,41 @@ def test_the_temporal_weight_follows_the_kind_of_flow() -> None:
     assert not np.array_equal(estimated, run("estimated", estimated_temporal_weight=1.0))
 
 
+def test_a_plate_with_vectors_on_some_frames_matches_each_pair_at_its_own_weight(monkeypatch) -> None:
+    """With vectors missing on one frame, the pairs around it are estimated: they match against the
+    keyframe's paint scaled for `estimated_temporal_weight`, the others for `temporal_weight` (the
+    source pyramid's paint channels and the target's scale must agree on every pair)."""
+    from stylelock.server.engines.keyframe import propagate
+
+    frames = make_plate(4)
+    vectors = {
+        "forward.u": np.full((H, W), -STEP[0], np.float32),
+        "forward.v": np.full((H, W), STEP[1], np.float32),
+        "backward.u": np.full((H, W), STEP[0], np.float32),
+        "backward.v": np.full((H, W), -STEP[1], np.float32),
+    }
+    aovs = {FIRST: vectors, FIRST + 1: vectors, FIRST + 3: vectors}  # none on the third frame
+    seen: list[tuple[float, float]] = []
+    synthesize = propagate.synthesize
+
+    def checking(backend, source, guides, sched, key, *, style_scale, temporal_mix, **kw):
+        level = source[0]
+        paint = backend.numpy(level.style)
+        scaled = backend.numpy(level.src)[..., -paint.shape[2] :]
+        np.testing.assert_allclose(scaled, paint * np.float32(style_scale), rtol=1e-6)
+        seen.append((round(style_scale, 6), round(temporal_mix, 6)))
+        return synthesize(
+            backend, source, guides, sched, key, style_scale=style_scale, temporal_mix=temporal_mix, **kw
+        )
+
+    monkeypatch.setattr(propagate, "synthesize", checking)
+    params = {"flow": "auto", "temporal_weight": 4.0, "estimated_temporal_weight": 6.0}
+    restyle(make_shot(frames, [StyleFrame(stylise(frames[0]), None, FIRST, "k")], aovs=aovs, params=params))
+    mixes = [mix for _, mix in seen]
+    assert mixes == [pytest.approx(4 / 5), pytest.approx(6 / 7), pytest.approx(6 / 7)]
+    assert len({scale for scale, _ in seen}) == 2
+
+
 def test_bad_input_is_a_clear_error() -> None:
     frames = make_plate(2)
     key = stylise(frames[0])

@@ -40,6 +40,11 @@ class GuideWeights:
         less flicker."""
         return self.temporal if exact_flow else self.estimated_temporal
 
+    def temporal_mix(self, exact_flow: bool) -> float:
+        """The temporal guide's share of the paint channels' target (the style guide has the rest)."""
+        temporal = self.temporal_on(exact_flow)
+        return temporal / (self.style + temporal) if self.style + temporal > 0 else 0.0
+
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., :3] @ LUMA, dtype=np.float32)

@@ -68,7 +68,7 @@ class Keyframe:
     style: np.ndarray
     """(h, w, S) float32 in [0, 1]: RGB, plus the paint's alpha as a fourth channel if it has one."""
     plate: ModelFrame
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def norm(self) -> float:
@@ -103,10 +103,9 @@ class Keyframe:
             self._cache["prior"] = PaintPrior(self.plate.rgb, self.style, edges(luma(self.plate.rgb)))
         return self._cache["prior"]
 
-    def style_scale(self, weights: GuideWeights, temporal: float) -> float:
-        """The factor of the paint's channels in matching: the style and temporal (weight
-        ``temporal``) terms share them."""
-        return channel_scale(weights.style + temporal, self.style.shape[2])
+    def style_scale(self, weights: GuideWeights, temporal_weight: float) -> float:
+        """The factor of the paint's channels in matching: the style and temporal terms share them."""
+        return channel_scale(weights.style + temporal_weight, self.style.shape[2])
 
     def voted_layers(self, settings: Settings) -> tuple[Any, np.ndarray]:
         """The paint and its colour's detail band side by side, padded for voting, and the band's
@@ -121,16 +120,16 @@ class Keyframe:
             self._cache["voted_layers"] = (b.concat([paint, band]), table)
         return self._cache["voted_layers"]
 
-    def source(self, settings: Settings, temporal: float) -> list[SourceLevel]:
+    def source(self, settings: Settings, temporal_weight: float) -> list[SourceLevel]:
         """The keyframe's pyramid on the backend for a temporal weight (it scales the paint's
         channels), built once per weight and shared by both directions."""
-        key = ("source", temporal)
+        key = ("source", temporal_weight)
         if key not in self._cache:
             self._cache[key] = build_source(
                 settings.backend,
                 self.guides(settings.weights),
                 self.style,
-                self.style_scale(settings.weights, temporal),
+                self.style_scale(settings.weights, temporal_weight),
                 settings.sched.levels,
                 settings.sched.patch,
             )
@@ -400,7 +399,7 @@ class Pass:
             style_scale=self.key.style_scale(w, weight),
             temporal=temporal,
             valid=valid,
-            temporal_mix=weight / (w.style + weight) if w.style + weight > 0 else 0.0,
+            temporal_mix=w.temporal_mix(exact_flow),
             init=init,
             track=carried,
             track_trust=trust,
