@@ -46,7 +46,7 @@ from stylelock.core.sample import write_sample_plate
 
 #: The code these numbers measure (bench/provenance.py): the codec, the config resolution and the
 #: bundled config it draws its encodings from.
-MEASURES = ("core/colour_codec.py", "core/colour_config.py", "ocio_configs/stylelock.ocio", "bench/colour.py")
+MEASURES = ("core/colour", "ocio_configs/stylelock.ocio", "bench/colour.py")
 RUNS = 5
 
 

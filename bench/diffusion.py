@@ -8,7 +8,7 @@ configs written below) at random weights, so nothing is downloaded; the tokenize
 CLIP tokenizer held in memory (the prompt's token count, not its vocabulary, sets the cost). The
 pipeline is saved as a diffusers folder and loaded back through the engine's real loader.
 
-The plate is the synthetic sample scene (`stylelock.core.sample_scene`: parallax, camera move,
+The plate is the synthetic sample scene (`stylelock.core.sample.scene`: parallax, camera move,
 occlusions, exact Nuke motion vectors) in plain sRGB. Every configuration restyles the same frames
 at strength 0.6, 20 steps, guidance 7.5, measured in the same process:
 

@@ -2,7 +2,7 @@
 
     python bench/keyframe.py [--frames 24] [--out bench/results/keyframe.json]
 
-Renders the synthetic sample plate (`stylelock.core.sample_scene`: parallax, camera move,
+Renders the synthetic sample plate (`stylelock.core.sample.scene`: parallax, camera move,
 occlusions, exact Nuke motion vectors) at 960x540 over the demo's 24 frames (so bench and
 `stylelock demo` numbers compare directly), paints its first frame with the demo's
 paint-over filter (`stylelock.core.paint`), and restyles it with the engine through its Engine

@@ -1,6 +1,6 @@
 """A second test plate with photographic texture: two photos as layers, a moving camera, grain.
 
-The sample plate (`stylelock.core.sample_scene`) is procedural: smooth gradients, flat shapes. Real
+The sample plate (`stylelock.core.sample.scene`) is procedural: smooth gradients, flat shapes. Real
 plates are textured everywhere and grainy. This one is made from two photographs that ship with
 scikit-image (the left view of `stereo_motorcycle`, a garage scene, as the background; `chelsea`, a
 cat, cut out with a soft oval matte as a foreground card): the camera pans, zooms and rolls across
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from stylelock.core.sample import SAMPLE_ATTRIBUTES
-from stylelock.core.sample_scene import CHANNELS
+from stylelock.core.sample.scene import CHANNELS
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.cli.sample import parse_size
 

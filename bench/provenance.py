@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: palette drift, and the DIS flow they fall back on) ...
 SCORING = ("core/flow.py", "core/metrics")
 #: ... and the synthetic sample plate as an engine sees it (rendered, written, decoded to model space).
-SAMPLE_PLATE = ("core/sample.py", "core/sample_scene.py", "core/colour_codec.py")
+SAMPLE_PLATE = ("core/sample", "core/colour/codec.py")
 
 
 def measured_files(measures: Iterable[str], root: Path = ROOT) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from stylelock.core.colour import ModelSpaceCodec, resolve_config
 from stylelock.core.sample import write_sample_plate
-from stylelock.core.sample_scene import windows
+from stylelock.core.sample.scene import windows
 from stylelock.core.sequence import FramePattern
 from stylelock.server.engines.base import ModelFrame
 from stylelock.server.frames import FrameCodec

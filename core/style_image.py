@@ -14,7 +14,7 @@ import numpy as np
 from stylelock.core.errors import CorruptFrameError, SpecError
 
 if TYPE_CHECKING:
-    from stylelock.core.colour_codec import ModelSpaceCodec
+    from stylelock.core.colour.codec import ModelSpaceCodec
 
 __all__ = ["DISPLAY_IMAGE_SUFFIXES", "decode_style_image", "read_display_image"]
 

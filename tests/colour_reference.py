@@ -1,6 +1,6 @@
 """An edited round trip checked against OCIO itself, not against the codec that made it.
 
-The pipeline decodes an engine's *change* (`core/colour_codec.py`), so an engine that leaves model
+The pipeline decodes an engine's *change* (`core/colour/codec.py`), so an engine that leaves model
 space alone gets the plate back bit for bit whatever the inverse transform does. To prove the
 inverse, an engine must change the picture by an amount known exactly: `HalveEngine`
 (`pipeline_engines`) halves every model-space value (a power of two: exact in float32, and

@@ -138,7 +138,7 @@ def check_platform_coverage(wheels: Iterable[str]) -> None:
 
 def bundled_colorspaces() -> list[str]:
     """Names and aliases of the colour spaces in the bundled OCIO config (what the server resolves)."""
-    from stylelock.core.colour_config import bundled_config
+    from stylelock.core.colour.config import bundled_config
 
     config = bundled_config().config
     names: set[str] = set()

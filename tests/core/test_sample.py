@@ -14,7 +14,7 @@ from stylelock.core.exr import Window, read_exr
 from stylelock.core.flow import flow_from_vectors, warp
 from stylelock.core.paint import paint_keyframe
 from stylelock.core.sample import SAMPLE_ATTRIBUTES, write_sample_plate
-from stylelock.core.sample_scene import CHANNELS, render_sample_frame, windows
+from stylelock.core.sample.scene import CHANNELS, render_sample_frame, windows
 from stylelock.core.sequence import FramePattern, resolve_plate
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)

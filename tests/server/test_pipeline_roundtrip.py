@@ -15,7 +15,7 @@ from colour_reference import assert_halved, write_reference_plate
 from exr_fixtures import Attr, random_plate_channels, raw_headers, read_native, same_bits, write_test_exr
 from pipeline_engines import HalveEngine, IdentityCopyEngine
 
-from stylelock.core import colour_codec
+from stylelock.core.colour import codec as colour_codec
 from stylelock.core.exr import read_exr, read_exr_header
 from stylelock.core.jobspec import ColourSettings, JobSpec, OutputSettings
 from stylelock.core.sample import write_sample_plate

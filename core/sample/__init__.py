@@ -1,6 +1,6 @@
 """`stylelock sample`: a synthetic EXR plate that behaves like a real one, and the demo's paint-over.
 
-The plate (`write_sample_plate`) is rendered by `stylelock.core.sample_scene` and written through
+The plate (`write_sample_plate`) is rendered by `stylelock.core.sample.scene` and written through
 `stylelock.core.exr`, one file per frame, as a renderer or a scan would deliver it:
 
 - ``R G B A`` half float, scene-linear (ACEScg-like primaries and levels: the ground sits near 0.1,
@@ -27,7 +27,7 @@ import numpy as np
 
 from stylelock.core.errors import OutputError, SpecError
 from stylelock.core.paint import paint_keyframe
-from stylelock.core.sample_scene import CHANNELS, render_sample_frame, windows
+from stylelock.core.sample.scene import CHANNELS, render_sample_frame, windows
 from stylelock.core.sequence import FramePattern, format_frames, parse_frames
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ from functools import lru_cache
 import numpy as np
 import PyOpenColorIO as OCIO
 
-from stylelock.core.colour_config import ResolvedConfig, _first_line, bundled_config, resolve_colorspace
+from stylelock.core.colour.config import ResolvedConfig, _first_line, bundled_config, resolve_colorspace
 from stylelock.core.errors import ColourError, EngineError
 from stylelock.core.jobspec import ENCODINGS
 

@@ -7,13 +7,13 @@
   encoding into [0, 1] that looks like a display picture: `srgb`, or `acescct` for log) and back.
   What the encoding cannot carry (highlights above 1, negatives, NaN/Inf) is restored from the plate
   on the way back, never clipped; an unchanged model decodes to the plate bit for bit. The method and
-  its measurements are in `stylelock.core.colour_codec` and docs/colour.md.
+  its measurements are in `stylelock.core.colour.codec` and docs/colour.md.
 """
 
 from __future__ import annotations
 
-from stylelock.core.colour_codec import ALPHA_EPSILON, EncodeState, ModelSpaceCodec
-from stylelock.core.colour_config import (
+from stylelock.core.colour.codec import ALPHA_EPSILON, EncodeState, ModelSpaceCodec
+from stylelock.core.colour.config import (
     ResolvedConfig,
     bundled_config,
     close_names,
