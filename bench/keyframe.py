@@ -180,7 +180,7 @@ def one_sweep_seconds(frames, key, device: str) -> float:
     backend = make_backend(device)
     h, w = key.shape[:2]
     weights = GuideWeights()
-    scale = channel_scale(weights.style + weights.temporal, key.shape[2])  # as the engine matches
+    scale = channel_scale(weights.style + weights.temporal, key.shape[2])  # as on the plate's vectors
     src = build_source(
         backend, plate_guides(frames[0].rgb, None, coords(h, w), w, weights, False), key, scale, 1, 5
     )[0]
