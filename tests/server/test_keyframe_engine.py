@@ -80,6 +80,17 @@ def carried(key: np.ndarray, frames_from_key: float) -> np.ndarray:
     return _shift(key, STEP[0] * frames_from_key, STEP[1] * frames_from_key)
 
 
+def plate_vectors() -> dict[str, np.ndarray]:
+    """The plate's true motion as a renderer's vector AOVs (Nuke's convention: forward is the
+    displacement towards frame + 1, v points up)."""
+    return {
+        "forward.u": np.full((H, W), -STEP[0], np.float32),
+        "forward.v": np.full((H, W), STEP[1], np.float32),
+        "backward.u": np.full((H, W), STEP[0], np.float32),
+        "backward.v": np.full((H, W), -STEP[1], np.float32),
+    }
+
+
 def make_shot(
     frames, styles, frames_to_do=None, *, params=None, aovs=None, cancel=None, log=None, plate_known=False
 ):
@@ -302,16 +313,7 @@ def test_cancellation_stops_within_a_frame() -> None:
 
 def test_plate_motion_vectors_are_used_and_reported(caplog) -> None:
     frames = make_plate(3)
-    # Nuke convention: forward = displacement towards frame + 1, v points up
-    fwd = {
-        "forward.u": np.full((H, W), -STEP[0], np.float32),
-        "forward.v": np.full((H, W), STEP[1], np.float32),
-    }
-    bwd = {
-        "backward.u": np.full((H, W), STEP[0], np.float32),
-        "backward.v": np.full((H, W), -STEP[1], np.float32),
-    }
-    aovs = {n: {**fwd, **bwd} for n in range(FIRST, FIRST + 3)}
+    aovs = {n: plate_vectors() for n in range(FIRST, FIRST + 3)}
     key = stylise(frames[0])
     with caplog.at_level(logging.INFO, logger="test.keyframe"):
         outs = restyle(make_shot(frames, [StyleFrame(key, None, FIRST, "k")], aovs=aovs))
@@ -330,12 +332,7 @@ def test_the_temporal_weight_follows_the_kind_of_flow() -> None:
     """`temporal_weight` governs pairs of frames with the plate's vectors, `estimated_temporal_weight`
     pairs whose flow is estimated: each changes the pixels of its own kind of pair only."""
     frames = make_plate(3)
-    vectors = {
-        "forward.u": np.full((H, W), -STEP[0], np.float32),
-        "forward.v": np.full((H, W), STEP[1], np.float32),
-        "backward.u": np.full((H, W), STEP[0], np.float32),
-        "backward.v": np.full((H, W), -STEP[1], np.float32),
-    }
+    vectors = plate_vectors()
     aovs = {n: vectors for n in range(FIRST, FIRST + 3)}
     key = [StyleFrame(stylise(frames[0]), None, FIRST, "k")]
 
@@ -357,12 +354,7 @@ def test_a_plate_with_vectors_on_some_frames_matches_each_pair_at_its_own_weight
     from stylelock.server.engines.keyframe import propagate
 
     frames = make_plate(4)
-    vectors = {
-        "forward.u": np.full((H, W), -STEP[0], np.float32),
-        "forward.v": np.full((H, W), STEP[1], np.float32),
-        "backward.u": np.full((H, W), STEP[0], np.float32),
-        "backward.v": np.full((H, W), -STEP[1], np.float32),
-    }
+    vectors = plate_vectors()
     aovs = {FIRST: vectors, FIRST + 1: vectors, FIRST + 3: vectors}  # none on the third frame
     seen: list[tuple[float, float]] = []
     synthesize = propagate.synthesize
