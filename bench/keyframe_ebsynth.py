@@ -36,15 +36,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 from keyframe import machine
-from keyframe_qc import BARS, measure
 from keyframe_qc import MEASURES as KEYFRAME_QC_MEASURES
+from keyframe_qc import Painted, figures, judge, measure
 from photo_plate import write_photo_plate
 from provenance import stamp
 
 from stylelock.core.colour import ModelSpaceCodec, resolve_config
 from stylelock.core.exr import write_exr
 from stylelock.core.flow import flow_from_vectors, warp
-from stylelock.core.qc import run_qc
+from stylelock.core.jobspec import StyleReference
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.frames import FrameCodec
@@ -120,39 +120,13 @@ def run_ebsynth(binary: str, plate: str, painted: str, frames: str, out_pattern:
 
 
 def measure_ebsynth(binary: str, folder: Path, write_plate: Callable[[Path], str], frames: str) -> dict:
-    """EbSynth's figures on the plate `measure` (bench/keyframe_qc.py) wrote into ``folder``."""
-    from keyframe_qc import _round
-
-    plate = write_plate(folder / "plate_ebsynth")
+    """EbSynth's figures on the plate `measure` (bench/keyframe_qc.py) painted in ``folder``."""
     first = parse_frames(frames)[0]
-    painted = str(folder / f"painted.{first}.exr")
+    style = StyleReference(str(folder / f"painted.{first}.exr"), first)
+    painted = Painted(write_plate(folder / "plate_ebsynth"), style)
     out = str(folder / "ebsynth" / "styled.####.exr")
-    per_frame = run_ebsynth(binary, plate, painted, frames, out, folder / "ebsynth_work")
-    width = cv2.imread(str(folder / "ebsynth_work" / "style.png")).shape[1]
-    report = run_qc(plate, out, frames, style=f"{first}={painted}", thresholds=BARS, analysis_size=width)
-    data = report.to_dict()
-    result = {"seconds_per_frame": round(per_frame, 3)}
-    for name, term in report.temporal.items():
-        result[f"warp_ratio_{name}"] = _round(term.ratio)
-        result[f"warp_ratio_{name}_lowpass"] = _round(term.ratio_lowpass)
-        result[f"warp_ratio_{name}_lowpass_worst_run"] = _round(term.worst_run_ratio)
-    invented = data["invented"]["worst"]
-    result.update(
-        {
-            "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
-            "texture_ratio_worst": _round(data["texture"]["worst"]),
-            "texture_ratio_mean": _round(data["texture"]["mean"]),
-            "texture_ratio_carried_paint_worst": _round(data["texture_carried_paint"]["worst"]),
-            "texture_ratio_whole_frame_worst": _round(data["texture_whole_frame"]["worst"]),
-            "texture_ratio_whole_frame_mean": _round(data["texture_whole_frame"]["mean"]),
-            "invented_percent_worst": _round(None if invented is None else 100 * invented),
-            "invented_worst_frame": data["invented"]["worst_frame"],
-            "palette_drift_de2000_mean": _round(float(np.mean([f.palette_drift for f in report.per_frame]))),
-            "passes_bars": report.passed,
-            "failed_bars": [c.name for c in report.checks if not c.passed],
-        }
-    )
-    return result
+    per_frame = run_ebsynth(binary, painted.plate, style.path, frames, out, folder / "ebsynth_work")
+    return {"seconds_per_frame": round(per_frame, 3), **figures(judge(painted, out, frames), first)}
 
 
 def plates() -> dict[str, tuple[Callable[[Path], str], str]]:
@@ -183,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name != args.only:
                 continue
             folder = Path(tmp) / name
-            stylelock = measure(folder, write_plate, frames, False)
+            stylelock = measure(folder, write_plate, frames, carried=False)
             ebsynth = measure_ebsynth(args.ebsynth, folder, write_plate, frames)
             result["runs"][name] = {"stylelock": stylelock, "ebsynth": ebsynth}
             print(name, json.dumps(result["runs"][name]), flush=True)

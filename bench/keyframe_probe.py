@@ -1,11 +1,11 @@
 """Look inside one of the keyframe QC bench's plates: where its flicker and invented paint are.
 
     python bench/keyframe_probe.py PLATE [--folder DIR] [--frames A-B] [--maps F [F ...]] [--qc-only]
-                                   [--param NAME=VALUE ...]
+                                   [--param NAME=VALUE ... | --carried]
     python bench/keyframe_probe.py --list
 
-A developer's tool, not a benchmark (it commits no result): `bench/keyframe_qc.py`'s own `measure`
-restyles the plate (its plates, paint-over and engine defaults) into ``DIR`` and keeps everything
+A developer's tool, not a benchmark (it commits no result): `bench/keyframe_qc.py`'s own steps
+restyle the plate (its plates, paint-over and engine defaults) into ``DIR`` and keeps everything
 there: the plate's EXRs, the paint, the output, the bench's figures (``figures.json``), QC's report
 with its per-frame plots and the worst frame's invented crop (``qc/qc.html``) and a per-frame table
 (``per_frame.tsv``: the low-passed short- and long-term warp-error ratios, invented structure and
@@ -15,14 +15,16 @@ against the frame `LONG_K` before along the chained motion): the output, its err
 own error on one scale, so flicker the plate does not explain shows as heat in the middle panel
 only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say).
 ``--param temporal_weight=6`` (repeatable) restyles with an engine parameter other than the
-bench's default, to try a change before making it (``figures.json`` records it).
+bench's default, to try a change before making it (``figures.json`` records it). ``--carried``
+writes the bench's reference instead of the engine's output: the keyframe's paint carried by the
+plate's motion alone (`bench/carried_paint.py`), to see which of a plate's figures the engine's
+synthesis adds to and which a faithful carry scores as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import sys
 from collections.abc import Mapping
@@ -30,12 +32,12 @@ from pathlib import Path
 
 import keyframe_qc
 import numpy as np
-from keyframe_qc import BARS, measure, plates
+from carried_paint import carry_paint
+from keyframe_qc import BARS, Painted, figures, judge, paint_plate, plates, restyle
 
 from stylelock.core.flow import occlusion_mask, warp
-from stylelock.core.jobspec import JobSpec, StyleReference
+from stylelock.core.jobspec import StyleReference
 from stylelock.core.metrics.temporal import LONG_K, TemporalStability, warp_ratio
-from stylelock.core.qc import run_qc
 from stylelock.core.qc.run import _Reader
 from stylelock.core.qc.types import QcReport
 from stylelock.core.sequence import parse_frames
@@ -51,42 +53,42 @@ def probe(
     *,
     qc_only: bool = False,
     params: Mapping[str, str] | None = None,
+    carried: bool = False,
 ) -> QcReport:
     """Restyle plate ``name`` into ``folder`` (unless ``qc_only``) and write its report there.
-    ``params`` are engine parameters that replace the bench's defaults (a trial, not the bench)."""
+    ``params`` are engine parameters that replace the bench's defaults (a trial, not the bench);
+    ``carried`` writes the bench's reference instead of the engine's output: the paint carried by
+    the plate's motion alone (`bench/carried_paint.py`)."""
     write_plate, default_frames = plates()[name]
     if qc_only and frames is None:  # the range the output in the folder was made over
         frames = json.loads((folder / "figures.json").read_text())["frames"]
     frames = frames or default_frames
     first = parse_frames(frames)[0]
-    reports: list[QcReport] = []
-
-    def keep_report(*args, **kwargs) -> QcReport:
-        if len(parse_frames(frames)) <= LONG_K:  # too short a range to gate the long term on
-            kwargs["thresholds"] = dataclasses.replace(BARS, max_long_warp_ratio=None)
-        reports.append(run_qc(*args, report_dir=folder / "qc", **kwargs))
-        return reports[-1]
-
-    if not qc_only:
-        keyframe_qc.run_qc = keep_report  # the bench's own measure, with QC's report kept
-        trial = dict(params or {})
-        keyframe_qc.JobSpec = functools.partial(JobSpec, params=trial)
-        try:
-            figures = measure(folder, write_plate, frames, False)
-        finally:
-            keyframe_qc.run_qc, keyframe_qc.JobSpec = run_qc, JobSpec
-        figures["params"] = trial
-        (folder / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    output = str(folder / "out" / "styled.####.exr")
+    thresholds = BARS
+    if len(parse_frames(frames)) <= LONG_K:  # too short a range to gate the long term on
+        thresholds = dataclasses.replace(BARS, max_long_warp_ratio=None)
+    if qc_only:
+        style = StyleReference(str(folder / f"painted.{first}.exr"), first)
+        painted = Painted(str(folder / "plate" / "plate.####.exr"), style)
     else:
-        keep_report(
-            str(folder / "plate" / "plate.####.exr"),
-            str(folder / "out" / "styled.####.exr"),
-            frames,
-            style=StyleReference(str(folder / f"painted.{first}.exr"), first),
-            thresholds=BARS,
-            analysis_size=analysis_size(folder, first),
-        )
-    report = reports[-1]
+        painted = paint_plate(folder, write_plate, frames)
+        trial = dict(params or {})
+        seconds = None
+        if carried:
+            carry_paint(painted.plate, painted.style.path, frames, output)
+        else:
+            seconds = restyle(painted, frames, output, trial)
+    report = judge(painted, output, frames, thresholds=thresholds, report_dir=folder / "qc")
+    if not qc_only:
+        record = {
+            "frames": frames,
+            "output": "carried paint" if carried else "engine",
+            "params": trial,
+            "seconds_per_frame": seconds,
+            **figures(report, first),
+        }
+        (folder / "figures.json").write_text(json.dumps(record, indent=2) + "\n")
     rows = ["\t".join(COLUMNS)]
     for f in report.per_frame:
         short, long = f.temporal.short, f.temporal.long
@@ -103,11 +105,8 @@ def probe(
 
 
 def analysis_size(folder: Path, first: int) -> int:
-    """The size `bench/keyframe_qc.py` measures a plate at: its own data window's larger side."""
-    from stylelock.core.exr import read_exr
-
-    window = read_exr(str(folder / "plate" / f"plate.{first}.exr")).main.data_window
-    return max(window.width, window.height)
+    """The size `bench/keyframe_qc.py` measures the folder's plate at (`keyframe_qc.analysis_size`)."""
+    return keyframe_qc.analysis_size(str(folder / "plate" / "plate.####.exr"), first)
 
 
 def error_maps(folder: Path, frame: int, *, long_k: int = LONG_K) -> dict[str, tuple[float, Path]]:
@@ -172,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="an engine parameter to try"
     )
+    parser.add_argument(
+        "--carried", action="store_true", help="the paint carried by the motion alone instead of the engine"
+    )
     args = parser.parse_args(argv)
     if args.list or not args.plate:
         print("\n".join(plates()))
@@ -182,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     params = dict(item.split("=", 1) for item in args.param if "=" in item)
     if len(params) != len(args.param):
         parser.error("--param takes NAME=VALUE")
-    report = probe(args.plate, folder, args.frames, qc_only=args.qc_only, params=params)
+    if args.carried and params:
+        parser.error("--carried runs no engine: --param has nothing to change")
+    report = probe(args.plate, folder, args.frames, qc_only=args.qc_only, params=params, carried=args.carried)
     print((folder / "per_frame.tsv").read_text(), end="")
     for check in report.checks:
         value = "unmeasured" if check.value is None else f"{check.value:.3f}"

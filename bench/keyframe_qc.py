@@ -25,6 +25,9 @@ pairs compared), the palette drift, keyframe fidelity (mean CIEDE2000 of the out
 against the paint), the carried fine-texture ratio QC gates on (worst and mean frame; the
 whole-frame ratio beside it), invented structure (% of the
 worst frame) and which bars fail (1.25 / 1.5 / 2.0, invented 0.5 %, fidelity 1.0, texture 0.85).
+Beside each run, ``carried_paint`` holds the same figures for the bench's reference: the keyframe's
+paint carried by the plate's motion alone, no synthesis (`bench/carried_paint.py`); a bar that
+even the reference misses measures more than the engine's carrying.
 EbSynth itself is run by bench/keyframe_ebsynth.py (bench/ebsynth_build.sh builds it). Needs
 scikit-image for the photo plate (`pip install -e '.[bench]'`).
 """
@@ -38,11 +41,13 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from carried_paint import carry_paint
 from keyframe import machine
 from photo_plate import write_photo_plate
 from provenance import SAMPLE_PLATE, SCORING, stamp
@@ -50,7 +55,7 @@ from provenance import SAMPLE_PLATE, SCORING, stamp
 from stylelock.core.exr import ExrImage, ExrPart, read_exr, write_exr
 from stylelock.core.jobspec import JobSpec, OutputSettings, StyleReference
 from stylelock.core.qc import run_qc
-from stylelock.core.qc.types import PICTURE_BARS
+from stylelock.core.qc.types import PICTURE_BARS, QcReport, QcThresholds
 from stylelock.core.sample import write_sample_plate
 from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.cli.demo import paint_over
@@ -69,6 +74,7 @@ MEASURES = (
     "core/paint.py",
     *SAMPLE_PLATE,
     "bench/photo_plate.py",
+    "bench/carried_paint.py",
     "bench/keyframe_qc.py",
 )
 
@@ -90,69 +96,124 @@ def without_vectors(plate: str, folder: Path, frames: str, crop: bool) -> str:
     return target.pattern
 
 
-def measure(folder: Path, write_plate: Callable[[Path], str], frames: str, default_size_too: bool) -> dict:
+class Painted(NamedTuple):
+    """A bench plate on disk and the paint-over of its first frame."""
+
+    plate: str
+    style: StyleReference
+
+
+def paint_plate(folder: Path, write_plate: Callable[[Path], str], frames: str) -> Painted:
+    """Write the plate into ``folder``/plate and paint its first frame with the demo's filter."""
     plate = write_plate(folder / "plate")
     first = parse_frames(frames)[0]
     painted = paint_over(plate, first, folder / f"painted.{first}.exr")
+    return Painted(plate, StyleReference(str(painted), first))
+
+
+def restyle(
+    painted: Painted, frames: str, out_pattern: str, params: Mapping[str, str] | None = None
+) -> float:
+    """Restyle ``frames`` with the keyframe engine (its defaults but for ``params``) through the
+    pipeline into ``out_pattern``; returns seconds per frame."""
     spec = JobSpec(
-        plate=plate,
+        plate=painted.plate,
         frames=frames,
         engine="keyframe",
-        styles=(StyleReference(str(painted), first),),
-        output=OutputSettings(pattern=str(folder / "out" / "styled.####.exr")),
+        styles=(painted.style,),
+        output=OutputSettings(pattern=out_pattern),
+        params=dict(params or {}),
     )
     summary = run_job(spec)
-    data = read_exr(FramePattern.parse(plate).path(first)).main.data_window
-    report = run_qc(
-        plate,
-        spec.output.pattern or "",
+    return round(summary.seconds / len(summary.outputs), 3)
+
+
+def judge(
+    painted: Painted,
+    output: str,
+    frames: str,
+    *,
+    thresholds: QcThresholds = BARS,
+    report_dir: Path | None = None,
+) -> QcReport:
+    """`stylelock qc` on ``output`` against the bars, at the size the engine ran at."""
+    return run_qc(
+        painted.plate,
+        output,
         frames,
-        style=spec.styles[0],
-        thresholds=BARS,
-        analysis_size=max(data.width, data.height),
+        style=painted.style,
+        thresholds=thresholds,
+        report_dir=report_dir,
+        analysis_size=analysis_size(painted.plate, painted.style.frame),
     )
-    extra = {}
-    if default_size_too:
-        resampled = run_qc(plate, spec.output.pattern or "", frames, style=spec.styles[0])
-        extra["at_default_analysis_size"] = {
-            "size": list(resampled.analysis_size),
-            "warp_ratio_short": round(resampled.temporal["short"].ratio, 3),
-            "warp_ratio_long": round(resampled.temporal["long"].ratio, 3),
-        }
-    long_valid = [f.temporal.long.valid_fraction for f in report.per_frame if f.temporal.long is not None]
+
+
+def analysis_size(plate: str, frame: int) -> int:
+    """The size the engine ran at: the larger side of the plate's data window."""
+    data = read_exr(FramePattern.parse(plate).path(frame)).main.data_window
+    return max(data.width, data.height)
+
+
+def figures(report: QcReport, first: int) -> dict:
+    """The bench's figures of one QC report (see the module docstring); ``first``: the keyframe."""
     ratios = {}
     for name, term in report.temporal.items():
         ratios[f"warp_ratio_{name}"] = _round(term.ratio)
         ratios[f"warp_ratio_{name}_lowpass"] = _round(term.ratio_lowpass)
         ratios[f"warp_ratio_{name}_lowpass_worst_run"] = _round(term.worst_run_ratio)
     data = report.to_dict()
-    paint = {
+    invented = data["invented"]["worst"]
+    long_valid = [f.temporal.long.valid_fraction for f in report.per_frame if f.temporal.long is not None]
+    return {
+        **ratios,
         "keyframe_fidelity_de2000": _round(data["fidelity"].get(str(first))),
         "texture_ratio_worst": _round(data["texture"]["worst"]),
         "texture_ratio_mean": _round(data["texture"]["mean"]),
         "texture_ratio_carried_paint_worst": _round(data["texture_carried_paint"]["worst"]),
         "texture_ratio_whole_frame_worst": _round(data["texture_whole_frame"]["worst"]),
         "texture_ratio_whole_frame_mean": _round(data["texture_whole_frame"]["mean"]),
-        "invented_percent_worst": _round(
-            None if data["invented"]["worst"] is None else 100 * data["invented"]["worst"]
-        ),
+        "invented_percent_worst": _round(None if invented is None else 100 * invented),
         "invented_worst_frame": data["invented"]["worst_frame"],
+        "long_valid_fraction": _round(float(np.mean(long_valid))) if long_valid else None,
+        "palette_drift_de2000_mean": _round(float(np.mean([f.palette_drift for f in report.per_frame]))),
+        "passes_bars": report.passed,
+        "failed_bars": [c.name for c in report.checks if not c.passed],
+        "notes": list(report.notes),
     }
-    failed = [c.name for c in report.checks if not c.passed]
-    return {
+
+
+def measure(
+    folder: Path,
+    write_plate: Callable[[Path], str],
+    frames: str,
+    *,
+    default_size_too: bool = False,
+    carried: bool = True,
+) -> dict:
+    """The engine's figures on one plate; with ``carried``, the carried paint's beside them."""
+    painted = paint_plate(folder, write_plate, frames)
+    output = str(folder / "out" / "styled.####.exr")
+    seconds = restyle(painted, frames, output)
+    report = judge(painted, output, frames)
+    result = {
         "frames": frames,
         "size": list(report.analysis_size),
         "flow": report.flow_sources,
-        "seconds_per_frame": round(summary.seconds / len(summary.outputs), 3),
-        **ratios,
-        **paint,
-        "long_valid_fraction": round(float(np.mean(long_valid)), 3),
-        "palette_drift_de2000_mean": round(float(np.mean([f.palette_drift for f in report.per_frame])), 3),
-        "passes_bars": report.passed,
-        "failed_bars": failed,
-        "notes": list(report.notes),
-        **extra,
+        "seconds_per_frame": seconds,
+        **figures(report, painted.style.frame),
     }
+    if default_size_too:
+        resampled = run_qc(painted.plate, output, frames, style=painted.style)
+        result["at_default_analysis_size"] = {
+            "size": list(resampled.analysis_size),
+            "warp_ratio_short": round(resampled.temporal["short"].ratio, 3),
+            "warp_ratio_long": round(resampled.temporal["long"].ratio, 3),
+        }
+    if carried:
+        reference = str(folder / "carried" / "styled.####.exr")
+        carry_paint(painted.plate, painted.style.path, frames, reference)
+        result["carried_paint"] = figures(judge(painted, reference, frames), painted.style.frame)
+    return result
 
 
 def _round(value: float | None) -> float | None:
@@ -197,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stylelock-keyframe-qc-") as tmp:
         for name, (write_plate, frames) in plates().items():
             default_size_too = name == "sample_960x540_no_vectors"
-            result["runs"][name] = measure(Path(tmp) / name, write_plate, frames, default_size_too)
+            result["runs"][name] = measure(
+                Path(tmp) / name, write_plate, frames, default_size_too=default_size_too
+            )
             print(name, json.dumps(result["runs"][name]), flush=True)
     result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -79,3 +79,25 @@ def test_a_trial_parameter_reaches_the_engine_and_is_recorded(probed, tmp_path) 
     assert not np.array_equal(trial, default)
     with pytest.raises(SystemExit):  # NAME=VALUE, or a one-line usage error
         keyframe_probe.main(["sample_480x270", "--param", "temporal_weight"])
+
+
+def test_carried_writes_the_benchs_reference_instead_of_the_engines_output(probed, tmp_path) -> None:
+    """``--carried``: the paint carried by the motion alone (no engine). At the keyframe both are the
+    paint; on the frames after it they differ, and the figures say which output they measured."""
+    import json
+
+    from stylelock.core.exr import read_exr
+
+    engine_folder, _ = probed
+    keyframe_probe.probe("sample_480x270", tmp_path, "1001-1004", carried=True)
+    record = json.loads((tmp_path / "figures.json").read_text())
+    assert record["output"] == "carried paint" and record["seconds_per_frame"] is None
+    assert json.loads((engine_folder / "figures.json").read_text())["output"] == "engine"
+
+    def red(folder, frame):
+        return read_exr(str(folder / "out" / f"styled.{frame}.exr")).main.pixels["R"]
+
+    assert np.array_equal(red(tmp_path, 1001), red(engine_folder, 1001))
+    assert not np.array_equal(red(tmp_path, 1004), red(engine_folder, 1004))
+    with pytest.raises(SystemExit):  # nothing for an engine parameter to change
+        keyframe_probe.main(["sample_480x270", "--carried", "--param", "temporal_weight=6"])
