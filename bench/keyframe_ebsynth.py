@@ -50,8 +50,11 @@ from stylelock.core.sequence import FramePattern, parse_frames
 from stylelock.server.frames import FrameCodec
 
 #: The code these numbers measure (bench/provenance.py): as `bench/keyframe_qc.py`, whose runs this
-#: bench repeats for StyleLock, and this script's EbSynth driver.
-MEASURES = (*KEYFRAME_QC_MEASURES, "bench/keyframe_ebsynth.py")
+#: bench repeats for StyleLock (without its carried-paint reference), and this script's EbSynth driver.
+MEASURES = (
+    *(path for path in KEYFRAME_QC_MEASURES if path != "bench/carried_paint.py"),
+    "bench/keyframe_ebsynth.py",
+)
 #: Rerender-A-Video's EbSynth guide weights: colour, edges, temporal, positional.
 WEIGHTS = {"colour": 6.0, "edges": 0.5, "temporal": 0.5, "positional": 2.0}
 

@@ -68,13 +68,13 @@ def probe(
     thresholds = BARS
     if len(parse_frames(frames)) <= LONG_K:  # too short a range to gate the long term on
         thresholds = dataclasses.replace(BARS, max_long_warp_ratio=None)
+    trial = dict(params or {})
+    seconds = None
     if qc_only:
         style = StyleReference(str(folder / f"painted.{first}.exr"), first)
         painted = Painted(str(folder / "plate" / "plate.####.exr"), style)
     else:
         painted = paint_plate(folder, write_plate, frames)
-        trial = dict(params or {})
-        seconds = None
         if carried:
             carry_paint(painted.plate, painted.style.path, frames, output)
         else:
@@ -85,6 +85,8 @@ def probe(
             "frames": frames,
             "output": "carried paint" if carried else "engine",
             "params": trial,
+            "size": list(report.analysis_size),
+            "flow": report.flow_sources,
             "seconds_per_frame": seconds,
             **figures(report, first),
         }
