@@ -13,7 +13,8 @@ carried texture QC gated on). ``--maps`` adds, for each frame named, heat maps o
 low-passed warp error lies (``maps/short.F.png`` against the frame before, ``maps/long.F.png``
 against the frame `LONG_K` before along the chained motion): the output, its error and the plate's
 own error on one scale, so flicker the plate does not explain shows as heat in the middle panel
-only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say).
+only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say); any
+other run first empties ``DIR/out``, so a trial of changed engine code is not resumed from the last.
 ``--param temporal_weight=6`` (repeatable) restyles with an engine parameter other than the
 bench's default, to try a change before making it (``figures.json`` records it). ``--carried``
 writes the bench's reference instead of the engine's output: the keyframe's paint carried by the
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +76,9 @@ def probe(
         style = StyleReference(str(folder / f"painted.{first}.exr"), first)
         painted = Painted(str(folder / "plate" / "plate.####.exr"), style)
     else:
+        # a job's resume would keep frames an earlier trial wrote here (its key does not know the
+        # engine's code): every trial starts from an empty output
+        shutil.rmtree(folder / "out", ignore_errors=True)
         painted = paint_plate(folder, write_plate, frames)
         if carried:
             carry_paint(painted.plate, painted.style.path, frames, output)

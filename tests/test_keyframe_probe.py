@@ -101,3 +101,13 @@ def test_carried_writes_the_benchs_reference_instead_of_the_engines_output(probe
     assert not np.array_equal(red(tmp_path, 1004), red(engine_folder, 1004))
     with pytest.raises(SystemExit):  # nothing for an engine parameter to change
         keyframe_probe.main(["sample_480x270", "--carried", "--param", "temporal_weight=6"])
+
+
+def test_a_trial_in_a_used_folder_restyles_again(tmp_path) -> None:
+    """A second trial in the same folder runs the engine again: a job's resume would keep the
+    first trial's frames (its key knows the parameters, not the engine's code being tried)."""
+    keyframe_probe.probe("sample_480x270", tmp_path, "1001-1003")
+    frame = tmp_path / "out" / "styled.1003.exr"
+    first = frame.stat().st_mtime_ns
+    keyframe_probe.probe("sample_480x270", tmp_path, "1001-1003")
+    assert frame.stat().st_mtime_ns != first
