@@ -13,8 +13,10 @@ carried texture QC gated on). ``--maps`` adds, for each frame named, heat maps o
 low-passed warp error lies (``maps/short.F.png`` against the frame before, ``maps/long.F.png``
 against the frame `LONG_K` before along the chained motion): the output, its error and the plate's
 own error on one scale, so flicker the plate does not explain shows as heat in the middle panel
-only. ``--qc-only`` measures an output already in ``DIR`` again (after editing QC, say); any
-other run first empties ``DIR/out``, so a trial of changed engine code is not resumed from the last.
+only; and a map of where QC counts invented structure (``maps/invented.F.png``: the plate beside
+the output, the counted paint tinted red). ``--qc-only`` measures an output already in ``DIR``
+again (after editing QC, say); any other run first empties ``DIR/out``, so a trial of changed
+engine code is not resumed from the last.
 ``--param temporal_weight=6`` (repeatable) restyles with an engine parameter other than the
 bench's default, to try a change before making it (``figures.json`` records it). ``--carried``
 writes the bench's reference instead of the engine's output: the keyframe's paint carried by the
@@ -29,7 +31,7 @@ import dataclasses
 import json
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import keyframe_qc
@@ -157,6 +159,49 @@ def error_maps(folder: Path, frame: int, *, long_k: int = LONG_K) -> dict[str, t
     return written
 
 
+#: How strongly the invented-structure maps tint the output where QC counts invented paint.
+TINT = 0.6
+
+
+def invented_maps(folder: Path, frames: Sequence[int]) -> dict[int, tuple[float | None, Path]]:
+    """Maps of where QC's invented-structure measure finds paint that follows neither the plate's
+    motion nor a matching keyframe region, for each of ``frames``: the plate and the output, the
+    counted pixels tinted red (``maps/invented.F.png``). The measure is streamed from the folder's
+    painted frame to the last frame asked for, decoded and flowed as QC does it, so each map's
+    share of the frame is QC's own figure (None where QC measures none). Returns each frame's
+    share (0-1) and map."""
+    from stylelock.core.metrics.invented import InventedStructure
+    from stylelock.core.qc.run import _resize
+
+    first = parse_frames(json.loads((folder / "figures.json").read_text())["frames"])[0]
+    reader = _Reader(None, None, "", analysis_size(folder, first))
+    key = reader.read(str(folder / "plate" / f"plate.{first}.exr"), with_vectors=True)
+    paint, _ = reader.read_style(str(folder / f"painted.{first}.exr"))
+    h, w = key.model.shape[:2]
+    paint = np.clip(_resize(np.asarray(paint, np.float32), w, h), 0.0, 1.0)
+    invented = InventedStructure([(first, key.model, paint)])
+    stability = TemporalStability()
+    (folder / "maps").mkdir(exist_ok=True)
+    written: dict[int, tuple[float | None, Path]] = {}
+    for number in range(first, max(frames, default=first - 1) + 1):
+        p = reader.read(str(folder / "plate" / f"plate.{number}.exr"), with_vectors=True)
+        o = reader.read(str(folder / "out" / f"styled.{number}.exr"), with_vectors=False)
+        stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
+        motion = stability.latest_motion()
+        measured, shown = invented.add(number, p.model, o.model, None if motion is None else motion[:2])
+        if number not in frames:
+            continue
+        output = o.model[..., :3].copy()
+        if shown is not None:
+            output[shown] += TINT * (np.array([1.0, 0.0, 0.0], np.float32) - output[shown])
+        path = folder / "maps" / f"invented.{number}.png"
+        _write_png(path, np.concatenate([p.model[..., :3], output], axis=1))
+        written[number] = (measured.fraction, path)
+        share = "unmeasured" if measured.fraction is None else f"{100 * measured.fraction:.3f} %"
+        print(f"invented {number}: {share} of the frame -> {path}")
+    return written
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     import cv2
 
@@ -173,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="name the plates and stop")
     parser.add_argument("--folder", help="where to keep everything (default: ./probe/PLATE)")
     parser.add_argument("--frames", help="a shorter range than the bench's (its first frame is painted)")
-    parser.add_argument("--maps", nargs="*", type=int, default=[], help="frames to draw error maps of")
+    parser.add_argument(
+        "--maps", nargs="*", type=int, default=[], help="frames to draw error and invented-structure maps of"
+    )
     parser.add_argument("--qc-only", action="store_true", help="measure the output already in --folder")
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="an engine parameter to try"
@@ -200,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {value} ({check.bound} {check.limit})")
     for frame in args.maps:
         error_maps(folder, frame)
+    if args.maps:
+        invented_maps(folder, args.maps)
     print(f"report: {folder / 'qc' / 'qc.html'}")
     return 0
 

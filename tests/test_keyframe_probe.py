@@ -111,3 +111,39 @@ def test_a_trial_in_a_used_folder_restyles_again(tmp_path) -> None:
     first = frame.stat().st_mtime_ns
     keyframe_probe.probe("sample_480x270", tmp_path, "1001-1003")
     assert frame.stat().st_mtime_ns != first
+
+
+def test_the_invented_maps_show_what_qc_counted(tmp_path) -> None:
+    """The paint carried by the motion alone leaves a wake behind the moving leaf (QC counts it
+    from 1004 on the 480x270 plate): each map's share is QC's figure for its frame, and exactly
+    that share of the output panel is tinted, the plate panel not at all."""
+    import cv2
+
+    from stylelock.core.errors import FramesMissingError
+    from stylelock.core.qc.run import _Reader
+
+    report = keyframe_probe.probe("sample_480x270", tmp_path, "1001-1005", carried=True)
+    qc = {f.frame: f.invented.fraction for f in report.per_frame}
+    maps = keyframe_probe.invented_maps(tmp_path, [1002, 1005])
+    assert sorted(maps) == [1002, 1005]
+    assert maps[1002][0] == qc[1002] == 0.0
+    assert maps[1005][0] == qc[1005] and qc[1005] > 0.001  # the wake, a known answer
+
+    reader = _Reader(None, None, "", keyframe_probe.analysis_size(tmp_path, 1001))
+
+    def panels(frame: int) -> tuple[np.ndarray, np.ndarray]:
+        image = cv2.imread(str(maps[frame][1]))
+        w = image.shape[1] // 2
+        return image[:, :w], image[:, w:]
+
+    def untinted(path: Path) -> np.ndarray:
+        model = reader.read(str(path), with_vectors=False).model
+        return (np.clip(model[..., 2::-1], 0.0, 1.0) * 255).round().astype(np.uint8)
+
+    for frame in (1002, 1005):
+        plate, output = panels(frame)
+        assert np.array_equal(plate, untinted(tmp_path / "plate" / f"plate.{frame}.exr"))
+        tinted = (output != untinted(tmp_path / "out" / f"styled.{frame}.exr")).any(axis=-1)
+        assert tinted.mean() == pytest.approx(qc[frame], abs=20 / tinted.size)
+    with pytest.raises(FramesMissingError):  # a frame the folder does not hold
+        keyframe_probe.invented_maps(tmp_path, [1006])
