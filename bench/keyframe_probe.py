@@ -184,7 +184,11 @@ def invented_maps(folder: Path, frames: Sequence[int]) -> dict[int, tuple[float 
     (folder / "maps").mkdir(exist_ok=True)
     written: dict[int, tuple[float | None, Path]] = {}
     for number in range(first, max(frames, default=first - 1) + 1):
-        p = reader.read(str(folder / "plate" / f"plate.{number}.exr"), with_vectors=True)
+        p = (
+            key
+            if number == first
+            else reader.read(str(folder / "plate" / f"plate.{number}.exr"), with_vectors=True)
+        )
         o = reader.read(str(folder / "out" / f"styled.{number}.exr"), with_vectors=False)
         stability.add(number, p.model, o.model, aovs=p.aovs, vector_scale=p.vector_scale)
         motion = stability.latest_motion()
